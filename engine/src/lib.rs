@@ -1,0 +1,9 @@
+//! espgate's data plane.
+//!
+//! The IPsec logic (wire views, SAs, ESP/AH transforms, anti-replay, lookups) is plain Rust over byte slices and
+//! builds without DPDK. The `dpdk` feature adds [`dpdk`], the one module that wraps the raw bindings behind a safe API
+//! (EAL, mempools, ports, mbufs, lcores); it is the only place in the crate allowed to use `unsafe`.
+#![deny(unsafe_code)]
+
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
