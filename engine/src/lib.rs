@@ -5,5 +5,7 @@
 //! (EAL, mempools, ports, mbufs, lcores); it is the only place in the crate allowed to use `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod wire;
+
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
