@@ -38,6 +38,8 @@ fn main() {
         build.flag(f);
     }
     build.compile("espgate_dpdk_shim");
+    // Drivers whose own APIs espgate calls (rte_eth_from_rings). The other PMDs are loaded by EAL at run time.
+    println!("cargo:rustc-link-lib=dylib=rte_net_ring");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let bindings = bindgen::Builder::default()
@@ -57,6 +59,7 @@ fn main() {
         .allowlist_function("rte_mbuf_dynfield_register")
         .allowlist_function("rte_delay_us_block")
         .allowlist_function("espgate_.*")
+        .allowlist_var("espgate_.*")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_ether_(hdr|addr)")
         .allowlist_var("RTE_MBUF_.*")

@@ -39,3 +39,7 @@ unsigned int espgate_lcore_id(void) { return rte_lcore_id(); }
 uint64_t espgate_rdtsc(void) { return rte_rdtsc(); }
 int espgate_errno(void) { return rte_errno; }
 void espgate_pause(void) { rte_pause(); }
+
+const uint64_t espgate_rss_ip = RTE_ETH_RSS_IP;
+const uint64_t espgate_rss_udp = RTE_ETH_RSS_UDP;
+const uint64_t espgate_rss_tcp = RTE_ETH_RSS_TCP;

@@ -31,4 +31,10 @@ unsigned int espgate_lcore_id(void);
 uint64_t espgate_rdtsc(void);
 int espgate_errno(void);
 void espgate_pause(void);
+
+
+/* Flag values DPDK defines with function-like macros (RTE_BIT64), which bindgen does not evaluate. */
+extern const uint64_t espgate_rss_ip;
+extern const uint64_t espgate_rss_udp;
+extern const uint64_t espgate_rss_tcp;
 #endif
