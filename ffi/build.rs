@@ -17,11 +17,7 @@ fn main() {
     println!("cargo:rerun-if-changed=shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
-    let lib = match pkg_config::Config::new()
-        .atleast_version("22.11")
-        .cargo_metadata(true)
-        .probe("libdpdk")
-    {
+    let lib = match pkg_config::Config::new().atleast_version("22.11").cargo_metadata(true).probe("libdpdk") {
         Ok(lib) => lib,
         Err(e) => {
             eprintln!("\n{INSTALL_HINT}\n\n(pkg-config said: {e})\n");
@@ -83,9 +79,7 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .generate()
         .unwrap_or_else(|e| panic!("bindgen failed on the DPDK headers: {e}\n{INSTALL_HINT}"));
-    bindings
-        .write_to_file(out.join("bindings.rs"))
-        .expect("write bindings.rs");
+    bindings.write_to_file(out.join("bindings.rs")).expect("write bindings.rs");
 }
 
 /// The compiler flags pkg-config gives for DPDK, whole.

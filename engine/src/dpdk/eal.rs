@@ -50,13 +50,8 @@ impl Eal {
         }
         // EAL keeps pointers into argv for the life of the process (and may reorder it): leak both on purpose.
         let strings: &'static mut [CString] = Box::leak(owned.into_boxed_slice());
-        let argv: &'static mut [*mut c_char] = Box::leak(
-            strings
-                .iter_mut()
-                .map(|s| s.as_ptr() as *mut c_char)
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-        );
+        let argv: &'static mut [*mut c_char] =
+            Box::leak(strings.iter_mut().map(|s| s.as_ptr() as *mut c_char).collect::<Vec<_>>().into_boxed_slice());
         // SAFETY: argv holds argc valid NUL-terminated strings that live forever (leaked above).
         let ret = unsafe { dpdk_sys::rte_eal_init(argv.len() as i32, argv.as_mut_ptr()) };
         if ret < 0 {
@@ -64,10 +59,7 @@ impl Eal {
         }
         // SAFETY: plain getter, valid after init.
         let main_lcore = unsafe { dpdk_sys::rte_get_main_lcore() };
-        Ok(Self {
-            main_lcore,
-            _guard: Arc::new(Cleanup),
-        })
+        Ok(Self { main_lcore, _guard: Arc::new(Cleanup) })
     }
 
     /// The lcore id of the thread that called [`Eal::init`].

@@ -21,9 +21,7 @@ pub struct LcoreHandle<T> {
 
 impl<T> std::fmt::Debug for LcoreHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LcoreHandle")
-            .field("lcore", &self.lcore)
-            .finish()
+        f.debug_struct("LcoreHandle").field("lcore", &self.lcore).finish()
     }
 }
 
@@ -47,21 +45,14 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let job: Job = Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
-    let mut slot = Box::new(Slot {
-        job: Some(job),
-        result: None,
-    });
+    let mut slot = Box::new(Slot { job: Some(job), result: None });
     let arg = std::ptr::addr_of_mut!(*slot) as *mut c_void;
     // SAFETY: trampoline has the lcore_function_t signature; arg stays valid until join/drop waits for the lcore.
     let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline), arg, lcore) };
     if ret < 0 {
         return Err(DpdkError::from_ret("rte_eal_remote_launch", ret));
     }
-    Ok(LcoreHandle {
-        lcore,
-        slot: Some(slot),
-        _t: std::marker::PhantomData,
-    })
+    Ok(LcoreHandle { lcore, slot: Some(slot), _t: std::marker::PhantomData })
 }
 
 impl<T: 'static> LcoreHandle<T> {

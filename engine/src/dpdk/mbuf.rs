@@ -78,10 +78,7 @@ impl Mbuf {
         let m = self.m();
         // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's buffer, owned by us.
         unsafe {
-            std::slice::from_raw_parts(
-                (m.buf_addr as *const u8).add(usize::from(m.data_off)),
-                usize::from(m.data_len),
-            )
+            std::slice::from_raw_parts((m.buf_addr as *const u8).add(usize::from(m.data_off)), usize::from(m.data_len))
         }
     }
 
@@ -202,10 +199,7 @@ impl std::fmt::Debug for Burst {
 
 impl Burst {
     pub const fn new() -> Self {
-        Self {
-            ptrs: [std::ptr::null_mut(); MAX_BURST],
-            len: 0,
-        }
+        Self { ptrs: [std::ptr::null_mut(); MAX_BURST], len: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -297,11 +291,7 @@ impl Burst {
         }
         // SAFETY: the pool is alive; on success DPDK wrote n valid mbuf pointers into the free tail of the array.
         let ret = unsafe {
-            dpdk_sys::espgate_pktmbuf_alloc_bulk(
-                pool.as_ptr(),
-                self.ptrs.as_mut_ptr().add(self.len),
-                n as u32,
-            )
+            dpdk_sys::espgate_pktmbuf_alloc_bulk(pool.as_ptr(), self.ptrs.as_mut_ptr().add(self.len), n as u32)
         };
         if ret != 0 {
             return 0;
@@ -313,10 +303,7 @@ impl Burst {
     /// The free tail of the pointer array, for an rx burst to fill; follow with [`Burst::commit`].
     pub(crate) fn spare_ptrs(&mut self) -> (*mut *mut rte_mbuf, u16) {
         // SAFETY: len <= MAX_BURST, so the offset stays inside the array (or one past its end when full).
-        (
-            unsafe { self.ptrs.as_mut_ptr().add(self.len) },
-            self.room() as u16,
-        )
+        (unsafe { self.ptrs.as_mut_ptr().add(self.len) }, self.room() as u16)
     }
 
     /// Records that `n` pointers were written into the spare tail.

@@ -39,17 +39,9 @@ impl Mempool {
         })?;
         let socket = socket.unwrap_or(dpdk_sys::SOCKET_ID_ANY);
         // SAFETY: name is a valid C string copied by DPDK; the other arguments are plain values.
-        let raw = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket)
-        };
+        let raw = unsafe { dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket) };
         let raw = NonNull::new(raw).ok_or_else(|| DpdkError::last("rte_pktmbuf_pool_create"))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                raw,
-                name: name.to_string(),
-                _eal: eal.clone(),
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { raw, name: name.to_string(), _eal: eal.clone() }) })
     }
 
     pub fn name(&self) -> &str {

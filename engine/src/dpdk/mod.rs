@@ -37,11 +37,7 @@ impl DpdkError {
     /// negative, from `rte_errno`.
     pub(crate) fn from_ret(call: &'static str, ret: i32) -> Self {
         let errno = if ret < 0 { -ret } else { rte_errno() };
-        Self {
-            call,
-            errno,
-            message: strerror(errno),
-        }
+        Self { call, errno, message: strerror(errno) }
     }
 
     /// Builds the error from `rte_errno`, for calls that return NULL.

@@ -94,19 +94,12 @@ impl Port {
         })?;
         let mut id = 0u16;
         // SAFETY: valid C string and out pointer.
-        check("rte_eth_dev_get_port_by_name", unsafe {
-            dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id)
-        })?;
+        check("rte_eth_dev_get_port_by_name", unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) })?;
         Ok(id)
     }
 
     /// Configures port `id` with `cfg`, its rx queues filled from `pool`. The port is not started.
-    pub fn configure(
-        eal: &Eal,
-        id: u16,
-        cfg: &PortConfig,
-        pool: &Mempool,
-    ) -> Result<Self, DpdkError> {
+    pub fn configure(eal: &Eal, id: u16, cfg: &PortConfig, pool: &Mempool) -> Result<Self, DpdkError> {
         // SAFETY: plain query.
         if unsafe { dpdk_sys::rte_eth_dev_is_valid_port(id) } == 0 {
             return Err(DpdkError {
@@ -119,36 +112,23 @@ impl Port {
             return Err(DpdkError {
                 call: "rte_eth_dev_configure",
                 errno: libc::EINVAL,
-                message: format!(
-                    "queue counts must be 1..=64 (rx {}, tx {})",
-                    cfg.rx_queues, cfg.tx_queues
-                ),
+                message: format!("queue counts must be 1..=64 (rx {}, tx {})", cfg.rx_queues, cfg.tx_queues),
             });
         }
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: valid port and out pointer.
-        check("rte_eth_dev_info_get", unsafe {
-            dpdk_sys::rte_eth_dev_info_get(id, &mut info)
-        })?;
+        check("rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) })?;
         let driver = if info.driver_name.is_null() {
             String::new()
         } else {
             // SAFETY: the driver name is a static NUL-terminated string owned by the PMD.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
 
         let mut conf = dpdk_sys::rte_eth_conf::default();
         // SAFETY: reading exported constants.
-        let wanted = unsafe {
-            dpdk_sys::espgate_rss_ip | dpdk_sys::espgate_rss_udp | dpdk_sys::espgate_rss_tcp
-        };
-        let rss_hf = if cfg.rss && cfg.rx_queues > 1 {
-            wanted & info.flow_type_rss_offloads
-        } else {
-            0
-        };
+        let wanted = unsafe { dpdk_sys::espgate_rss_ip | dpdk_sys::espgate_rss_udp | dpdk_sys::espgate_rss_tcp };
+        let rss_hf = if cfg.rss && cfg.rx_queues > 1 { wanted & info.flow_type_rss_offloads } else { 0 };
         if rss_hf != 0 {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
@@ -164,23 +144,12 @@ impl Port {
         })?;
         // SAFETY: plain query; -1 (unknown) maps to any socket.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
-        let socket = if socket < 0 {
-            dpdk_sys::SOCKET_ID_ANY
-        } else {
-            socket
-        } as u32;
+        let socket = if socket < 0 { dpdk_sys::SOCKET_ID_ANY } else { socket } as u32;
         for q in 0..cfg.rx_queues {
             // SAFETY: valid port/queue; NULL rx_conf means the driver's defaults; the pool outlives the port
             // (Inner holds a clone).
             check("rte_eth_rx_queue_setup", unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(
-                    id,
-                    q,
-                    nrx,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
+                dpdk_sys::rte_eth_rx_queue_setup(id, q, nrx, socket, std::ptr::null(), pool.as_ptr())
             })?;
         }
         for q in 0..cfg.tx_queues {
@@ -191,9 +160,7 @@ impl Port {
         }
         if let Some(mtu) = cfg.mtu {
             // SAFETY: valid port.
-            check("rte_eth_dev_set_mtu", unsafe {
-                dpdk_sys::rte_eth_dev_set_mtu(id, mtu)
-            })?;
+            check("rte_eth_dev_set_mtu", unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) })?;
         }
         if let Some(mac) = cfg.mac {
             let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
@@ -212,9 +179,7 @@ impl Port {
             dpdk_sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr())
         })?;
         // SAFETY: DPDK wrote a NUL-terminated name into the buffer.
-        let name = unsafe { CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
@@ -259,34 +224,26 @@ impl Port {
 
     pub fn start(&self) -> Result<(), DpdkError> {
         // SAFETY: valid, configured port.
-        check("rte_eth_dev_start", unsafe {
-            dpdk_sys::rte_eth_dev_start(self.inner.id)
-        })
+        check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.inner.id) })
     }
 
     /// Stops the port. Lcores must not poll it afterwards (stop them first).
     pub fn stop(&self) -> Result<(), DpdkError> {
         // SAFETY: valid port.
-        check("rte_eth_dev_stop", unsafe {
-            dpdk_sys::rte_eth_dev_stop(self.inner.id)
-        })
+        check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.inner.id) })
     }
 
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
         let mut a = dpdk_sys::rte_ether_addr::default();
         // SAFETY: valid port and out pointer.
-        check("rte_eth_macaddr_get", unsafe {
-            dpdk_sys::rte_eth_macaddr_get(self.inner.id, &mut a)
-        })?;
+        check("rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(self.inner.id, &mut a) })?;
         Ok(a.addr_bytes)
     }
 
     pub fn link(&self) -> Result<LinkStatus, DpdkError> {
         let mut l = dpdk_sys::rte_eth_link::default();
         // SAFETY: valid port and out pointer.
-        check("rte_eth_link_get_nowait", unsafe {
-            dpdk_sys::rte_eth_link_get_nowait(self.inner.id, &mut l)
-        })?;
+        check("rte_eth_link_get_nowait", unsafe { dpdk_sys::rte_eth_link_get_nowait(self.inner.id, &mut l) })?;
         Ok(LinkStatus {
             up: u32::from(l.link_status()) == dpdk_sys::RTE_ETH_LINK_UP,
             speed_mbps: l.link_speed,
@@ -297,9 +254,7 @@ impl Port {
     pub fn stats(&self) -> Result<PortStats, DpdkError> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid port and out pointer.
-        check("rte_eth_stats_get", unsafe {
-            dpdk_sys::rte_eth_stats_get(self.inner.id, &mut s)
-        })?;
+        check("rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.inner.id, &mut s) })?;
         Ok(PortStats {
             rx_packets: s.ipackets,
             tx_packets: s.opackets,
@@ -314,9 +269,7 @@ impl Port {
 
     pub fn reset_stats(&self) -> Result<(), DpdkError> {
         // SAFETY: valid port.
-        check("rte_eth_stats_reset", unsafe {
-            dpdk_sys::rte_eth_stats_reset(self.inner.id)
-        })
+        check("rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.inner.id) })
     }
 
     /// The driver's extended statistics, by name.
@@ -340,9 +293,7 @@ impl Port {
             .filter_map(|v| {
                 let name = names.get(v.id as usize)?;
                 // SAFETY: DPDK NUL-terminates each name within its 64 bytes.
-                let s = unsafe { CStr::from_ptr(name.name.as_ptr()) }
-                    .to_string_lossy()
-                    .into_owned();
+                let s = unsafe { CStr::from_ptr(name.name.as_ptr()) }.to_string_lossy().into_owned();
                 Some((s, v.value))
             })
             .collect())
@@ -351,21 +302,13 @@ impl Port {
     /// The handle for rx queue `q`. Each queue is handed out once, so exactly one lcore polls it.
     pub fn rx_queue(&self, q: u16) -> Result<RxQueue, DpdkError> {
         self.take(&self.inner.taken_rx, q, self.inner.rx_queues, "rx")?;
-        Ok(RxQueue {
-            port: self.inner.id,
-            queue: q,
-            _owner: self.clone(),
-        })
+        Ok(RxQueue { port: self.inner.id, queue: q, _owner: self.clone() })
     }
 
     /// The handle for tx queue `q`, handed out once like [`Port::rx_queue`].
     pub fn tx_queue(&self, q: u16) -> Result<TxQueue, DpdkError> {
         self.take(&self.inner.taken_tx, q, self.inner.tx_queues, "tx")?;
-        Ok(TxQueue {
-            port: self.inner.id,
-            queue: q,
-            _owner: self.clone(),
-        })
+        Ok(TxQueue { port: self.inner.id, queue: q, _owner: self.clone() })
     }
 
     fn take(&self, taken: &AtomicU64, q: u16, count: u16, what: &str) -> Result<(), DpdkError> {
@@ -373,11 +316,7 @@ impl Port {
             return Err(DpdkError {
                 call: "queue handle",
                 errno: libc::EINVAL,
-                message: format!(
-                    "port {} has {count} {what} queues, not {}",
-                    self.inner.name,
-                    q + 1
-                ),
+                message: format!("port {} has {count} {what} queues, not {}", self.inner.name, q + 1),
             });
         }
         let bit = 1u64 << q;
@@ -385,10 +324,7 @@ impl Port {
             return Err(DpdkError {
                 call: "queue handle",
                 errno: libc::EBUSY,
-                message: format!(
-                    "{what} queue {q} of port {} is already in use",
-                    self.inner.name
-                ),
+                message: format!("{what} queue {q} of port {} is already in use", self.inner.name),
             });
         }
         Ok(())

@@ -28,8 +28,7 @@ impl RingPair {
 }
 
 fn ring(name: &str, size: u32) -> Result<*mut dpdk_sys::rte_ring, DpdkError> {
-    let c =
-        CString::new(name).map_err(|_| DpdkError::from_ret("rte_ring_create", -libc::EINVAL))?;
+    let c = CString::new(name).map_err(|_| DpdkError::from_ret("rte_ring_create", -libc::EINVAL))?;
     // Single producer and consumer: one lcore transmits on a queue and one receives from it.
     let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
     // SAFETY: valid name; DPDK copies it.
@@ -40,13 +39,8 @@ fn ring(name: &str, size: u32) -> Result<*mut dpdk_sys::rte_ring, DpdkError> {
     Ok(r)
 }
 
-fn from_rings(
-    name: &str,
-    rx: &[*mut dpdk_sys::rte_ring],
-    tx: &[*mut dpdk_sys::rte_ring],
-) -> Result<u16, DpdkError> {
-    let c =
-        CString::new(name).map_err(|_| DpdkError::from_ret("rte_eth_from_rings", -libc::EINVAL))?;
+fn from_rings(name: &str, rx: &[*mut dpdk_sys::rte_ring], tx: &[*mut dpdk_sys::rte_ring]) -> Result<u16, DpdkError> {
+    let c = CString::new(name).map_err(|_| DpdkError::from_ret("rte_eth_from_rings", -libc::EINVAL))?;
     // SAFETY: valid name and ring arrays of the given lengths; the rings are never freed (see RingPair::new).
     let id = unsafe {
         dpdk_sys::rte_eth_from_rings(
