@@ -1,1 +1,150 @@
 //! The operator's configuration: the TOML model in Cisco IOS crypto-map terms, and its validation.
+//!
+//! [`parse`] and [`load`] turn text into a [`Config`] whose every reference resolves and whose keys fit their
+//! algorithms; type and spelling errors stop at the first one (with its line and field path), rule errors are all
+//! collected. docs/config.md is the reference of every key.
+
+mod acl;
+mod algorithms;
+mod error;
+mod model;
+mod names;
+mod secret;
+mod types;
+mod validate;
+mod validate_crypto;
+
+use std::fs::File;
+use std::io::Read;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+pub use acl::{AccessList, AclEntry, Action, PortRange, Protocol};
+pub use algorithms::{AhIntegrity, Auth, DhGroup, EspEncryption, EspIntegrity, Hash, Hmac, IsakmpEncryption};
+pub use error::{ConfigError, SyntaxError, ValidationError, ValidationErrors};
+pub use model::{
+    Config, Control, CryptoBackend, CryptoMap, CryptoMapKind, DeadPeerAction, Dpd, DpdMode, Engine, Initiate,
+    Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, Metrics, Mode, Neighbor, Pki, Route, TransformSet,
+    TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES, DEFAULT_IPSEC_LIFETIME_SECONDS,
+    DEFAULT_MTU, DEFAULT_REPLAY_WINDOW,
+};
+pub use secret::{HexKey, Psk};
+pub use types::{Identity, InterfaceAddress, IpPrefix, MacAddr, Selector};
+
+/// Whether [`load`] refuses a world-readable file that holds keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionCheck {
+    /// Refuse (the daemon's behaviour).
+    Enforce,
+    /// Skip the check (tests, and `check-config` on a copy).
+    Skip,
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let config = parse_unvalidated(text)?;
+    config.validate().map_err(|e| ConfigError::Invalid { errors: e, file: None })?;
+    Ok(config)
+}
+
+/// Parses config text without checking the rules between fields (references, key lengths, ...).
+pub fn parse_unvalidated(text: &str) -> Result<Config, ConfigError> {
+    parse_syntax(text).map_err(|e| ConfigError::Syntax { error: e, file: None })
+}
+
+fn parse_syntax(text: &str) -> Result<Config, SyntaxError> {
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // Only the message and line: toml's own Display quotes the source line, which may hold a key.
+        SyntaxError {
+            path: if path == "." { String::new() } else { path },
+            line: inner.span().map(|s| line_of(text, s.start)),
+            message: inner.message().trim().to_owned(),
+        }
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Reads, parses and validates the config file at `path`.
+///
+/// A file that holds secrets (`[[isakmp_key]]` or manual SA keys) and that every user may read is refused under
+/// [`PermissionCheck::Enforce`]. Relative `[pki]` paths are made relative to the file's directory.
+pub fn load(path: &Path, check: PermissionCheck) -> Result<Config, ConfigError> {
+    let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    // Mode from the open file, so it is the file we read even if the path is replaced meanwhile.
+    let mode = file.metadata().map_err(read_err)?.permissions().mode();
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut bytes).map_err(read_err)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NotUtf8 { path: path.to_owned() })?;
+    let mut config = parse_syntax(text).map_err(|e| ConfigError::Syntax { error: e, file: Some(path.to_owned()) })?;
+    if check == PermissionCheck::Enforce && config.contains_secrets() && mode & 0o004 != 0 {
+        return Err(ConfigError::WorldReadable { path: path.to_owned(), mode: mode & 0o7777 });
+    }
+    config.validate().map_err(|e| ConfigError::Invalid { errors: e, file: Some(path.to_owned()) })?;
+    if let (Some(pki), Some(dir)) = (config.pki.as_mut(), path.parent()) {
+        for p in pki.ca.iter_mut().chain([&mut pki.certificate, &mut pki.private_key]) {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+    Ok(config)
+}
+
+impl Config {
+    /// Checks every rule between fields; returns all broken ones.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        validate::validate(self)
+    }
+
+    /// The config as TOML (secrets included: write it only where the original could be).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
+    /// Whether the file carries secrets: pre-shared keys or manual SA keys.
+    pub fn contains_secrets(&self) -> bool {
+        !self.isakmp_keys.is_empty() || self.crypto_maps.iter().any(CryptoMap::has_manual_keys)
+    }
+
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+
+    pub fn access_list(&self, name: &str) -> Option<&AccessList> {
+        self.access_lists.iter().find(|a| a.name == name)
+    }
+
+    pub fn transform_set(&self, name: &str) -> Option<&TransformSet> {
+        self.transform_sets.iter().find(|t| t.name == name)
+    }
+
+    /// The entries of crypto map set `name`, in `seq` order (the order the SPD is searched).
+    pub fn crypto_map_entries(&self, name: &str) -> Vec<&CryptoMap> {
+        let mut v: Vec<&CryptoMap> = self.crypto_maps.iter().filter(|m| m.name == name).collect();
+        v.sort_by_key(|m| m.seq);
+        v
+    }
+
+    /// ISAKMP policies in priority order (lowest number first, as proposed).
+    pub fn isakmp_policies_by_priority(&self) -> Vec<&IsakmpPolicy> {
+        let mut v: Vec<&IsakmpPolicy> = self.isakmp_policies.iter().collect();
+        v.sort_by_key(|p| p.priority);
+        v
+    }
+
+    /// The pre-shared key for `peer`: the most specific `[[isakmp_key]]` whose `peer` prefix contains it.
+    pub fn isakmp_key_for(&self, peer: IpAddr) -> Option<&IsakmpKey> {
+        self.isakmp_keys.iter().filter(|k| k.peer.contains(peer)).max_by_key(|k| k.peer.prefix_len())
+    }
+}
