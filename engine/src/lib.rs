@@ -5,7 +5,16 @@
 //! (EAL, mempools, ports, mbufs, lcores); it is the only place in the crate allowed to use `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod buf;
+pub mod crypto;
+pub mod drop;
+pub mod esp;
+pub mod replay;
+pub mod sa;
+pub mod selector;
 pub mod wire;
+
+pub use drop::DropReason;
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;

@@ -113,12 +113,7 @@ pub struct Repr {
 impl Repr {
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self, WireError> {
         p.check_len()?;
-        Ok(Self {
-            next_header: p.next_header(),
-            spi: p.spi(),
-            seq: p.seq(),
-            icv_len: p.header_len() - FIXED_LEN,
-        })
+        Ok(Self { next_header: p.next_header(), spi: p.spi(), seq: p.seq(), icv_len: p.header_len() - FIXED_LEN })
     }
     pub const fn buffer_len(&self) -> usize {
         FIXED_LEN + self.icv_len
@@ -141,28 +136,14 @@ mod tests {
 
     #[test]
     fn sha1_96_header_is_24_bytes() {
-        let r = Repr {
-            next_header: IpProtocol::TCP,
-            spi: Spi(0x1000),
-            seq: 7,
-            icv_len: 12,
-        };
+        let r = Repr { next_header: IpProtocol::TCP, spi: Spi(0x1000), seq: 7, icv_len: 12 };
         let mut b = [0xffu8; 24];
         r.emit(&mut Packet::new_unchecked(&mut b[..]));
         assert_eq!(b[1], 4); // RFC 4302 §2.2: 96-bit ICV gives Payload Len 4.
-        assert_eq!(
-            Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap(),
-            r
-        );
-        assert_eq!(
-            Packet::new_checked(&b[..20]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap(), r);
+        assert_eq!(Packet::new_checked(&b[..20]).unwrap_err(), WireError::Truncated);
         b[1] = 0;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
     }
 
     proptest! {

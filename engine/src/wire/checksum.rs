@@ -55,18 +55,12 @@ pub fn pseudo_header_sum(src: IpAddr, dst: IpAddr, protocol: u8, length: u32) ->
     };
     let len = fold(u64::from(length));
     let len_hi = (length >> 16) as u16;
-    Some(combine(
-        combine(addrs, u16::from(protocol)),
-        combine(len, len_hi),
-    ))
+    Some(combine(combine(addrs, u16::from(protocol)), combine(len, len_hi)))
 }
 
 /// Pseudo-header sum for IPv4.
 pub fn pseudo_header_sum_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
-    combine(
-        combine(sum(&src.octets()), sum(&dst.octets())),
-        combine(u16::from(protocol), length),
-    )
+    combine(combine(sum(&src.octets()), sum(&dst.octets())), combine(u16::from(protocol), length))
 }
 
 /// Pseudo-header sum for IPv6.
@@ -81,10 +75,7 @@ mod tests {
     #[test]
     fn rfc1071_example() {
         // RFC 1071 §3 example: words 0001 f203 f4f5 f6f7 sum to ddf2.
-        assert_eq!(
-            sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
-            0xddf2
-        );
+        assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
     }
 
     #[test]
@@ -94,9 +85,7 @@ mod tests {
 
     #[test]
     fn incremental_matches_full() {
-        let mut data = [
-            0x45u8, 0x00, 0x00, 0x54, 0x08, 0xf2, 0x00, 0x00, 0x40, 0x01, 0, 0, 192, 168, 123, 3,
-        ];
+        let mut data = [0x45u8, 0x00, 0x00, 0x54, 0x08, 0xf2, 0x00, 0x00, 0x40, 0x01, 0, 0, 192, 168, 123, 3];
         let c = checksum(&data);
         let old = u16::from_be_bytes([data[8], data[9]]);
         data[8] = 0x3f;

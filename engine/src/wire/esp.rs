@@ -79,10 +79,7 @@ pub struct Repr {
 impl Repr {
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self, WireError> {
         p.check_len()?;
-        Ok(Self {
-            spi: p.spi(),
-            seq: p.seq(),
-        })
+        Ok(Self { spi: p.spi(), seq: p.seq() })
     }
     pub const fn buffer_len(&self) -> usize {
         HEADER_LEN
@@ -127,10 +124,7 @@ impl<T: AsRef<[u8]>> Trailer<T> {
     }
     /// True if the padding is the default monotonic 1, 2, 3, ... (RFC 4303 §2.4).
     pub fn padding_is_default(&self) -> bool {
-        self.padding()
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| usize::from(b) == i + 1)
+        self.padding().iter().enumerate().all(|(i, &b)| usize::from(b) == i + 1)
     }
     /// Length of the protected data before the padding.
     pub fn data_len(&self) -> usize {
@@ -158,35 +152,20 @@ mod tests {
         // SPI 0x4321, seq 1; pre-encryption data ends in 01..0e 0e 01.
         let esp = [0, 0, 0x43, 0x21, 0, 0, 0, 1, 0xe9];
         let p = Packet::new_checked(&esp[..]).unwrap();
-        assert_eq!(
-            Repr::parse(&p).unwrap(),
-            Repr {
-                spi: Spi(0x4321),
-                seq: 1
-            }
-        );
+        assert_eq!(Repr::parse(&p).unwrap(), Repr { spi: Spi(0x4321), seq: 1 });
         assert_eq!(p.payload(), &[0xe9]);
         let mut pt = vec![0xaa; 10];
         pt.extend((1..=14).collect::<Vec<u8>>());
         pt.extend([14, 1]);
         let t = Trailer::new_checked(&pt[..]).unwrap();
-        assert_eq!(
-            (t.pad_len(), t.next_header(), t.data_len()),
-            (14, IpProtocol::ICMP, 10)
-        );
+        assert_eq!((t.pad_len(), t.next_header(), t.data_len()), (14, IpProtocol::ICMP, 10));
         assert!(t.padding_is_default());
     }
 
     #[test]
     fn trailer_rejects_oversized_pad() {
-        assert_eq!(
-            Trailer::new_checked(&[1u8][..]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            Trailer::new_checked(&[0, 2, 4][..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Trailer::new_checked(&[1u8][..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(Trailer::new_checked(&[0, 2, 4][..]).unwrap_err(), WireError::Malformed);
         let mut t = [0u8; 5];
         emit_trailer(&mut t, IpProtocol::IPV4);
         assert_eq!(t, [1, 2, 3, 3, 4]);

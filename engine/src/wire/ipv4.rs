@@ -145,9 +145,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
     /// Sets flags and fragment offset (`offset` in bytes, a multiple of 8).
     pub fn set_frag(&mut self, dont_frag: bool, more_frags: bool, offset: u16) {
-        let v = (u16::from(dont_frag) * FLAG_DF)
-            | (u16::from(more_frags) * FLAG_MF)
-            | ((offset >> 3) & 0x1fff);
+        let v = (u16::from(dont_frag) * FLAG_DF) | (u16::from(more_frags) * FLAG_MF) | ((offset >> 3) & 0x1fff);
         write_u16(self.buffer.as_mut(), field::FLG_OFF.start, v)
     }
     pub fn set_ttl(&mut self, v: u8) {
@@ -254,8 +252,8 @@ mod tests {
 
     // RFC 3602 case 5: the outer header of the ESP packet.
     const ESP_HDR: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x7c, 0x08, 0xf2, 0x00, 0x00, 0x40, 0x32, 0xf9, 0xa5, 0xc0, 0xa8, 0x7b,
-        0x03, 0xc0, 0xa8, 0x7b, 0x64,
+        0x45, 0x00, 0x00, 0x7c, 0x08, 0xf2, 0x00, 0x00, 0x40, 0x32, 0xf9, 0xa5, 0xc0, 0xa8, 0x7b, 0x03, 0xc0, 0xa8,
+        0x7b, 0x64,
     ];
 
     #[test]
@@ -276,25 +274,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(
-            Packet::new_checked(&ESP_HDR[..10]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&ESP_HDR[..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&ESP_HDR[..10]).unwrap_err(), WireError::Truncated);
+        assert_eq!(Packet::new_checked(&ESP_HDR[..]).unwrap_err(), WireError::Truncated);
         let mut b = ESP_HDR;
         b[0] = 0x65;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
         b[0] = 0x44;
-        assert_eq!(
-            Packet::new_checked(&b[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
     }
 
     #[test]
@@ -307,16 +293,7 @@ mod tests {
     }
 
     fn arb_repr() -> impl Strategy<Value = Repr> {
-        (
-            any::<u32>(),
-            any::<u32>(),
-            any::<u8>(),
-            0u16..1400,
-            any::<u8>(),
-            any::<u16>(),
-            any::<bool>(),
-            any::<u8>(),
-        )
+        (any::<u32>(), any::<u32>(), any::<u8>(), 0u16..1400, any::<u8>(), any::<u16>(), any::<bool>(), any::<u8>())
             .prop_map(|(s, d, proto, len, tos, ident, df, ttl)| Repr {
                 src_addr: Ipv4Addr::from(s),
                 dst_addr: Ipv4Addr::from(d),

@@ -100,12 +100,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
         // end-to-end and belong inside the protection, so stop at them.
         loop {
             let is_ext = match nh {
-                IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_FRAGMENT => {
-                    true
-                }
-                IpProtocol::IPV6_DEST_OPTS => {
-                    off + 8 <= end && matches!(IpProtocol(b[off]), IpProtocol::IPV6_ROUTING)
-                }
+                IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_FRAGMENT => true,
+                IpProtocol::IPV6_DEST_OPTS => off + 8 <= end && matches!(IpProtocol(b[off]), IpProtocol::IPV6_ROUTING),
                 _ => false,
             };
             if !is_ext {
@@ -114,11 +110,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             if off + 8 > end {
                 return Err(WireError::Truncated);
             }
-            let len = if nh == IpProtocol::IPV6_FRAGMENT {
-                8
-            } else {
-                (usize::from(b[off + 1]) + 1) * 8
-            };
+            let len = if nh == IpProtocol::IPV6_FRAGMENT { 8 } else { (usize::from(b[off + 1]) + 1) * 8 };
             nh_at = off;
             nh = IpProtocol(b[off]);
             off += len;
@@ -217,16 +209,10 @@ mod tests {
     fn checked_rejects_short_and_wrong_version() {
         let b = header(17, &[0; 8]);
         assert!(Packet::new_checked(&b[..]).is_ok());
-        assert_eq!(
-            Packet::new_checked(&b[..45]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&b[..45]).unwrap_err(), WireError::Truncated);
         let mut v = b.clone();
         v[0] = 0x40;
-        assert_eq!(
-            Packet::new_checked(&v[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Packet::new_checked(&v[..]).unwrap_err(), WireError::Malformed);
     }
 
     #[test]
@@ -240,10 +226,7 @@ mod tests {
         // A destination options header not followed by routing is end-to-end: ESP goes before it.
         let b = header(60, &[17, 0, 0, 0, 0, 0, 0, 0]);
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            p.ipsec_insert_point().unwrap(),
-            (40, IpProtocol::IPV6_DEST_OPTS, 6)
-        );
+        assert_eq!(p.ipsec_insert_point().unwrap(), (40, IpProtocol::IPV6_DEST_OPTS, 6));
         // A truncated extension chain is an error, not a panic.
         let b = header(0, &[17, 4, 0, 0, 0, 0, 0, 0]);
         let p = Packet::new_checked(&b[..]).unwrap();

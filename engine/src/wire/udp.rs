@@ -113,11 +113,7 @@ pub struct Repr {
 impl Repr {
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self, WireError> {
         p.check_len()?;
-        Ok(Self {
-            src_port: p.src_port(),
-            dst_port: p.dst_port(),
-            payload_len: p.len() - HEADER_LEN as u16,
-        })
+        Ok(Self { src_port: p.src_port(), dst_port: p.dst_port(), payload_len: p.len() - HEADER_LEN as u16 })
     }
 
     pub const fn buffer_len(&self) -> usize {
@@ -142,24 +138,13 @@ mod tests {
     #[test]
     fn checksum_round_trip_v4_and_v6() {
         for (s, d) in [
-            (
-                "192.0.2.1".parse::<IpAddr>().unwrap(),
-                "198.51.100.7".parse::<IpAddr>().unwrap(),
-            ),
-            (
-                "2001:db8::1".parse().unwrap(),
-                "2001:db8::2".parse().unwrap(),
-            ),
+            ("192.0.2.1".parse::<IpAddr>().unwrap(), "198.51.100.7".parse::<IpAddr>().unwrap()),
+            ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap()),
         ] {
             let mut b = [0u8; 8 + 5];
             b[8..].copy_from_slice(b"hello");
             let mut p = Packet::new_unchecked(&mut b[..]);
-            Repr {
-                src_port: 4500,
-                dst_port: 4500,
-                payload_len: 5,
-            }
-            .emit(&mut p);
+            Repr { src_port: 4500, dst_port: 4500, payload_len: 5 }.emit(&mut p);
             p.fill_checksum(s, d);
             assert!(p.verify_checksum(s, d));
             b[9] ^= 1;
@@ -169,18 +154,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_length() {
-        assert_eq!(
-            Packet::new_checked(&[0u8; 7][..]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&[0, 1, 0, 2, 0, 4, 0, 0][..]).unwrap_err(),
-            WireError::Malformed
-        );
-        assert_eq!(
-            Packet::new_checked(&[0, 1, 0, 2, 0, 9, 0, 0][..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Packet::new_checked(&[0u8; 7][..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(Packet::new_checked(&[0, 1, 0, 2, 0, 4, 0, 0][..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(Packet::new_checked(&[0, 1, 0, 2, 0, 9, 0, 0][..]).unwrap_err(), WireError::Truncated);
     }
 
     proptest! {

@@ -1,0 +1,66 @@
+//! ESP cryptography behind one burst-oriented trait.
+//!
+//! [`EspCrypto`] takes a burst of [`EspJob`]s, each the bytes of one ESP packet from the SPI to the end of the ICV, and
+//! seals or opens them in place. The software backend ([`SoftwareEsp`]) is built once per SA at install, with the
+//! algorithm and key schedules fixed then (AES round keys, HMAC inner/outer pad states, ring GCM keys), so the packet
+//! path does no key setup, no dispatch on algorithm names and no allocation. A DPDK cryptodev backend implements the
+//! same trait (its `*_burst` would enqueue and dequeue the jobs).
+
+mod algorithms;
+mod cipher;
+mod integrity;
+mod software;
+
+pub use algorithms::{EncryptionAlgorithm, IntegrityAlgorithm};
+pub use cipher::Cipher;
+pub use integrity::Integrity;
+pub use software::SoftwareEsp;
+
+use crate::drop::DropReason;
+
+/// Why a crypto handler cannot be built for an SA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("{algorithm} needs a {expected}-byte key, got {got} bytes")]
+    KeyLength { algorithm: &'static str, expected: usize, got: usize },
+    #[error("ESP needs confidentiality or integrity: NULL encryption with no integrity is not allowed")]
+    NullNull,
+    #[error("{0} is a combined-mode cipher and takes no separate integrity algorithm")]
+    AeadWithIntegrity(&'static str),
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// One ESP packet handed to the crypto layer.
+#[derive(Debug)]
+pub struct EspJob<'a> {
+    /// SPI | Sequence | IV | ciphertext | ICV. When sealing, SPI and sequence are written and the IV, trailer and
+    /// ICV space reserved; the plaintext (payload and trailer) is where the ciphertext goes.
+    pub esp: &'a mut [u8],
+    /// High half of the 64-bit sequence number (used for IV derivation, and in the ICV/AAD when `esn`).
+    pub seq_hi: u32,
+    /// Extended Sequence Numbers are on for this SA.
+    pub esn: bool,
+    /// Set by the backend.
+    pub status: Result<(), DropReason>,
+}
+
+impl<'a> EspJob<'a> {
+    pub fn new(esp: &'a mut [u8], seq_hi: u32, esn: bool) -> Self {
+        Self { esp, seq_hi, esn, status: Ok(()) }
+    }
+}
+
+/// A per-SA ESP crypto handler.
+pub trait EspCrypto: Send + Sync {
+    /// IV bytes after the ESP header.
+    fn iv_len(&self) -> usize;
+    /// ICV bytes at the end of the packet.
+    fn icv_len(&self) -> usize;
+    /// The plaintext (payload + trailer) must be padded to a multiple of this (at least 4, RFC 4303 §2.4).
+    fn pad_align(&self) -> usize;
+    /// Writes the IV, encrypts and writes the ICV for every job; sets `status`.
+    fn seal_burst(&self, jobs: &mut [EspJob<'_>]);
+    /// Verifies the ICV (constant time) and, only if it verifies, decrypts in place; sets `status`.
+    fn open_burst(&self, jobs: &mut [EspJob<'_>]);
+}

@@ -1,0 +1,288 @@
+//! Inbound ESP: check, verify, decrypt and decapsulate.
+
+use super::tunnel::{ecn_decapsulate, EcnOutcome};
+use super::{BurstOutcome, Verdict, MAX_BURST};
+use crate::buf::PacketBuf;
+use crate::crypto::{EspCrypto, EspJob, SoftwareEsp};
+use crate::drop::DropReason;
+use crate::replay::ReplayWindow;
+use crate::sa::{LifetimeState, Mode, SaCounters, SaError, SaParams};
+use crate::selector::FlowKey;
+use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
+use core::sync::atomic::Ordering::Relaxed;
+
+/// An inbound SA, owned by one lcore (`&mut self`): see [`crate::sa`] for why.
+pub struct InboundSa {
+    params: SaParams,
+    crypto: Box<dyn EspCrypto>,
+    replay: ReplayWindow,
+    counters: SaCounters,
+    lifetime: LifetimeState,
+}
+
+impl core::fmt::Debug for InboundSa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InboundSa").field("params", &self.params).field("replay", &self.replay).finish_non_exhaustive()
+    }
+}
+
+/// Per-packet state between the passes.
+#[derive(Clone, Copy, Default)]
+struct Prep {
+    /// Length of the outer IP header including IPv6 extension headers before ESP (transport mode keeps them).
+    ip_hdr_len: usize,
+    /// Offset of the SPI.
+    esp_off: usize,
+    /// Where the protocol of the payload is stored in the outer header (IPv4: 9).
+    nh_at: usize,
+    seq: u64,
+    outer_ecn: u8,
+}
+
+/// Adds to a counter that only this SA's owner writes: a plain load and store, no locked instruction.
+fn bump(c: &core::sync::atomic::AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl InboundSa {
+    pub fn new(params: SaParams) -> Result<Self, SaError> {
+        let crypto = SoftwareEsp::new(params.encryption, &params.cipher_key, params.integrity, &params.auth_key)?;
+        Self::with_crypto(params, Box::new(crypto))
+    }
+
+    pub fn with_crypto(params: SaParams, crypto: Box<dyn EspCrypto>) -> Result<Self, SaError> {
+        if params.spi.0 < 256 {
+            return Err(SaError::ReservedSpi(params.spi));
+        }
+        if let Mode::Tunnel { local, remote } = params.mode {
+            if local.is_ipv4() != remote.is_ipv4() {
+                return Err(SaError::TunnelFamily(local, remote));
+            }
+        }
+        let replay =
+            ReplayWindow::new(params.replay_window, params.esn).ok_or(SaError::ReplayWindow(params.replay_window))?;
+        Ok(Self { params, crypto, replay, counters: SaCounters::default(), lifetime: LifetimeState::default() })
+    }
+
+    pub fn params(&self) -> &SaParams {
+        &self.params
+    }
+    pub fn counters(&self) -> &SaCounters {
+        &self.counters
+    }
+    pub fn replay_window(&self) -> &ReplayWindow {
+        &self.replay
+    }
+    pub fn is_expired(&self) -> bool {
+        self.lifetime.expired()
+    }
+
+    /// Unprotects one packet (the data window holds the outer IP packet).
+    pub fn unprotect<B: PacketBuf>(&mut self, buf: &mut B) -> (Verdict, BurstOutcome) {
+        let mut v = [Ok(())];
+        let out = self.unprotect_burst(core::slice::from_mut(buf), &mut v);
+        (v[0], out)
+    }
+
+    /// Unprotects a burst; on success a buffer holds the inner packet (tunnel) or the restored packet (transport).
+    pub fn unprotect_burst<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict]) -> BurstOutcome {
+        let mut outcome = BurstOutcome::default();
+        let n = bufs.len().min(verdicts.len());
+        for (bch, vch) in bufs[..n].chunks_mut(MAX_BURST).zip(verdicts[..n].chunks_mut(MAX_BURST)) {
+            self.unprotect_chunk(bch, vch, &mut outcome);
+        }
+        outcome
+    }
+
+    fn unprotect_chunk<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict], outcome: &mut BurstOutcome) {
+        let mut prep = [Prep::default(); MAX_BURST];
+        for (i, b) in bufs.iter_mut().enumerate() {
+            verdicts[i] = self.prepare(b).map(|p| prep[i] = p);
+        }
+        {
+            let mut jobs: [EspJob<'_>; MAX_BURST] = core::array::from_fn(|_| EspJob::new(&mut [], 0, false));
+            let mut map = [0u8; MAX_BURST];
+            let mut nj = 0;
+            for (i, b) in bufs.iter_mut().enumerate() {
+                if verdicts[i].is_ok() {
+                    let off = prep[i].esp_off;
+                    jobs[nj] = EspJob::new(&mut b.data_mut()[off..], (prep[i].seq >> 32) as u32, self.params.esn);
+                    map[nj] = i as u8;
+                    nj += 1;
+                }
+            }
+            self.crypto.open_burst(&mut jobs[..nj]);
+            for (job, &i) in jobs[..nj].iter().zip(&map[..nj]) {
+                verdicts[usize::from(i)] = job.status;
+            }
+        }
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        for (i, b) in bufs.iter_mut().enumerate() {
+            if verdicts[i].is_ok() {
+                let len = b.data_len() as u64;
+                verdicts[i] = self.finish(b, &prep[i]);
+                if verdicts[i].is_ok() {
+                    packets += 1;
+                    bytes += len;
+                }
+            }
+            if let Err(r) = verdicts[i] {
+                bump(&self.counters.drops[r.index()], 1);
+            }
+        }
+        outcome.ok += packets as usize;
+        if packets > 0 {
+            bump(&self.counters.packets, packets);
+            bump(&self.counters.bytes, bytes);
+            let (p, by) = (self.counters.packets.load(Relaxed), self.counters.bytes.load(Relaxed));
+            if let Some(e) = self.lifetime.account(self.params.spi, &self.params.lifetime, p, by) {
+                outcome.events.push(e);
+            }
+        }
+    }
+
+    /// Locates ESP in the outer packet, checks SPI, lengths and the replay window (before any crypto).
+    fn prepare<B: PacketBuf>(&self, buf: &mut B) -> Result<Prep, DropReason> {
+        if self.lifetime.expired() {
+            return Err(DropReason::SaExpired);
+        }
+        let data = buf.data();
+        let (ip_len, ip_hdr_len, proto, nh_at, outer_ecn) = match data.first().map(|b| b >> 4) {
+            Some(4) => {
+                let p = ipv4::Packet::new_checked(data)?;
+                if !p.verify_checksum() {
+                    return Err(DropReason::Malformed);
+                }
+                if p.is_fragment() {
+                    return Err(DropReason::Fragment);
+                }
+                (usize::from(p.total_len()), p.header_len(), p.protocol(), 9, p.ecn())
+            }
+            Some(6) => {
+                let p = ipv6::Packet::new_checked(data)?;
+                let (off, nh, nh_at) = p.ipsec_insert_point()?;
+                if nh == IpProtocol::IPV6_FRAGMENT {
+                    return Err(DropReason::Fragment);
+                }
+                (ipv6::HEADER_LEN + usize::from(p.payload_len()), off, nh, nh_at, p.ecn())
+            }
+            _ => return Err(DropReason::Malformed),
+        };
+        let esp_off = match (proto, self.params.nat_t) {
+            (IpProtocol::ESP, _) => ip_hdr_len,
+            (IpProtocol::UDP, Some(_)) => {
+                let u = udp::Packet::new_checked(&data[ip_hdr_len..ip_len])?;
+                // RFC 3948 §2.2: a zero in the SPI position is the non-ESP marker (IKE); a 1-byte 0xff is a
+                // NAT keepalive. Neither is ESP.
+                if u.payload().len() < esp::HEADER_LEN || u.payload()[..4] == [0, 0, 0, 0] {
+                    return Err(DropReason::NotEsp);
+                }
+                ip_hdr_len + udp::HEADER_LEN
+            }
+            _ => return Err(DropReason::NotEsp),
+        };
+        let e = esp::Packet::new_checked(&data[esp_off..ip_len]).map_err(|_| DropReason::BadLength)?;
+        if e.spi() != self.params.spi {
+            return Err(DropReason::SpiMismatch);
+        }
+        let seq = self.replay.check(e.seq())?;
+        // Link-layer padding after the IP packet is not part of ESP.
+        let excess = buf.data_len() - ip_len;
+        buf.trim(excess)?;
+        Ok(Prep { ip_hdr_len, esp_off, nh_at, seq, outer_ecn })
+    }
+
+    /// After the ICV verified and the payload is decrypted: trailer, window update, decapsulation.
+    fn finish<B: PacketBuf>(&mut self, buf: &mut B, p: &Prep) -> Result<(), DropReason> {
+        let (iv_len, icv_len) = (self.crypto.iv_len(), self.crypto.icv_len());
+        let d = buf.data();
+        let pt_start = p.esp_off + esp::HEADER_LEN + iv_len;
+        let pt_end = d.len() - icv_len;
+        let t = esp::Trailer::new_checked(&d[pt_start..pt_end]).map_err(|_| DropReason::BadPadding)?;
+        if !t.padding_is_default() {
+            return Err(DropReason::BadPadding);
+        }
+        let (next_header, inner_len, pad_total) = (t.next_header(), t.data_len(), pt_end - pt_start - t.data_len());
+        // The packet is authentic: only now may the window move.
+        self.replay.update(p.seq)?;
+        if next_header == IpProtocol::IPV6_NO_NEXT {
+            return Err(DropReason::Dummy);
+        }
+        buf.trim(pad_total + icv_len)?;
+        match self.params.mode {
+            Mode::Tunnel { .. } => {
+                buf.adj(pt_start)?;
+                self.decap_tunnel(buf, next_header, p.outer_ecn, inner_len)
+            }
+            Mode::Transport => self.decap_transport(buf, p, next_header, pt_start),
+        }?;
+        if let Some(sel) = &self.params.selector {
+            let key = FlowKey::from_ip(buf.data()).ok_or(DropReason::Malformed)?;
+            if !sel.matches(&key) {
+                return Err(DropReason::PolicyMismatch);
+            }
+        }
+        Ok(())
+    }
+
+    fn decap_tunnel<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        nh: IpProtocol,
+        outer_ecn: u8,
+        len: usize,
+    ) -> Result<(), DropReason> {
+        let d = buf.data_mut();
+        // The inner header must agree with the trailer; its length may be shorter (TFC padding, RFC 4303 §2.7).
+        let ip_len = match (nh, d.first().map(|b| b >> 4)) {
+            (IpProtocol::IPV4, Some(4)) => {
+                let mut p = ipv4::Packet::new_checked(&mut d[..])?;
+                if !p.verify_checksum() {
+                    return Err(DropReason::Malformed);
+                }
+                match ecn_decapsulate(p.ecn(), outer_ecn) {
+                    EcnOutcome::Drop => return Err(DropReason::EcnDrop),
+                    EcnOutcome::Set(e) if e != p.ecn() => p.set_tos_incremental((p.tos() & !3) | e),
+                    EcnOutcome::Set(_) => {}
+                }
+                usize::from(p.total_len())
+            }
+            (IpProtocol::IPV6, Some(6)) => {
+                let mut p = ipv6::Packet::new_checked(&mut d[..])?;
+                match ecn_decapsulate(p.ecn(), outer_ecn) {
+                    EcnOutcome::Drop => return Err(DropReason::EcnDrop),
+                    EcnOutcome::Set(e) => p.set_traffic_class((p.traffic_class() & !3) | e),
+                }
+                ipv6::HEADER_LEN + usize::from(p.payload_len())
+            }
+            (IpProtocol::IPV4 | IpProtocol::IPV6, _) => return Err(DropReason::Malformed),
+            _ => return Err(DropReason::BadNextHeader),
+        };
+        buf.trim(len - ip_len)
+    }
+
+    fn decap_transport<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        p: &Prep,
+        nh: IpProtocol,
+        pt_start: usize,
+    ) -> Result<(), DropReason> {
+        // Remove UDP (if any), ESP header and IV by moving the IP header (and extension headers) forward.
+        let removed = pt_start - p.ip_hdr_len;
+        let d = buf.data_mut();
+        d.copy_within(0..p.ip_hdr_len, removed);
+        buf.adj(removed)?;
+        let d = buf.data_mut();
+        d[p.nh_at] = nh.0;
+        let total = d.len();
+        if d[0] >> 4 == 4 {
+            let mut ip = ipv4::Packet::new_unchecked(&mut d[..]);
+            ip.set_total_len(total as u16);
+            ip.fill_checksum();
+        } else {
+            ipv6::Packet::new_unchecked(&mut d[..]).set_payload_len((total - ipv6::HEADER_LEN) as u16);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! ESP transforms (RFC 4303): outbound (protect) and inbound (unprotect), tunnel and transport mode, IPv4 and IPv6,
+//! optional UDP encapsulation (RFC 3948), in place on a [`PacketBuf`](crate::buf::PacketBuf).
+//!
+//! Both directions work on bursts like DPDK's lib/ipsec: a prepare pass (headers, sequence numbers, replay check),
+//! one call into the SA's crypto handler for the whole burst, then a finish pass (window update only for packets
+//! whose ICV verified, decapsulation, counters). Every packet gets a verdict; a bad packet is a counted
+//! [`DropReason`](crate::DropReason), never a panic. See [`crate::sa`] for how sequence state is shared by lcores.
+
+mod inbound;
+mod outbound;
+mod tunnel;
+
+pub use inbound::InboundSa;
+pub use outbound::OutboundSa;
+pub use tunnel::{ecn_decapsulate, EcnOutcome};
+
+use crate::drop::DropReason;
+use crate::sa::Events;
+
+/// Largest burst handled in one crypto call; longer bursts are processed in chunks of this size.
+pub const MAX_BURST: usize = 64;
+
+/// Per-packet result of a burst.
+pub type Verdict = Result<(), DropReason>;
+
+/// What a burst produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BurstOutcome {
+    /// Packets that passed.
+    pub ok: usize,
+    /// Lifetime events raised by this burst.
+    pub events: Events,
+}
+
+/// Moves the packets whose verdict is `Ok` to the front (stable), returning how many there are; the dropped ones
+/// follow with their verdicts moved along, as DPDK's lib/ipsec leaves bad mbufs behind the good ones.
+pub fn partition_burst<B>(bufs: &mut [B], verdicts: &mut [Verdict]) -> usize {
+    let n = bufs.len().min(verdicts.len());
+    let mut good = 0;
+    for i in 0..n {
+        if verdicts[i].is_ok() {
+            bufs[..=i].swap(good, i);
+            verdicts[..=i].swap(good, i);
+            good += 1;
+        }
+    }
+    // Restore the order of the bad ones is not needed; only good ones keep their relative order.
+    good
+}

@@ -1,0 +1,106 @@
+//! Tunnel-mode outer header construction and RFC 6040 ECN handling.
+
+use crate::sa::{DfPolicy, OuterHeader};
+use crate::wire::{ecn, ipv4, ipv6, IpProtocol};
+use core::net::IpAddr;
+
+/// Facts about the inner packet the outer header copies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InnerFacts {
+    pub tos: u8,
+    pub df: bool,
+}
+
+/// Writes the outer IPv4 or IPv6 header into `out` (20 or 40 bytes) for a payload of `payload_len` bytes.
+/// ECN is copied (RFC 6040 §4.1 normal mode); DSCP copied or set per the SA; IPv4 checksum filled.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_outer(
+    out: &mut [u8],
+    local: IpAddr,
+    remote: IpAddr,
+    protocol: IpProtocol,
+    payload_len: usize,
+    cfg: &OuterHeader,
+    inner: InnerFacts,
+    ident: u16,
+) {
+    let dscp = cfg.dscp.unwrap_or(inner.tos >> 2) & 0x3f;
+    let tos = (dscp << 2) | (inner.tos & 0x03);
+    match (local, remote) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let df = match cfg.df {
+                DfPolicy::Copy => inner.df,
+                DfPolicy::Set => true,
+                DfPolicy::Clear => false,
+            };
+            let r = ipv4::Repr {
+                src_addr: s,
+                dst_addr: d,
+                protocol,
+                payload_len: payload_len as u16,
+                tos,
+                ident,
+                dont_frag: df,
+                ttl: cfg.ttl,
+            };
+            r.emit(&mut ipv4::Packet::new_unchecked(out));
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let r = ipv6::Repr {
+                src_addr: s,
+                dst_addr: d,
+                next_header: protocol,
+                payload_len: payload_len as u16,
+                traffic_class: tos,
+                flow_label: 0,
+                hop_limit: cfg.ttl,
+            };
+            r.emit(&mut ipv6::Packet::new_unchecked(out));
+        }
+        // Mixed tunnel endpoints are refused at SA install.
+        _ => {}
+    }
+}
+
+/// What to do with the inner ECN field at decapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcnOutcome {
+    /// Set the inner ECN field to this codepoint.
+    Set(u8),
+    /// Outer CE on a Not-ECT inner packet: drop (RFC 6040 §4.2).
+    Drop,
+}
+
+/// RFC 6040 §4.2 decapsulation table.
+pub fn ecn_decapsulate(inner: u8, outer: u8) -> EcnOutcome {
+    match (inner & 3, outer & 3) {
+        (ecn::NOT_ECT, ecn::CE) => EcnOutcome::Drop,
+        (ecn::NOT_ECT, _) => EcnOutcome::Set(ecn::NOT_ECT),
+        (_, ecn::CE) => EcnOutcome::Set(ecn::CE),
+        (ecn::ECT0, ecn::ECT1) => EcnOutcome::Set(ecn::ECT1),
+        (i, _) => EcnOutcome::Set(i),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ecn::*;
+
+    #[test]
+    fn rfc6040_table() {
+        // Rows: inner; columns: outer Not-ECT, ECT(0), ECT(1), CE.
+        let table = [
+            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+            (ECT0, [Some(ECT0), Some(ECT0), Some(ECT1), Some(CE)]),
+            (ECT1, [Some(ECT1), Some(ECT1), Some(ECT1), Some(CE)]),
+            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+        ];
+        for (inner, row) in table {
+            for (outer, want) in [NOT_ECT, ECT0, ECT1, CE].into_iter().zip(row) {
+                let got = ecn_decapsulate(inner, outer);
+                assert_eq!(got, want.map_or(EcnOutcome::Drop, EcnOutcome::Set), "inner {inner} outer {outer}");
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Security Association parameters, counters and lifetimes.
+//!
+//! # Who owns an SA's sequence state when several lcores forward
+//!
+//! - **Outbound**: any lcore may protect traffic for any outbound SA (the SPD lookup happens wherever the cleartext
+//!   arrives, and RSS spreads one flow set over queues). The sequence number is therefore an `AtomicU64` taken with
+//!   `fetch_add`: one uncontended atomic per packet gives every packet a unique number without a lock or handoff,
+//!   and uniqueness is all the sender needs (receivers tolerate reordering up to the window). Outbound counters are
+//!   relaxed atomics for the same reason.
+//! - **Inbound**: the replay window is a read-check-decrypt-update sequence over a bitmap; making that atomic across
+//!   lcores would need CAS loops on several words or a lock. Instead an inbound SA is owned by exactly one lcore (SA-to-
+//!   lcore affinity: the SAD entry names the owner; a packet that RSS delivers elsewhere is handed to the owner over
+//!   its ring). So [`crate::esp::InboundSa`] is processed through `&mut self`, the window is plain memory, and the type
+//!   system (`&mut`, not `Sync` sharing) enforces the single owner. Its counters are atomics written by that one
+//!   owner (plain load+store, no lock prefix) so the control thread can read them at any time.
+
+use crate::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+use crate::drop::DropReason;
+use crate::wire::{IpProtocol, Spi};
+use core::net::IpAddr;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use zeroize::Zeroizing;
+
+/// ESP mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Transport,
+    /// Tunnel between two gateway addresses of the same family (the inner family may differ).
+    Tunnel {
+        local: IpAddr,
+        remote: IpAddr,
+    },
+}
+
+/// UDP encapsulation of ESP (RFC 3948): the outer UDP ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatT {
+    pub local_port: u16,
+    pub remote_port: u16,
+}
+
+impl Default for NatT {
+    fn default() -> Self {
+        Self { local_port: 4500, remote_port: 4500 }
+    }
+}
+
+/// The outer IPv4 DF bit in tunnel mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DfPolicy {
+    /// Copy from an inner IPv4 header; set for an inner IPv6 packet (IPv6 is never fragmented on path).
+    #[default]
+    Copy,
+    Set,
+    Clear,
+}
+
+/// How the tunnel-mode outer header is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OuterHeader {
+    pub ttl: u8,
+    pub df: DfPolicy,
+    /// `None`: copy the inner DSCP (RFC 4301 §5.1.2.1); `Some(d)`: set it.
+    pub dscp: Option<u8>,
+}
+
+impl Default for OuterHeader {
+    fn default() -> Self {
+        Self { ttl: 64, df: DfPolicy::Copy, dscp: None }
+    }
+}
+
+/// Soft and hard limits; `u64::MAX` means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub soft_bytes: u64,
+    pub hard_bytes: u64,
+    pub soft_packets: u64,
+    pub hard_packets: u64,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Self { soft_bytes: u64::MAX, hard_bytes: u64::MAX, soft_packets: u64::MAX, hard_packets: u64::MAX }
+    }
+}
+
+/// Everything needed to install one SA (one direction).
+#[derive(Clone)]
+pub struct SaParams {
+    pub spi: Spi,
+    pub encryption: EncryptionAlgorithm,
+    /// For CTR and GCM, the AES key followed by the 4-byte nonce/salt.
+    pub cipher_key: Zeroizing<Vec<u8>>,
+    pub integrity: IntegrityAlgorithm,
+    pub auth_key: Zeroizing<Vec<u8>>,
+    pub mode: Mode,
+    pub esn: bool,
+    /// Inbound only: 64..=4096 packets.
+    pub replay_window: u32,
+    pub nat_t: Option<NatT>,
+    pub outer: OuterHeader,
+    pub lifetime: Lifetime,
+    /// Inbound only: the inner packet must match (RFC 4301 §5.2). `None`: no check.
+    pub selector: Option<crate::selector::TrafficSelector>,
+}
+
+impl core::fmt::Debug for SaParams {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SaParams")
+            .field("spi", &self.spi)
+            .field("encryption", &self.encryption)
+            .field("integrity", &self.integrity)
+            .field("mode", &self.mode)
+            .field("esn", &self.esn)
+            .field("replay_window", &self.replay_window)
+            .field("nat_t", &self.nat_t)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SaParams {
+    /// Parameters with defaults: tunnel or transport per `mode`, no NAT-T, no ESN, window 1024, TTL 64.
+    pub fn new(
+        spi: Spi,
+        mode: Mode,
+        encryption: EncryptionAlgorithm,
+        cipher_key: &[u8],
+        integrity: IntegrityAlgorithm,
+        auth_key: &[u8],
+    ) -> Self {
+        Self {
+            spi,
+            encryption,
+            cipher_key: Zeroizing::new(cipher_key.to_vec()),
+            integrity,
+            auth_key: Zeroizing::new(auth_key.to_vec()),
+            mode,
+            esn: false,
+            replay_window: crate::replay::DEFAULT_WINDOW,
+            nat_t: None,
+            outer: OuterHeader::default(),
+            lifetime: Lifetime::default(),
+            selector: None,
+        }
+    }
+}
+
+/// Why an SA could not be installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaError {
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("replay window {0} is outside 64..=4096")]
+    ReplayWindow(u32),
+    #[error("tunnel endpoints {0} and {1} are of different address families")]
+    TunnelFamily(IpAddr, IpAddr),
+    #[error("SPI {0} is reserved (0..=255)")]
+    ReservedSpi(Spi),
+}
+
+/// Which limit fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Bytes,
+    Packets,
+}
+
+/// A lifetime event for the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifetimeEvent {
+    /// Time to rekey; the SA keeps working.
+    Soft { spi: Spi, limit: LimitKind },
+    /// The SA stopped: every further packet is a `SaExpired` drop.
+    Hard { spi: Spi, limit: LimitKind },
+    /// The outbound sequence number is exhausted; the SA stopped.
+    SeqExhausted { spi: Spi },
+}
+
+/// Per-SA counters, readable from any thread.
+#[derive(Debug, Default)]
+pub struct SaCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub drops: [AtomicU64; DropReason::COUNT],
+}
+
+/// A plain copy of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterSnapshot {
+    pub packets: u64,
+    pub bytes: u64,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl CounterSnapshot {
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops[r.index()]
+    }
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}
+
+impl SaCounters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            drops: core::array::from_fn(|i| self.drops[i].load(Relaxed)),
+        }
+    }
+}
+
+/// Lifetime accounting shared by both directions.
+#[derive(Debug, Default)]
+pub(crate) struct LifetimeState {
+    soft_fired: AtomicBool,
+    hard_fired: AtomicBool,
+}
+
+impl LifetimeState {
+    pub(crate) fn expired(&self) -> bool {
+        self.hard_fired.load(Relaxed)
+    }
+
+    pub(crate) fn expire(&self) -> bool {
+        !self.hard_fired.swap(true, Relaxed)
+    }
+
+    /// Checks the counters against the limits; returns an event the first time a limit is crossed.
+    pub(crate) fn account(&self, spi: Spi, l: &Lifetime, packets: u64, bytes: u64) -> Option<LifetimeEvent> {
+        let which = |pk: u64, by: u64| {
+            if packets >= pk {
+                Some(LimitKind::Packets)
+            } else if bytes >= by {
+                Some(LimitKind::Bytes)
+            } else {
+                None
+            }
+        };
+        if let Some(limit) = which(l.hard_packets, l.hard_bytes) {
+            if self.expire() {
+                return Some(LifetimeEvent::Hard { spi, limit });
+            }
+            return None;
+        }
+        if let Some(limit) = which(l.soft_packets, l.soft_bytes) {
+            if !self.soft_fired.swap(true, Relaxed) {
+                return Some(LifetimeEvent::Soft { spi, limit });
+            }
+        }
+        None
+    }
+}
+
+/// Events raised while processing a burst (at most a few per SA per burst; capacity is fixed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events {
+    buf: [Option<LifetimeEvent>; 3],
+}
+
+impl Events {
+    pub(crate) fn push(&mut self, e: LifetimeEvent) {
+        if let Some(slot) = self.buf.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(e);
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &LifetimeEvent> {
+        self.buf.iter().flatten()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.buf[0].is_none()
+    }
+}
+
+/// Next header values the ESP trailer carries in tunnel mode.
+pub(crate) fn tunnel_next_header(version: u8) -> IpProtocol {
+    if version == 6 {
+        IpProtocol::IPV6
+    } else {
+        IpProtocol::IPV4
+    }
+}
