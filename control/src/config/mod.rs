@@ -64,7 +64,7 @@ fn parse_syntax(text: &str) -> Result<Config, SyntaxError> {
         SyntaxError {
             path: if path == "." { String::new() } else { path },
             line: inner.span().map(|s| line_of(text, s.start)),
-            message: inner.message().trim().to_owned(),
+            message: inner.message().trim().replace('\n', "; "),
         }
     })
 }
