@@ -111,7 +111,7 @@ fn bad_keys_are_never_echoed() {
     let e = syntax_error(&text);
     assert!(e.contains("crypto_map[0].inbound_esp.cipher_key: not a hex key"), "{e}");
     assert!(!e.contains("0123456789"), "error quotes the key: {e}");
-    let c = control::config::parse(&BASE).unwrap();
+    let c = control::config::parse(BASE).unwrap();
     let debug = format!("{c:?}");
     assert!(!debug.contains("example-only-secret"), "Debug shows the PSK");
 }

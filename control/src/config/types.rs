@@ -41,7 +41,8 @@ fn bits_and_mask(addr: IpAddr, len: u8) -> (u128, u128) {
     };
     let len = u32::from(len).min(width);
     let all = if width == 128 { u128::MAX } else { (1u128 << width) - 1 };
-    let mask = if len == 0 { 0 } else { all & !(all >> len) };
+    // checked_shr: a shift by the full 128 bits (an IPv6 /128) would overflow.
+    let mask = all & !all.checked_shr(len).unwrap_or(0);
     (bits, mask)
 }
 
@@ -401,6 +402,11 @@ mod tests {
         assert_eq!("198.51.100.2".parse::<IpPrefix>().unwrap().prefix_len(), 32);
         assert!("0.0.0.0/0".parse::<IpPrefix>().unwrap().contains("203.0.113.9".parse().unwrap()));
         assert!("::/0".parse::<IpPrefix>().unwrap().is_default());
+        let host6: IpPrefix = "2001:db8::1/128".parse().unwrap();
+        assert!(host6.contains("2001:db8::1".parse().unwrap()) && !host6.contains("2001:db8::2".parse().unwrap()));
+        assert_eq!("2001:db8::1".parse::<IpPrefix>().unwrap(), host6);
+        assert!("2001:db8::1/127".parse::<InterfaceAddress>().is_ok());
+        assert!("2001:db8::1/128".parse::<InterfaceAddress>().is_ok());
         let v6: IpPrefix = "2001:db8:100::/48".parse().unwrap();
         assert!(v6.contains("2001:db8:100:5::1".parse().unwrap()));
         let e = "192.0.2.1/24".parse::<IpPrefix>().unwrap_err();
