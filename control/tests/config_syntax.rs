@@ -115,3 +115,33 @@ fn bad_keys_are_never_echoed() {
     let debug = format!("{c:?}");
     assert!(!debug.contains("example-only-secret"), "Debug shows the PSK");
 }
+
+#[test]
+fn every_bad_entry_is_reported_with_its_line() {
+    let text = base_with(r#"address = "192.0.2.1/24""#, r#"address = "192.0.2.1/33""#)
+        .replace("hash = \"sha256\"", "hash = \"sha3\"")
+        .replace("\"esp-aes-256\"", "\"esp-aes-512\"")
+        .replace("seq = 10", "seq = 10\nset_peer = \"198.51.100.2\"");
+    let e = control::config::parse(&text).unwrap_err();
+    let errs = e.syntax_errors();
+    assert_eq!(errs.len(), 4, "{e}");
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let expect = [
+        ("interface[1].address", line("192.0.2.1/33")),
+        ("isakmp_policy[0].hash", line("sha3")),
+        ("transform_set[0].esp_encryption", line("esp-aes-512")),
+        ("crypto_map[0].set_peer", line("set_peer")),
+    ];
+    for ((path, line), err) in expect.iter().zip(errs) {
+        assert_eq!((err.path.as_str(), err.line), (*path, Some(*line)), "{e}");
+    }
+    assert!(e.to_string().starts_with("4 errors:\n  line "), "{e}");
+}
+
+#[test]
+fn unknown_section_and_bad_section_together() {
+    let text = BASE.to_owned() + "[isakmp]\nnat_t = \"yes\"\n[[crypto_maps]]\nname = \"x\"\n";
+    let e = control::config::parse(&text).unwrap_err();
+    let paths: Vec<&str> = e.syntax_errors().iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["isakmp.nat_t", "crypto_maps"], "{e}");
+}

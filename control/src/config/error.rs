@@ -11,9 +11,9 @@ pub enum ConfigError {
     Read { path: PathBuf, source: io::Error },
     #[error("{path}: not UTF-8 text")]
     NotUtf8 { path: PathBuf },
-    /// The file is not TOML or a value has the wrong type or spelling; serde stops at the first such error.
-    #[error("{}{error}", file_prefix(.file))]
-    Syntax { error: SyntaxError, file: Option<PathBuf> },
+    /// The file is not TOML, or values have the wrong type or spelling, or keys are unknown.
+    #[error("{}{errors}", file_prefix(.file))]
+    Syntax { errors: SyntaxErrors, file: Option<PathBuf> },
     #[error(
         "{path}: holds secret keys but every user can read it (mode {mode:03o}); run `chmod o-rwx {path}` \
          (e.g. mode 600)"
@@ -32,6 +32,14 @@ fn file_prefix(path: &Option<PathBuf>) -> String {
 }
 
 impl ConfigError {
+    /// The type, spelling and unknown-key errors, if that is what this is.
+    pub fn syntax_errors(&self) -> &[SyntaxError] {
+        match self {
+            ConfigError::Syntax { errors, .. } => &errors.0,
+            _ => &[],
+        }
+    }
+
     /// The validation errors, if that is what this is.
     pub fn validation_errors(&self) -> &[ValidationError] {
         match self {
@@ -41,7 +49,7 @@ impl ConfigError {
     }
 }
 
-/// A TOML or type error at one place in the file.
+/// A TOML, type or unknown-key error at one place in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
     /// Field path such as `interface[1].address`; empty when the error is not inside a field.
@@ -60,6 +68,31 @@ impl fmt::Display for SyntaxError {
             write!(f, "{}: ", self.path)?;
         }
         f.write_str(&self.message)
+    }
+}
+
+/// Every type and spelling error found, by line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SyntaxErrors(pub Vec<SyntaxError>);
+
+impl fmt::Display for SyntaxErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        list(f, &self.0)
+    }
+}
+
+impl std::error::Error for SyntaxErrors {}
+
+fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    match items {
+        [one] => write!(f, "{one}"),
+        many => {
+            write!(f, "{} errors:", many.len())?;
+            for e in many {
+                write!(f, "\n  {e}")?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -96,16 +129,7 @@ impl ValidationErrors {
 
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.as_slice() {
-            [one] => write!(f, "{one}"),
-            many => {
-                write!(f, "{} errors:", many.len())?;
-                for e in many {
-                    write!(f, "\n  {e}")?;
-                }
-                Ok(())
-            }
-        }
+        list(f, &self.0)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The operator's configuration: the TOML model in Cisco IOS crypto-map terms, and its validation.
 //!
 //! [`parse`] and [`load`] turn text into a [`Config`] whose every reference resolves and whose keys fit their
-//! algorithms; type and spelling errors stop at the first one (with its line and field path), rule errors are all
-//! collected. docs/config.md is the reference of every key.
+//! algorithms. Errors are collected, not just the first: type, spelling and unknown-key errors of every section and
+//! entry (with line and field path), then, once the file parses, every broken rule. docs/config.md is the reference of every key.
 
 mod acl;
 mod algorithms;
@@ -10,6 +10,7 @@ mod error;
 mod model;
 mod names;
 mod secret;
+mod syntax;
 mod types;
 mod validate;
 mod validate_crypto;
@@ -24,7 +25,7 @@ use zeroize::Zeroizing;
 
 pub use acl::{AccessList, AclEntry, Action, PortRange, Protocol};
 pub use algorithms::{AhIntegrity, Auth, DhGroup, EspEncryption, EspIntegrity, Hash, Hmac, IsakmpEncryption};
-pub use error::{ConfigError, SyntaxError, ValidationError, ValidationErrors};
+pub use error::{ConfigError, SyntaxError, SyntaxErrors, ValidationError, ValidationErrors};
 pub use model::{
     Config, Control, CryptoBackend, CryptoMap, CryptoMapKind, DeadPeerAction, Dpd, DpdMode, Engine, Initiate,
     Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, Metrics, Mode, Neighbor, Pki, Route, TransformSet,
@@ -52,26 +53,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
 
 /// Parses config text without checking the rules between fields (references, key lengths, ...).
 pub fn parse_unvalidated(text: &str) -> Result<Config, ConfigError> {
-    parse_syntax(text).map_err(|e| ConfigError::Syntax { error: e, file: None })
-}
-
-fn parse_syntax(text: &str) -> Result<Config, SyntaxError> {
-    let deserializer = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        // Only the message and line: toml's own Display quotes the source line, which may hold a key.
-        SyntaxError {
-            path: if path == "." { String::new() } else { path },
-            line: inner.span().map(|s| line_of(text, s.start)),
-            message: inner.message().trim().replace('\n', "; "),
-        }
-    })
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    syntax::parse(text).map_err(|e| ConfigError::Syntax { errors: SyntaxErrors(e), file: None })
 }
 
 /// Reads, parses and validates the config file at `path`.
@@ -86,7 +68,8 @@ pub fn load(path: &Path, check: PermissionCheck) -> Result<Config, ConfigError> 
     let mut bytes = Zeroizing::new(Vec::new());
     file.read_to_end(&mut bytes).map_err(read_err)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NotUtf8 { path: path.to_owned() })?;
-    let mut config = parse_syntax(text).map_err(|e| ConfigError::Syntax { error: e, file: Some(path.to_owned()) })?;
+    let mut config = syntax::parse(text)
+        .map_err(|e| ConfigError::Syntax { errors: SyntaxErrors(e), file: Some(path.to_owned()) })?;
     if check == PermissionCheck::Enforce && config.contains_secrets() && mode & 0o004 != 0 {
         return Err(ConfigError::WorldReadable { path: path.to_owned(), mode: mode & 0o7777 });
     }
