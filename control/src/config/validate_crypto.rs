@@ -125,6 +125,13 @@ fn crypto_maps(c: &Config, r: &mut Report) {
                 r.error(field(&at, "transform_sets"), format!("transform set \"{name}\" is listed twice"));
             }
         }
+        if c.interfaces.iter().any(|i| i.address.iter().any(|a| a.addr() == m.peer)) {
+            r.error(field(&at, "peer"), format!("{} is an address of this gateway", m.peer));
+        } else if !c.interfaces.iter().any(|i| i.is_connected(m.peer))
+            && !c.routes.iter().any(|rt| rt.destination.contains(m.peer))
+        {
+            r.error(field(&at, "peer"), format!("{} is not reachable: no connected prefix or route covers it", m.peer));
+        }
         for iface in c.interfaces.iter().filter(|i| i.crypto_map.as_deref() == Some(m.name.as_str())) {
             if iface.address_of_family(m.peer.is_ipv4()).is_none() {
                 let family = if m.peer.is_ipv4() { "IPv4" } else { "IPv6" };
