@@ -31,7 +31,8 @@ fn all_examples_load_and_validate() {
     }
     for path in examples() {
         // The repository's files are world-readable; the daemon's own copy would not be.
-        load(&path, PermissionCheck::Skip).unwrap_or_else(|e| panic!("{e}"));
+        let c = load(&path, PermissionCheck::Skip).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.warnings(), vec![], "{}", path.display());
     }
 }
 

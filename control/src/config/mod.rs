@@ -9,11 +9,13 @@ mod algorithms;
 mod error;
 mod model;
 mod names;
+mod reload;
 mod secret;
 mod syntax;
 mod types;
 mod validate;
 mod validate_crypto;
+mod warnings;
 
 use std::fs::File;
 use std::io::Read;
@@ -32,6 +34,7 @@ pub use model::{
     TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES, DEFAULT_IPSEC_LIFETIME_SECONDS,
     DEFAULT_MTU, DEFAULT_REPLAY_WINDOW,
 };
+pub use reload::{reload, EntryId, Reload};
 pub use secret::{HexKey, Psk};
 pub use types::{Identity, InterfaceAddress, IpPrefix, MacAddr, Selector};
 
@@ -88,6 +91,42 @@ impl Config {
     /// Checks every rule between fields; returns all broken ones.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         validate::validate(self)
+    }
+
+    /// Legal but questionable settings (weak algorithms, unused definitions, exposed metrics), for logs and
+    /// `check-config`.
+    pub fn warnings(&self) -> Vec<ValidationError> {
+        warnings::warnings(self)
+    }
+
+    /// Checks that the `[pki]` files can be read and that the private key is not readable by every user. Separate from
+    /// validation because it looks at the machine, not the text (run it where the daemon runs).
+    pub fn check_files(&self) -> Result<(), ValidationErrors> {
+        let Some(pki) = &self.pki else {
+            return Ok(());
+        };
+        let mut errors = Vec::new();
+        let paths = pki.ca.iter().map(|p| ("pki.ca", p));
+        for (field, path) in paths.chain([("pki.certificate", &pki.certificate), ("pki.private_key", &pki.private_key)])
+        {
+            let opened = File::open(path).and_then(|f| f.metadata());
+            let message = match opened {
+                Err(e) => format!("cannot read {}: {e}", path.display()),
+                Ok(m) if !m.is_file() => format!("{} is not a file", path.display()),
+                Ok(m) if field == "pki.private_key" && m.permissions().mode() & 0o004 != 0 => format!(
+                    "{} is readable by every user (mode {:03o}); chmod 600 it",
+                    path.display(),
+                    m.permissions().mode() & 0o7777
+                ),
+                Ok(_) => continue,
+            };
+            errors.push(ValidationError { path: field.to_owned(), message });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(errors))
+        }
     }
 
     /// The config as TOML (secrets included: write it only where the original could be).
