@@ -236,7 +236,8 @@ impl FromStr for MacAddr {
         }
         let mut out = [0u8; 6];
         for (o, p) in out.iter_mut().zip(parts) {
-            if p.len() != 2 {
+            // from_str_radix alone would take "+1".
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
@@ -441,6 +442,7 @@ mod tests {
         assert_eq!(m.to_string(), "02:00:00:00:01:01");
         assert_eq!("02-00-00-00-01-0A".parse::<MacAddr>().unwrap().0[5], 10);
         assert!("02:00:00:00:01".parse::<MacAddr>().is_err());
+        assert!("02:+1:00:00:00:01".parse::<MacAddr>().is_err());
         assert!("01:00:5e:00:00:01".parse::<MacAddr>().unwrap().is_multicast());
         assert_eq!("any".parse::<Selector>().unwrap(), Selector::Any);
         assert_eq!("fqdn:gw1.example.net".parse::<Identity>().unwrap(), Identity::Fqdn("gw1.example.net".into()));
