@@ -2,7 +2,7 @@
 """Independent ESP oracle for espgate's tests, built on Scapy's IPsec module.
 
 Reads one JSON document on stdin:
-  {"cases": [{"id": str, "op": "encrypt" | "decrypt",
+  {"cases": [{"id": str, "op": "encrypt" | "decrypt", "proto": "ESP" (default) | "AH",
               "enc": Scapy crypt_algo name, "enc_key": hex (with salt/nonce for CTR/GCM),
               "auth": Scapy auth_algo name or null, "auth_key": hex,
               "spi": int, "mode": "tunnel" | "transport",
@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore")
 
 from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
-from scapy.layers.ipsec import ESP, SecurityAssociation  # noqa: E402
+from scapy.layers.ipsec import AH, ESP, SecurityAssociation  # noqa: E402
 
 
 def parse_ip(raw):
@@ -32,6 +32,17 @@ def make_sa(c):
         src, dst = c["tunnel_src"], c["tunnel_dst"]
         tunnel = IP(src=src, dst=dst) if ":" not in src else IPv6(src=src, dst=dst)
     seq = int(c.get("seq", 1))
+    if c.get("proto", "ESP") == "AH":
+        return SecurityAssociation(
+            AH,
+            spi=c["spi"],
+            seq_num=seq & 0xFFFFFFFF,
+            auth_algo=c["auth"],
+            auth_key=bytes.fromhex(c["auth_key"]),
+            tunnel_header=tunnel,
+            esn_en=c["esn"],
+            esn=seq >> 32,
+        )
     return SecurityAssociation(
         ESP,
         spi=c["spi"],
@@ -65,7 +76,7 @@ def run(c):
     if c["op"] == "encrypt":
         out = sa.encrypt(pkt, seq_num=seq & 0xFFFFFFFF, esn_en=c["esn"], esn=seq >> 32)
     else:
-        out = sa.decrypt(as_esp(pkt), esn_en=c["esn"], esn=seq >> 32)
+        out = sa.decrypt(pkt if AH in pkt else as_esp(pkt), esn_en=c["esn"], esn=seq >> 32)
     return bytes(out).hex()
 
 

@@ -5,6 +5,7 @@
 //! (EAL, mempools, ports, mbufs, lcores); it is the only place in the crate allowed to use `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod ah;
 pub mod buf;
 pub mod crypto;
 pub mod drop;

@@ -1,6 +1,5 @@
 //! Inbound ESP: check, verify, decrypt and decapsulate.
 
-use super::tunnel::{ecn_decapsulate, EcnOutcome};
 use super::{BurstOutcome, Verdict, MAX_BURST};
 use crate::buf::PacketBuf;
 use crate::crypto::{EspCrypto, EspJob, SoftwareEsp};
@@ -212,76 +211,17 @@ impl InboundSa {
         match self.params.mode {
             Mode::Tunnel { .. } => {
                 buf.adj(pt_start)?;
-                self.decap_tunnel(buf, next_header, p.outer_ecn, inner_len)
+                super::tunnel::decap_tunnel(buf, next_header, p.outer_ecn, inner_len)
             }
-            Mode::Transport => self.decap_transport(buf, p, next_header, pt_start),
+            Mode::Transport => {
+                super::tunnel::decap_transport(buf, p.ip_hdr_len, p.nh_at, next_header, pt_start - p.ip_hdr_len)
+            }
         }?;
         if let Some(sel) = &self.params.selector {
             let key = FlowKey::from_ip(buf.data()).ok_or(DropReason::Malformed)?;
             if !sel.matches(&key) {
                 return Err(DropReason::PolicyMismatch);
             }
-        }
-        Ok(())
-    }
-
-    fn decap_tunnel<B: PacketBuf>(
-        &self,
-        buf: &mut B,
-        nh: IpProtocol,
-        outer_ecn: u8,
-        len: usize,
-    ) -> Result<(), DropReason> {
-        let d = buf.data_mut();
-        // The inner header must agree with the trailer; its length may be shorter (TFC padding, RFC 4303 §2.7).
-        let ip_len = match (nh, d.first().map(|b| b >> 4)) {
-            (IpProtocol::IPV4, Some(4)) => {
-                let mut p = ipv4::Packet::new_checked(&mut d[..])?;
-                if !p.verify_checksum() {
-                    return Err(DropReason::Malformed);
-                }
-                match ecn_decapsulate(p.ecn(), outer_ecn) {
-                    EcnOutcome::Drop => return Err(DropReason::EcnDrop),
-                    EcnOutcome::Set(e) if e != p.ecn() => p.set_tos_incremental((p.tos() & !3) | e),
-                    EcnOutcome::Set(_) => {}
-                }
-                usize::from(p.total_len())
-            }
-            (IpProtocol::IPV6, Some(6)) => {
-                let mut p = ipv6::Packet::new_checked(&mut d[..])?;
-                match ecn_decapsulate(p.ecn(), outer_ecn) {
-                    EcnOutcome::Drop => return Err(DropReason::EcnDrop),
-                    EcnOutcome::Set(e) => p.set_traffic_class((p.traffic_class() & !3) | e),
-                }
-                ipv6::HEADER_LEN + usize::from(p.payload_len())
-            }
-            (IpProtocol::IPV4 | IpProtocol::IPV6, _) => return Err(DropReason::Malformed),
-            _ => return Err(DropReason::BadNextHeader),
-        };
-        buf.trim(len - ip_len)
-    }
-
-    fn decap_transport<B: PacketBuf>(
-        &self,
-        buf: &mut B,
-        p: &Prep,
-        nh: IpProtocol,
-        pt_start: usize,
-    ) -> Result<(), DropReason> {
-        // Remove UDP (if any), ESP header and IV by moving the IP header (and extension headers) forward.
-        let removed = pt_start - p.ip_hdr_len;
-        let d = buf.data_mut();
-        d.copy_within(0..p.ip_hdr_len, removed);
-        buf.adj(removed)?;
-        let d = buf.data_mut();
-        d[p.nh_at] = nh.0;
-        let total = d.len();
-        if d[0] >> 4 == 4 {
-            let mut ip = ipv4::Packet::new_unchecked(&mut d[..]);
-            ip.set_total_len(total as u16);
-            ip.fill_checksum();
-        } else {
-            ipv6::Packet::new_unchecked(&mut d[..]).set_payload_len((total - ipv6::HEADER_LEN) as u16);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 
 mod inbound;
 mod outbound;
-mod tunnel;
+pub(crate) mod tunnel;
 
 pub use inbound::InboundSa;
 pub use outbound::OutboundSa;

@@ -1,5 +1,7 @@
 //! Tunnel-mode outer header construction and RFC 6040 ECN handling.
 
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
 use crate::sa::{DfPolicy, OuterHeader};
 use crate::wire::{ecn, ipv4, ipv6, IpProtocol};
 use core::net::IpAddr;
@@ -80,6 +82,68 @@ pub fn ecn_decapsulate(inner: u8, outer: u8) -> EcnOutcome {
         (ecn::ECT0, ecn::ECT1) => EcnOutcome::Set(ecn::ECT1),
         (i, _) => EcnOutcome::Set(i),
     }
+}
+
+/// Tunnel decapsulation once the outer headers are removed: `buf` holds the inner packet (`len` bytes, of which any
+/// beyond the inner IP length are TFC padding). Checks the inner header against `nh`, applies RFC 6040, trims.
+pub(crate) fn decap_tunnel<B: PacketBuf>(
+    buf: &mut B,
+    nh: IpProtocol,
+    outer_ecn: u8,
+    len: usize,
+) -> Result<(), DropReason> {
+    let d = buf.data_mut();
+    // The inner header must agree with the trailer; its length may be shorter (TFC padding, RFC 4303 §2.7).
+    let ip_len = match (nh, d.first().map(|b| b >> 4)) {
+        (IpProtocol::IPV4, Some(4)) => {
+            let mut p = ipv4::Packet::new_checked(&mut d[..])?;
+            if !p.verify_checksum() {
+                return Err(DropReason::Malformed);
+            }
+            match ecn_decapsulate(p.ecn(), outer_ecn) {
+                EcnOutcome::Drop => return Err(DropReason::EcnDrop),
+                EcnOutcome::Set(e) if e != p.ecn() => p.set_tos_incremental((p.tos() & !3) | e),
+                EcnOutcome::Set(_) => {}
+            }
+            usize::from(p.total_len())
+        }
+        (IpProtocol::IPV6, Some(6)) => {
+            let mut p = ipv6::Packet::new_checked(&mut d[..])?;
+            match ecn_decapsulate(p.ecn(), outer_ecn) {
+                EcnOutcome::Drop => return Err(DropReason::EcnDrop),
+                EcnOutcome::Set(e) => p.set_traffic_class((p.traffic_class() & !3) | e),
+            }
+            ipv6::HEADER_LEN + usize::from(p.payload_len())
+        }
+        (IpProtocol::IPV4 | IpProtocol::IPV6, _) => return Err(DropReason::Malformed),
+        _ => return Err(DropReason::BadNextHeader),
+    };
+    buf.trim(len - ip_len)
+}
+
+/// Transport decapsulation: removes the `removed` bytes (UDP, ESP/AH header, IV) that follow the `ip_hdr_len` bytes
+/// of IP header and extension headers by moving those forward; stores `nh` at `nh_at`, fixes lengths and checksum.
+pub(crate) fn decap_transport<B: PacketBuf>(
+    buf: &mut B,
+    ip_hdr_len: usize,
+    nh_at: usize,
+    nh: IpProtocol,
+    removed: usize,
+) -> Result<(), DropReason> {
+    let d = buf.data_mut();
+    d.copy_within(0..ip_hdr_len, removed);
+    buf.adj(removed)?;
+    let d = buf.data_mut();
+    d[nh_at] = nh.0;
+    let total = d.len();
+    if d[0] >> 4 == 4 {
+        let mut ip = ipv4::Packet::new_unchecked(&mut d[..]);
+        ip.set_total_len(total as u16);
+        ip.fill_checksum();
+    } else {
+        ipv6::Packet::new_unchecked(&mut d[..]).set_payload_len((total - ipv6::HEADER_LEN) as u16);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
