@@ -1,1 +1,107 @@
-fn main() {}
+//! espgate: the IPsec gateway daemon and its command-line interface.
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "espgate", version, about = "IPsec VPN gateway on DPDK")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the version and build facts (DPDK version, git revision).
+    Version {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the DPDK ports EAL finds for the given devices: name, driver, MAC, link, queues.
+    Ports {
+        /// A DPDK virtual device, e.g. `net_af_packet0,iface=veth0` (repeatable).
+        #[arg(long = "vdev", value_name = "DEVARGS")]
+        vdevs: Vec<String>,
+        /// PCI devices to probe, e.g. 0000:03:00.0 (repeatable); without any and without --vdev, every bound device.
+        #[arg(long = "pci", value_name = "ADDR")]
+        pci: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Version { json } => {
+            let facts = [
+                ("espgate", env!("CARGO_PKG_VERSION")),
+                ("git", env!("ESPGATE_GIT_REVISION")),
+                ("dpdk", env!("ESPGATE_DPDK_VERSION")),
+                ("profile", env!("ESPGATE_PROFILE")),
+                ("target", env!("ESPGATE_TARGET")),
+            ];
+            if json {
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    facts.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
+                println!("{}", serde_json::Value::Object(obj));
+            } else {
+                println!(
+                    "espgate {} (git {}), DPDK {}, {} build for {}",
+                    facts[0].1, facts[1].1, facts[2].1, facts[3].1, facts[4].1
+                );
+            }
+        }
+        Command::Ports { vdevs, pci, json } => ports(&vdevs, &pci, json)?,
+    }
+    Ok(())
+}
+
+fn ports(vdevs: &[String], pci: &[String], json: bool) -> Result<()> {
+    use engine::dpdk::{Eal, Mempool, Port, PortConfig};
+    let mut args: Vec<String> = vec![
+        "--no-huge".into(),
+        "-m".into(),
+        "256".into(),
+        "--no-telemetry".into(),
+        "--log-level=*:warning".into(),
+        format!("--file-prefix=espgate-ports-{}", std::process::id()),
+    ];
+    if pci.is_empty() && !vdevs.is_empty() {
+        args.push("--no-pci".into());
+    }
+    args.extend(pci.iter().map(|a| format!("--allow={a}")));
+    args.extend(vdevs.iter().map(|v| format!("--vdev={v}")));
+    let eal = Eal::init(&args).context("EAL init")?;
+    let pool = Mempool::new(&eal, "ports_pool", 1023, 0, 2176, None)?;
+    let mut rows = Vec::new();
+    for id in eal.port_ids() {
+        let port = Port::configure(&eal, id, &PortConfig::default(), &pool)?;
+        port.start()?;
+        let mac = port.mac()?;
+        let link = port.link()?;
+        rows.push(serde_json::json!({
+            "port": id,
+            "name": port.name(),
+            "driver": port.driver(),
+            "mac": mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+            "link_up": link.up,
+            "speed_mbps": link.speed_mbps,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        println!("{:<5} {:<24} {:<16} {:<18} {}", "Port", "Name", "Driver", "MAC", "Link");
+        for r in &rows {
+            println!(
+                "{:<5} {:<24} {:<16} {:<18} {} {} Mb/s",
+                r["port"],
+                r["name"].as_str().unwrap_or(""),
+                r["driver"].as_str().unwrap_or(""),
+                r["mac"].as_str().unwrap_or(""),
+                if r["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+                r["speed_mbps"]
+            );
+        }
+    }
+    Ok(())
+}

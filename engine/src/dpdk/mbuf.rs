@@ -30,22 +30,26 @@ impl Mbuf {
         p
     }
 
+    #[inline]
     fn m(&self) -> &rte_mbuf {
         // SAFETY: we own a live mbuf.
         unsafe { self.raw.as_ref() }
     }
 
+    #[inline]
     fn m_mut(&mut self) -> &mut rte_mbuf {
         // SAFETY: we own a live mbuf exclusively.
         unsafe { self.raw.as_mut() }
     }
 
     /// Total packet length over all segments.
+    #[inline]
     pub fn pkt_len(&self) -> u32 {
         self.m().pkt_len
     }
 
     /// Length of the first segment's data, the bytes [`Mbuf::data`] covers.
+    #[inline]
     pub fn data_len(&self) -> u16 {
         self.m().data_len
     }
@@ -74,6 +78,7 @@ impl Mbuf {
     }
 
     /// The first segment's bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         let m = self.m();
         // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's buffer, owned by us.
@@ -83,6 +88,7 @@ impl Mbuf {
     }
 
     /// The first segment's bytes, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         let m = self.m_mut();
         // SAFETY: as in data(), and we hold the mbuf exclusively.
@@ -177,6 +183,9 @@ impl Drop for Mbuf {
 }
 
 /// A fixed-capacity array of owned mbufs: what one rx/tx burst moves, with no allocation.
+///
+/// Only entries `[0, len)` are meaningful; stale pointers past `len` are never read, so nothing clears them (this is
+/// the per-burst hot path).
 pub struct Burst {
     ptrs: [*mut rte_mbuf; MAX_BURST],
     len: usize,
@@ -202,24 +211,29 @@ impl Burst {
         Self { ptrs: [std::ptr::null_mut(); MAX_BURST], len: 0 }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.len == MAX_BURST
     }
 
     /// Room left.
+    #[inline]
     pub fn room(&self) -> usize {
         MAX_BURST - self.len
     }
 
     /// The mbufs, in order.
+    #[inline]
     pub fn as_slice(&self) -> &[Mbuf] {
         // SAFETY: entries [0, len) are non-null owned mbufs, and Mbuf is repr(transparent) over NonNull<rte_mbuf>,
         // which has the layout of *mut rte_mbuf.
@@ -227,12 +241,14 @@ impl Burst {
     }
 
     /// The mbufs, writable in place (swapping two is fine; ownership stays in the burst).
+    #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
         // SAFETY: as in as_slice, with exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptrs.as_mut_ptr() as *mut Mbuf, self.len) }
     }
 
     /// Adds an mbuf at the end, or gives it back when full.
+    #[inline]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
         if self.is_full() {
             return Err(m);
@@ -243,13 +259,13 @@ impl Burst {
     }
 
     /// Removes the last mbuf.
+    #[inline]
     pub fn pop(&mut self) -> Option<Mbuf> {
         if self.len == 0 {
             return None;
         }
         self.len -= 1;
-        let p = std::mem::replace(&mut self.ptrs[self.len], std::ptr::null_mut());
-        NonNull::new(p).map(Mbuf::from_nonnull)
+        NonNull::new(self.ptrs[self.len]).map(Mbuf::from_nonnull)
     }
 
     /// Keeps the mbufs for which `keep` returns true, in order, and frees the others. Returns how many were freed.
@@ -268,17 +284,16 @@ impl Burst {
             }
         }
         let freed = self.len - kept;
-        self.ptrs[kept..self.len].fill(std::ptr::null_mut());
         self.len = kept;
         freed
     }
 
     /// Frees every mbuf.
+    #[inline]
     pub fn clear(&mut self) {
         if self.len > 0 {
             // SAFETY: entries [0, len) are owned and non-null; they are forgotten right after.
             unsafe { dpdk_sys::espgate_pktmbuf_free_bulk(self.ptrs.as_mut_ptr(), self.len as u32) };
-            self.ptrs[..self.len].fill(std::ptr::null_mut());
             self.len = 0;
         }
     }
@@ -301,27 +316,32 @@ impl Burst {
     }
 
     /// The free tail of the pointer array, for an rx burst to fill; follow with [`Burst::commit`].
+    #[inline]
     pub(crate) fn spare_ptrs(&mut self) -> (*mut *mut rte_mbuf, u16) {
         // SAFETY: len <= MAX_BURST, so the offset stays inside the array (or one past its end when full).
         (unsafe { self.ptrs.as_mut_ptr().add(self.len) }, self.room() as u16)
     }
 
     /// Records that `n` pointers were written into the spare tail.
+    #[inline]
     pub(crate) fn commit(&mut self, n: usize) {
         debug_assert!(n <= self.room());
         self.len += n.min(self.room());
     }
 
     /// Pointer to the first mbuf and the count, for a tx burst; follow with [`Burst::consume_front`].
+    #[inline]
     pub(crate) fn raw_ptrs(&mut self) -> (*mut *mut rte_mbuf, u16) {
         (self.ptrs.as_mut_ptr(), self.len as u16)
     }
 
     /// Forgets the first `n` mbufs (the device took them) and moves the rest to the front.
+    #[inline]
     pub(crate) fn consume_front(&mut self, n: usize) {
         let n = n.min(self.len);
-        self.ptrs.copy_within(n..self.len, 0);
-        self.ptrs[self.len - n..self.len].fill(std::ptr::null_mut());
+        if n < self.len {
+            self.ptrs.copy_within(n..self.len, 0);
+        }
         self.len -= n;
     }
 }

@@ -362,7 +362,14 @@ impl RxQueue {
     /// Receives up to the burst's free room; returns how many arrived.
     #[inline]
     pub fn rx_burst(&mut self, burst: &mut Burst) -> usize {
+        self.rx_burst_max(burst, super::MAX_BURST)
+    }
+
+    /// Receives at most `max` packets (and at most the burst's free room); returns how many arrived.
+    #[inline]
+    pub fn rx_burst_max(&mut self, burst: &mut Burst, max: usize) -> usize {
         let (ptrs, room) = burst.spare_ptrs();
+        let room = room.min(u16::try_from(max).unwrap_or(u16::MAX));
         if room == 0 {
             return 0;
         }
@@ -411,7 +418,9 @@ impl TxQueue {
     pub fn tx_burst_or_drop(&mut self, burst: &mut Burst) -> (usize, usize) {
         let sent = self.tx_burst(burst);
         let dropped = burst.len();
-        burst.clear();
+        if dropped != 0 {
+            burst.clear();
+        }
         (sent, dropped)
     }
 }
