@@ -12,7 +12,9 @@ pub mod drop;
 pub mod esp;
 pub mod replay;
 pub mod sa;
+pub mod sad;
 pub mod selector;
+pub mod spd;
 pub mod wire;
 
 pub use drop::DropReason;

@@ -1,5 +1,5 @@
 //! The packet path allocates nothing: a counting global allocator watches protect and unprotect bursts for every
-//! suite, mode and family, including drops (tampered, replayed, truncated packets).
+//! suite, mode and family, including drops (tampered, replayed, truncated packets), and SAD lookups at 1,000,000 SAs.
 //! This file holds a single test so no other test thread allocates while it measures.
 
 mod common;
@@ -60,4 +60,21 @@ fn protect_and_unprotect_allocate_nothing() {
         }
     }
     assert_eq!(measured, suites().len() * 6);
+
+    // SAD sized for 1,000,000 SAs: lookups (hits and misses) allocate nothing.
+    const N: u32 = 1_000_000;
+    let spi = |k: u32| engine::wire::Spi(k.wrapping_mul(2_654_435_761) | 0x100);
+    let mut sad = engine::sad::Sad::with_capacity(N as usize);
+    for k in 0..N {
+        sad.insert(spi(k), k).unwrap();
+    }
+    let region = Region::new(GLOBAL);
+    let mut found = 0u64;
+    for k in 0..N {
+        found += u64::from(sad.get(spi(k)) == Some(&k));
+        found += u64::from(sad.get(engine::wire::Spi(spi(k).0 & !0x100)).is_some());
+    }
+    let stats = region.change();
+    assert_eq!(found, u64::from(N));
+    assert_eq!((stats.allocations, stats.reallocations), (0, 0), "SAD lookups allocated");
 }

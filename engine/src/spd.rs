@@ -1,0 +1,102 @@
+//! Security Policy Database: ordered selectors with protect / bypass / discard (RFC 4301 §4.4.1), in the order of
+//! the crypto map's entries. The first matching entry decides; a packet no entry matches is discarded, as RFC 4301
+//! requires of an SPD without a final catch-all. Lookup walks the entries (crypto maps are short, and the list is
+//! contiguous in memory) and allocates nothing.
+
+use crate::selector::{FlowKey, TrafficSelector};
+
+/// What to do with matching traffic. `Protect` carries the caller's handle of the outbound SA (or SA bundle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyAction {
+    Protect(u32),
+    Bypass,
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpdEntry {
+    pub selector: TrafficSelector,
+    pub action: PolicyAction,
+}
+
+/// An ordered SPD, built by the control side and published to the lcores as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spd {
+    entries: Vec<SpdEntry>,
+}
+
+impl Spd {
+    pub fn new(entries: Vec<SpdEntry>) -> Self {
+        Self { entries }
+    }
+
+    pub fn entries(&self) -> &[SpdEntry] {
+        &self.entries
+    }
+
+    /// The first entry matching `key`, with its position.
+    pub fn lookup(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
+        self.entries.iter().enumerate().find(|(_, e)| e.selector.matches(key))
+    }
+
+    /// The action for an IP packet; malformed or unmatched packets are discarded.
+    pub fn decide(&self, packet: &[u8]) -> PolicyAction {
+        FlowKey::from_ip(packet).and_then(|k| self.lookup(&k)).map_or(PolicyAction::Discard, |(_, e)| e.action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selector::IpPrefix;
+    use crate::wire::IpProtocol;
+
+    fn prefix(s: &str, len: u8) -> IpPrefix {
+        IpPrefix::new(s.parse().unwrap(), len)
+    }
+
+    fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+        let mut b = vec![0u8; 28];
+        crate::wire::ipv4::Repr {
+            src_addr: src.into(),
+            dst_addr: dst.into(),
+            protocol: IpProtocol::UDP,
+            payload_len: 8,
+            tos: 0,
+            ident: 0,
+            dont_frag: false,
+            ttl: 64,
+        }
+        .emit(&mut crate::wire::ipv4::Packet::new_unchecked(&mut b[..]));
+        b[20..22].copy_from_slice(&sport.to_be_bytes());
+        b[22..24].copy_from_slice(&dport.to_be_bytes());
+        b[24..26].copy_from_slice(&8u16.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn first_match_in_order() {
+        let ike = TrafficSelector {
+            protocol: Some(IpProtocol::UDP),
+            src_ports: 500..=500,
+            dst_ports: 500..=500,
+            ..TrafficSelector::prefixes(prefix("0.0.0.0", 0), prefix("0.0.0.0", 0))
+        };
+        let spd = Spd::new(vec![
+            SpdEntry { selector: ike, action: PolicyAction::Bypass },
+            SpdEntry {
+                selector: TrafficSelector::prefixes(prefix("192.0.2.0", 24), prefix("203.0.113.0", 24)),
+                action: PolicyAction::Protect(7),
+            },
+            SpdEntry {
+                selector: TrafficSelector::prefixes(prefix("192.0.2.0", 24), prefix("0.0.0.0", 0)),
+                action: PolicyAction::Bypass,
+            },
+        ]);
+        assert_eq!(spd.decide(&udp_packet([192, 0, 2, 5], [203, 0, 113, 9], 1000, 2000)), PolicyAction::Protect(7));
+        assert_eq!(spd.decide(&udp_packet([192, 0, 2, 5], [203, 0, 113, 9], 500, 500)), PolicyAction::Bypass);
+        assert_eq!(spd.decide(&udp_packet([192, 0, 2, 5], [198, 51, 100, 9], 1, 2)), PolicyAction::Bypass);
+        assert_eq!(spd.decide(&udp_packet([198, 51, 100, 1], [203, 0, 113, 9], 1, 2)), PolicyAction::Discard);
+        assert_eq!(spd.decide(&[0x45, 0, 0]), PolicyAction::Discard);
+    }
+}
