@@ -187,3 +187,24 @@ fn espgate_and_scapy_agree_on_ah() {
     }
     assert_eq!(combos.len(), 5 * 3 * 2 * 2);
 }
+
+#[test]
+fn esp_tunnel_inside_ah_transport_bundle() {
+    // A transform set with both ESP and AH: ESP tunnel first, then AH in transport mode over the ESP packet;
+    // the receiver removes AH, then ESP (RFC 4301 §4.5 bundle order).
+    let esp_out =
+        engine::esp::OutboundSa::new(params(E::AesCbc256, I::HmacSha256_128, tunnel4(), false, false, 0x6001)).unwrap();
+    let mut esp_in =
+        engine::esp::InboundSa::new(params(E::AesCbc256, I::HmacSha256_128, swap(tunnel4()), false, false, 0x6001))
+            .unwrap();
+    let (ah_out, mut ah_in) = pair(I::HmacSha1_96, Mode::Transport, false);
+    let inner = udp4(V4_A, V4_B, 120, 0);
+    let mut b = VecBuf::new(&inner);
+    assert_eq!(esp_out.protect(&mut b).0, Ok(()));
+    assert_eq!(ah_out.protect(&mut b).0, Ok(()));
+    assert_eq!(ipv4::Packet::new_checked(b.data()).unwrap().protocol(), IpProtocol::AH);
+    assert_eq!(ah_in.unprotect(&mut b).0, Ok(()));
+    assert_eq!(ipv4::Packet::new_checked(b.data()).unwrap().protocol(), IpProtocol::ESP);
+    assert_eq!(esp_in.unprotect(&mut b).0, Ok(()));
+    assert_eq!(b.data(), &inner[..]);
+}

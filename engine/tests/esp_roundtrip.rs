@@ -232,3 +232,49 @@ fn not_enough_room_is_a_drop() {
     assert_eq!(out.protect(&mut VecBuf::with_room(&pkt, 100, 10)).0, Err(DropReason::NoRoom));
     assert_eq!(out.counters().snapshot().drop_count(DropReason::NoRoom), 2);
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn inbound_sas() -> Vec<InboundSa> {
+        [(E::AesGcm128, I::None, tunnel4(), true), (E::AesCbc128, I::HmacSha1_96, Mode::Transport, false)]
+            .into_iter()
+            .map(|(e, i, m, nat)| InboundSa::new(params(e, i, m, nat, true, 0x1001)).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes, and valid packets with arbitrary bytes overwritten or cut, are drops, never panics.
+        #[test]
+        fn unprotect_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                                  edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+                                  cut in any::<usize>(), which in 0usize..2) {
+            let mut sas = inbound_sas();
+            let sa = &mut sas[which];
+            let _ = sa.unprotect(&mut VecBuf::new(&bytes));
+            let (e, i, m, nat) = if which == 0 {
+                (E::AesGcm128, I::None, tunnel4(), true)
+            } else {
+                (E::AesCbc128, I::HmacSha1_96, Mode::Transport, false)
+            };
+            let out = OutboundSa::new(params(e, i, swap(m), nat, true, 0x1001)).unwrap();
+            let mut b = VecBuf::new(&udp4(V4_A, V4_B, bytes.len() % 64, 0));
+            prop_assert_eq!(out.protect(&mut b).0, Ok(()));
+            let mut pkt = b.data().to_vec();
+            for (pos, v) in edits {
+                let l = pkt.len();
+                pkt[pos % l] = v;
+            }
+            let l = pkt.len();
+            pkt.truncate(l - cut % (l / 2));
+            let (v, _) = sa.unprotect(&mut VecBuf::new(&pkt));
+            if v.is_ok() {
+                // Only edits in fields the ICV does not cover (outer header) can leave a packet valid.
+                prop_assert!(pkt.len() == l);
+            }
+        }
+    }
+}
