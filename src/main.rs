@@ -90,7 +90,7 @@ fn ports(vdevs: &[String], pci: &[String], json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::Value::Array(rows));
     } else {
-        println!("{:<5} {:<24} {:<16} {:<18} {}", "Port", "Name", "Driver", "MAC", "Link");
+        println!("Port  Name                     Driver           MAC                Link");
         for r in &rows {
             println!(
                 "{:<5} {:<24} {:<16} {:<18} {} {} Mb/s",
