@@ -87,6 +87,23 @@ fn eal_null_ports_forward() {
     assert!(m.adj(4) && m.data() == [1, 2, 3]);
     assert!(m.prepend(m.headroom() + 1).is_none());
     assert_eq!(b.retain(|_| false), 9);
+
+    // The transforms' buffer view of an mbuf: prepend/append through PacketBuf move DPDK's own fields.
+    {
+        use engine::buf::PacketBuf;
+        let room = m.headroom();
+        PacketBuf::prepend(&mut m, 2).unwrap();
+        assert_eq!(usize::from(m.headroom()), usize::from(room) - 2);
+        assert_eq!(m.pkt_len(), 5);
+        PacketBuf::append(&mut m, 3).unwrap();
+        assert_eq!(m.pkt_len(), 8);
+        assert_eq!(&PacketBuf::data(&m)[2..5], &[1, 2, 3]);
+        PacketBuf::adj(&mut m, 2).unwrap();
+        PacketBuf::trim(&mut m, 3).unwrap();
+        assert_eq!(m.data(), [1, 2, 3]);
+        let too_much = usize::from(m.headroom()) + 1;
+        assert!(PacketBuf::prepend(&mut m, too_much).is_err());
+    }
     drop(m);
     assert_eq!(pool.in_use(), 0);
 }

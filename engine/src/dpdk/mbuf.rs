@@ -351,3 +351,44 @@ impl Drop for Burst {
         self.clear();
     }
 }
+
+/// A single-segment mbuf is exactly the shape the IPsec transforms work on: one buffer with headroom, data and
+/// tailroom. Multi-segment packets are linearized (or dropped) before they reach the transforms.
+impl crate::buf::PacketBuf for Mbuf {
+    #[inline]
+    fn buffer(&self) -> &[u8] {
+        let m = self.m();
+        // SAFETY: buf_addr..buf_addr+buf_len is the mbuf's own data buffer, which we own.
+        unsafe { std::slice::from_raw_parts(m.buf_addr as *const u8, usize::from(m.buf_len)) }
+    }
+
+    #[inline]
+    fn buffer_mut(&mut self) -> &mut [u8] {
+        let m = self.m_mut();
+        // SAFETY: as in buffer(), with exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(m.buf_addr as *mut u8, usize::from(m.buf_len)) }
+    }
+
+    #[inline]
+    fn data_offset(&self) -> usize {
+        usize::from(self.m().data_off)
+    }
+
+    #[inline]
+    fn data_len(&self) -> usize {
+        usize::from(self.m().data_len)
+    }
+
+    #[inline]
+    fn set_data(&mut self, offset: usize, len: usize) {
+        let m = self.m_mut();
+        // The window must stay inside the buffer; an out-of-range request leaves the mbuf as it was (the callers in
+        // PacketBuf's provided methods check room first, so this only guards against misuse).
+        if offset.checked_add(len).is_none_or(|end| end > usize::from(m.buf_len)) || m.nb_segs != 1 {
+            return;
+        }
+        m.data_off = offset as u16;
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
+    }
+}
