@@ -8,7 +8,7 @@ use crate::drop::DropReason;
 use crate::sa::{tunnel_next_header, LifetimeEvent, LifetimeState, Mode, SaCounters, SaError, SaParams};
 use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
 use core::net::IpAddr;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// An outbound SA: shared by every lcore that protects traffic for it (`&self` methods, atomics inside).
 pub struct OutboundSa {
@@ -16,7 +16,6 @@ pub struct OutboundSa {
     crypto: Box<dyn EspCrypto>,
     /// Last sequence number handed out; the next packet gets `seq + 1`.
     seq: AtomicU64,
-    ident: AtomicU32,
     counters: SaCounters,
     lifetime: LifetimeState,
 }
@@ -58,7 +57,6 @@ impl OutboundSa {
             params,
             crypto,
             seq: AtomicU64::new(0),
-            ident: AtomicU32::new(0),
             counters: SaCounters::default(),
             lifetime: LifetimeState::default(),
         })
@@ -100,15 +98,22 @@ impl OutboundSa {
         }
     }
 
-    fn next_seq(&self) -> Result<u64, DropReason> {
-        let seq = self.seq.fetch_add(1, Relaxed).wrapping_add(1);
+    /// Reserves `n` sequence numbers with one atomic add (as DPDK lib/ipsec does per burst) and returns the
+    /// first. Numbers of packets dropped before sealing are skipped, which receivers tolerate.
+    fn reserve_seq(&self, n: usize) -> u64 {
+        self.seq.fetch_add(n as u64, Relaxed).wrapping_add(1)
+    }
+
+    /// The `k`-th reserved number, or `SeqOverflow`: RFC 4303 §3.3.3 forbids wrapping, the SA must be rekeyed.
+    fn seq_at(&self, first: u64, k: usize) -> Result<u64, DropReason> {
         let max = if self.params.esn { u64::MAX } else { u64::from(u32::MAX) };
-        if seq > max || seq == 0 {
-            // RFC 4303 §3.3.3: never wrap; the SA ends and must be rekeyed.
-            self.seq.store(max, Relaxed);
-            return Err(DropReason::SeqOverflow);
+        match first.checked_add(k as u64) {
+            Some(seq) if first != 0 && seq <= max => Ok(seq),
+            _ => {
+                self.seq.store(max, Relaxed);
+                Err(DropReason::SeqOverflow)
+            }
         }
-        Ok(seq)
     }
 
     /// Protects one packet (the data window holds an IP packet); on success it holds the ESP packet.
@@ -131,8 +136,9 @@ impl OutboundSa {
 
     fn protect_chunk<B: PacketBuf>(&self, bufs: &mut [B], verdicts: &mut [Verdict], outcome: &mut BurstOutcome) {
         let mut prep = [Prep::default(); MAX_BURST];
+        let first = self.reserve_seq(bufs.len());
         for (i, b) in bufs.iter_mut().enumerate() {
-            verdicts[i] = self.encapsulate(b).map(|p| prep[i] = p);
+            verdicts[i] = self.encapsulate(b, first, i).map(|p| prep[i] = p);
         }
         {
             let mut jobs: [EspJob<'_>; MAX_BURST] = core::array::from_fn(|_| EspJob::new(&mut [], 0, false));
@@ -178,7 +184,7 @@ impl OutboundSa {
     }
 
     /// Builds headers, padding and trailer around the packet; returns where the ESP header is.
-    fn encapsulate<B: PacketBuf>(&self, buf: &mut B) -> Result<Prep, DropReason> {
+    fn encapsulate<B: PacketBuf>(&self, buf: &mut B, first_seq: u64, k: usize) -> Result<Prep, DropReason> {
         if self.lifetime.expired() {
             return Err(DropReason::SaExpired);
         }
@@ -210,7 +216,7 @@ impl OutboundSa {
                 if buf.headroom() < front || buf.tailroom() < back {
                     return Err(DropReason::NoRoom);
                 }
-                let seq = self.next_seq()?;
+                let seq = self.seq_at(first_seq, k)?;
                 buf.prepend(front)?;
                 buf.append(back)?;
                 let d = buf.data_mut();
@@ -219,7 +225,9 @@ impl OutboundSa {
                 esp::emit_trailer(&mut d[front + payload..total - icv_len], tunnel_next_header(version));
                 self.write_esp_header(&mut d[esp_off..], seq);
                 let proto = if nat > 0 { IpProtocol::UDP } else { IpProtocol::ESP };
-                let ident = self.ident.fetch_add(1, Relaxed) as u16;
+                // The outer IPv4 ID only has to differ between packets in flight (RFC 6864): the low bits of the
+                // sequence number do, without a second atomic per packet.
+                let ident = seq as u16;
                 write_outer(
                     d,
                     local,
@@ -259,7 +267,7 @@ impl OutboundSa {
                 if buf.headroom() < ins || buf.tailroom() < back {
                     return Err(DropReason::NoRoom);
                 }
-                let seq = self.next_seq()?;
+                let seq = self.seq_at(first_seq, k)?;
                 buf.prepend(ins)?;
                 buf.append(back)?;
                 let d = buf.data_mut();
