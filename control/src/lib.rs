@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod crypto;
+pub mod ike;
 pub mod isakmp;

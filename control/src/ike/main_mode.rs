@@ -1,0 +1,285 @@
+//! Main Mode with pre-shared keys (RFC 2409 §5.4), as states that consume themselves (rustls style): each
+//! `handle` takes the state by value and returns the next one with the reply to send.
+//!
+//! ```text
+//! Initiator                          Responder
+//! HDR, SA                     -->
+//!                             <--    HDR, SA
+//! HDR, KE, Ni                 -->
+//!                             <--    HDR, KE, Nr
+//! HDR*, IDii, HASH_I          -->
+//!                             <--    HDR*, IDir, HASH_R
+//! ```
+
+use std::sync::Arc;
+
+use crate::crypto::dh::{self, KeyExchange};
+use crate::crypto::kdf::{hash_i, hash_r, AuthHashInput};
+use crate::crypto::{ct_eq, Secret};
+use crate::isakmp::{Cookie, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotifyType, Payload, SaRepr};
+
+use super::keys::{Phase1Crypto, Phase1Material};
+use super::proposal::{choose, Phase1Proposal};
+use super::IkeError;
+
+const NONCE_LEN: usize = 32;
+
+/// What a state needs from the endpoint: local policy, key and identity.
+pub(crate) struct Context<'a> {
+    pub policies: &'a [Phase1Proposal],
+    pub psk: &'a Secret,
+    pub local_id: &'a IdRepr,
+}
+
+/// The result of one step: next state, and the message to send (if any).
+pub(crate) type Step = (State, Option<Vec<u8>>);
+
+#[derive(Clone)]
+pub(crate) struct ExpectSaReply {
+    pub offered: SaRepr,
+}
+
+#[derive(Clone)]
+pub(crate) struct ExpectKeReply {
+    proposal: Phase1Proposal,
+    sai_b: Vec<u8>,
+    dh: Arc<dyn KeyExchange>,
+    ni: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ExpectHashR {
+    proposal: Phase1Proposal,
+    sai_b: Vec<u8>,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    crypto: Phase1Crypto,
+}
+
+#[derive(Clone)]
+pub(crate) struct ExpectKe {
+    proposal: Phase1Proposal,
+    sai_b: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ExpectHashI {
+    proposal: Phase1Proposal,
+    sai_b: Vec<u8>,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    crypto: Phase1Crypto,
+}
+
+/// An ISAKMP SA whose authentication succeeded.
+#[derive(Clone)]
+pub(crate) struct Established {
+    pub proposal: Phase1Proposal,
+    pub crypto: Phase1Crypto,
+}
+
+#[derive(Clone)]
+pub(crate) enum State {
+    /// Initiator, after message 1.
+    ExpectSaReply(ExpectSaReply),
+    /// Initiator, after message 3.
+    ExpectKeReply(ExpectKeReply),
+    /// Initiator, after message 5.
+    ExpectHashR(ExpectHashR),
+    /// Responder, after message 2.
+    ExpectKe(ExpectKe),
+    /// Responder, after message 4.
+    ExpectHashI(ExpectHashI),
+    Established(Established),
+}
+
+impl State {
+    /// Whether this side still waits for a message (and so retransmits its last one).
+    pub fn awaits_reply(&self) -> bool {
+        !matches!(self, State::Established(_))
+    }
+}
+
+fn header(icookie: Cookie, rcookie: Cookie) -> HeaderRepr {
+    HeaderRepr {
+        initiator_cookie: icookie,
+        responder_cookie: rcookie,
+        minor_version: 0,
+        exchange_type: ExchangeType::MAIN_MODE,
+        flags: Flags::default(),
+        message_id: 0,
+    }
+}
+
+fn plain(header: HeaderRepr, payloads: Vec<Payload>) -> Result<Vec<u8>, IkeError> {
+    Ok(Message { header, body: crate::isakmp::Body::Payloads(payloads) }.to_bytes()?)
+}
+
+fn nonce() -> Result<Vec<u8>, IkeError> {
+    let mut n = vec![0u8; NONCE_LEN];
+    dh::random_bytes(&mut n)?;
+    Ok(n)
+}
+
+fn sa_body(sa: &SaRepr) -> Vec<u8> {
+    let mut b = vec![0u8; sa.buffer_len()];
+    sa.emit(&mut b);
+    b
+}
+
+fn id_body(id: &IdRepr) -> Vec<u8> {
+    let mut b = vec![0u8; id.buffer_len()];
+    id.emit(&mut b);
+    b
+}
+
+/// Finds the one payload of a kind a message must carry.
+macro_rules! take {
+    ($payloads:expr, $variant:ident, $what:expr) => {
+        $payloads
+            .iter()
+            .find_map(|p| if let Payload::$variant(x) = p { Some(x) } else { None })
+            .ok_or(IkeError::MissingPayload($what))?
+    };
+}
+
+/// Initiator: message 1 offers the local policies.
+pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeError> {
+    let offered = super::proposal::offer(ctx.policies);
+    let msg = plain(header(icookie, [0; 8]), vec![Payload::Sa(offered.clone())])?;
+    Ok((State::ExpectSaReply(ExpectSaReply { offered }), Some(msg)))
+}
+
+/// Responder: message 1 in, message 2 out (or NO-PROPOSAL-CHOSEN).
+pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Result<Step, IkeError> {
+    let offered = take!(msg.payloads(), Sa, "SA");
+    let (reply, proposal) = choose(ctx.policies, offered).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let h = header(msg.header.initiator_cookie, rcookie);
+    let out = plain(h, vec![Payload::Sa(reply)])?;
+    Ok((State::ExpectKe(ExpectKe { proposal, sai_b: sa_body(offered) }), Some(out)))
+}
+
+impl State {
+    pub(crate) fn handle(self, ctx: &Context<'_>, msg: &Message) -> Result<Step, IkeError> {
+        let (icookie, rcookie) = (msg.header.initiator_cookie, msg.header.responder_cookie);
+        match self {
+            State::ExpectSaReply(s) => {
+                let chosen = take!(msg.payloads(), Sa, "SA");
+                let t = match chosen.proposals.as_slice() {
+                    [p] if p.transforms.len() == 1 => &p.transforms[0],
+                    _ => return Err(IkeError::Notify(NotifyType::BAD_PROPOSAL_SYNTAX)),
+                };
+                let proposal = Phase1Proposal::from_transform(t).map_err(|e| IkeError::Notify(e.notify()))?;
+                // The responder must pick one of the transforms we offered, unchanged.
+                if !s.offered.proposals[0].transforms.contains(t) {
+                    return Err(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN));
+                }
+                let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(proposal.group)?);
+                let ni = nonce()?;
+                let out = plain(
+                    header(icookie, rcookie),
+                    vec![Payload::Ke(dh.public_value().to_vec()), Payload::Nonce(ni.clone())],
+                )?;
+                let sai_b = sa_body(&s.offered);
+                Ok((State::ExpectKeReply(ExpectKeReply { proposal, sai_b, dh, ni }), Some(out)))
+            }
+            State::ExpectKe(s) => {
+                let (gxi, ni) = (take!(msg.payloads(), Ke, "KE"), take!(msg.payloads(), Nonce, "NONCE"));
+                check_nonce(ni)?;
+                let dh = dh::generate(s.proposal.group)?;
+                let gxy = dh.shared_secret(gxi)?;
+                let nr = nonce()?;
+                let gxr = dh.public_value().to_vec();
+                let out = plain(header(icookie, rcookie), vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr.clone())])?;
+                let crypto = derive(ctx, &s.proposal, &gxy, gxi, &gxr, ni, &nr, &icookie, &rcookie)?;
+                let next = ExpectHashI { proposal: s.proposal, sai_b: s.sai_b, gxi: gxi.clone(), gxr, crypto };
+                Ok((State::ExpectHashI(next), Some(out)))
+            }
+            State::ExpectKeReply(s) => {
+                let (gxr, nr) = (take!(msg.payloads(), Ke, "KE"), take!(msg.payloads(), Nonce, "NONCE"));
+                check_nonce(nr)?;
+                let gxy = s.dh.shared_secret(gxr)?;
+                let gxi = s.dh.public_value().to_vec();
+                let mut crypto = derive(ctx, &s.proposal, &gxy, &gxi, gxr, &s.ni, nr, &icookie, &rcookie)?;
+                let input = AuthHashInput { gxi: &gxi, gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
+                let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
+                let out = crypto
+                    .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
+                let next = ExpectHashR { proposal: s.proposal, sai_b: s.sai_b, gxi, gxr: gxr.clone(), crypto };
+                Ok((State::ExpectHashR(next), Some(out)))
+            }
+            State::ExpectHashI(mut s) => {
+                let payloads = s.crypto.decrypt(msg).map_err(undecryptable)?;
+                let (idii, received) = (take!(payloads, Id, "IDii"), take!(payloads, Hash, "HASH_I"));
+                let input =
+                    AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
+                let expected = hash_i(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idii));
+                if !ct_eq(&expected, received) {
+                    return Err(IkeError::AuthenticationFailed("HASH_I does not match"));
+                }
+                let hash = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
+                let out = s
+                    .crypto
+                    .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
+                Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), Some(out)))
+            }
+            State::ExpectHashR(mut s) => {
+                let payloads = s.crypto.decrypt(msg).map_err(undecryptable)?;
+                let (idir, received) = (take!(payloads, Id, "IDir"), take!(payloads, Hash, "HASH_R"));
+                let input =
+                    AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
+                let expected = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idir));
+                if !ct_eq(&expected, received) {
+                    return Err(IkeError::AuthenticationFailed("HASH_R does not match"));
+                }
+                Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), None))
+            }
+            State::Established(_) => Err(IkeError::Unexpected("a Main Mode message after the SA was established")),
+        }
+    }
+}
+
+/// In PSK Main Mode the encryption key depends on the pre-shared key, so message 5 or 6 that does not decrypt to a
+/// valid payload chain is how a key mismatch shows.
+fn undecryptable(e: IkeError) -> IkeError {
+    match e {
+        IkeError::Wire(_) => IkeError::AuthenticationFailed("the message does not decrypt (pre-shared keys differ?)"),
+        other => other,
+    }
+}
+
+/// RFC 2409 §5: nonces are 8 to 256 bytes.
+fn check_nonce(n: &[u8]) -> Result<(), IkeError> {
+    if (8..=256).contains(&n.len()) {
+        Ok(())
+    } else {
+        Err(IkeError::Notify(NotifyType::PAYLOAD_MALFORMED))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn derive(
+    ctx: &Context<'_>,
+    p: &Phase1Proposal,
+    gxy: &Secret,
+    gxi: &[u8],
+    gxr: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+    cky_i: &[u8],
+    cky_r: &[u8],
+) -> Result<Phase1Crypto, IkeError> {
+    let prf = p.prf().ok_or(IkeError::Notify(NotifyType::ATTRIBUTES_NOT_SUPPORTED))?;
+    Ok(Phase1Crypto::derive_psk(&Phase1Material {
+        prf,
+        cipher: p.cipher,
+        psk: ctx.psk,
+        gxy,
+        gxi,
+        gxr,
+        ni,
+        nr,
+        cky_i,
+        cky_r,
+    }))
+}

@@ -1,0 +1,282 @@
+//! Main Mode with pre-shared keys: two sans-IO endpoints handshake in memory on simulated time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use control::crypto::{IkeCipher, Secret};
+use control::ike::{Config, Endpoint, Event, IkeError, Phase1Proposal};
+use control::isakmp::{AuthMethod, ExchangeType, GroupDescription, HashAlgorithm, Message, NotifyType, Payload};
+
+const I: &str = "192.0.2.1:500";
+const R: &str = "198.51.100.1:500";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn policy(cipher: IkeCipher, hash: HashAlgorithm, group: GroupDescription) -> Phase1Proposal {
+    Phase1Proposal { cipher, hash, auth: AuthMethod::PRE_SHARED_KEY, group, lifetime_secs: 86_400 }
+}
+
+fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
+    Config {
+        policies,
+        keys: vec![(addr(peer).ip(), Secret::from_slice(key))],
+        retransmit_interval: Duration::from_secs(1),
+        retransmit_tries: 3,
+    }
+}
+
+/// Two endpoints and the datagrams in flight between them.
+struct Net {
+    i: Endpoint,
+    r: Endpoint,
+    now: Instant,
+    delivered: usize,
+    log: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl Net {
+    fn new(ci: Config, cr: Config) -> Self {
+        Net {
+            i: Endpoint::new(ci, addr(I)).unwrap(),
+            r: Endpoint::new(cr, addr(R)).unwrap(),
+            now: Instant::now(),
+            delivered: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// Delivers datagrams until neither side has anything to send; `drop(n, bytes)` may lose the n-th one.
+    fn pump_with(&mut self, mut drop: impl FnMut(usize, &[u8]) -> bool) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.i.poll_transmit() {
+                assert_eq!(t.destination, addr(R));
+                moved = true;
+                self.delivered += 1;
+                self.log.push((addr(I), t.contents.clone()));
+                if !drop(self.delivered, &t.contents) {
+                    self.r.handle(self.now, addr(I), &t.contents);
+                }
+            }
+            while let Some(t) = self.r.poll_transmit() {
+                assert_eq!(t.destination, addr(I));
+                moved = true;
+                self.delivered += 1;
+                self.log.push((addr(R), t.contents.clone()));
+                if !drop(self.delivered, &t.contents) {
+                    self.i.handle(self.now, addr(R), &t.contents);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn pump(&mut self) {
+        self.pump_with(|_, _| false);
+    }
+
+    /// Advances simulated time to the earliest deadline and fires it.
+    fn tick(&mut self) -> bool {
+        let next = [self.i.poll_timeout(), self.r.poll_timeout()].into_iter().flatten().min();
+        let Some(at) = next else { return false };
+        self.now = self.now.max(at);
+        self.i.handle_timeout(self.now);
+        self.r.handle_timeout(self.now);
+        true
+    }
+}
+
+fn established(e: &mut Endpoint) -> Option<(control::isakmp::Cookie, Phase1Proposal)> {
+    match e.poll_event()? {
+        Event::Phase1Established { initiator_cookie, proposal, .. } => Some((initiator_cookie, proposal)),
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
+fn handshake(p: Phase1Proposal) {
+    let mut net = Net::new(config(vec![p], R, b"example-only-secret"), config(vec![p], I, b"example-only-secret"));
+    let icookie = net.i.connect(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.delivered, 6, "Main Mode is six messages");
+    let (ci, pi) = established(&mut net.i).expect("initiator established");
+    let (cr, pr) = established(&mut net.r).expect("responder established");
+    assert_eq!((ci, cr), (icookie, icookie));
+    assert_eq!((pi, pr), (p, p));
+    assert_eq!(net.i.skeyid_d(&icookie).unwrap(), net.r.skeyid_d(&icookie).unwrap(), "same SKEYID_d");
+    assert_eq!(net.i.poll_timeout(), None, "nothing left to retransmit");
+    assert_eq!(net.r.poll_timeout(), None);
+    // Messages 5 and 6 are encrypted, 1-4 are not.
+    for (n, (_, m)) in net.log.iter().enumerate() {
+        let msg = Message::parse(m).unwrap();
+        assert_eq!(msg.header.exchange_type, ExchangeType::MAIN_MODE);
+        assert_eq!(msg.header.flags.encrypted(), n >= 4, "message {}", n + 1);
+    }
+}
+
+#[test]
+fn every_cipher_hash_and_group() {
+    use GroupDescription as G;
+    use HashAlgorithm as H;
+    use IkeCipher as C;
+    let cases = [
+        (C::DesCbc, H::MD5, G::MODP_768),
+        (C::TripleDesCbc, H::SHA1, G::MODP_1024),
+        (C::Aes128Cbc, H::SHA2_256, G::MODP_1536),
+        (C::Aes192Cbc, H::SHA2_384, G::MODP_2048),
+        (C::Aes256Cbc, H::SHA2_512, G::MODP_3072),
+        (C::Aes256Cbc, H::SHA2_256, G::MODP_4096),
+        (C::Aes128Cbc, H::SHA1, G::MODP_2048_256),
+        (C::Aes128Cbc, H::SHA2_256, G::ECP_256),
+        (C::Aes256Cbc, H::SHA2_384, G::ECP_384),
+    ];
+    for (c, h, g) in cases {
+        handshake(policy(c, h, g));
+    }
+}
+
+#[test]
+fn responder_picks_first_offered_transform_it_accepts() {
+    let a = policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048);
+    let b = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let c = policy(IkeCipher::TripleDesCbc, HashAlgorithm::SHA1, GroupDescription::MODP_1024);
+    // The initiator offers a, b, c; the responder has c and b (in its own priority order).
+    let mut net = Net::new(config(vec![a, b, c], R, b"k"), config(vec![c, b], I, b"k"));
+    net.i.connect(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(established(&mut net.i).unwrap().1, b);
+    assert_eq!(established(&mut net.r).unwrap().1, b);
+}
+
+#[test]
+fn longer_lifetime_than_local_is_not_accepted() {
+    let mine = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::MODP_2048);
+    let longer = Phase1Proposal { lifetime_secs: mine.lifetime_secs + 1, ..mine };
+    let shorter = Phase1Proposal { lifetime_secs: 3600, ..mine };
+    let offered = control::ike::offer(&[longer]);
+    assert!(control::ike::choose(&[mine], &offered).is_none());
+    let (reply, chosen) = control::ike::choose(&[mine], &control::ike::offer(&[longer, shorter])).unwrap();
+    assert_eq!(chosen.lifetime_secs, 3600);
+    assert_eq!(reply.proposals[0].transforms.len(), 1);
+    assert_eq!(reply.proposals[0].transforms[0].number, 2);
+}
+
+#[test]
+fn no_common_proposal_is_refused_with_notify() {
+    let a = policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048);
+    let b = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut net = Net::new(config(vec![a], R, b"k"), config(vec![b], I, b"k"));
+    let icookie = net.i.connect(net.now, addr(R)).unwrap();
+    net.pump();
+    match net.r.poll_event() {
+        Some(Event::Phase1Failed { error, initiator_cookie, .. }) => {
+            assert_eq!(error, IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN));
+            assert_eq!(initiator_cookie, icookie);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, reply) = net.log.last().unwrap();
+    let msg = Message::parse(reply).unwrap();
+    assert_eq!(msg.header.exchange_type, ExchangeType::INFORMATIONAL);
+    assert!(matches!(&msg.payloads()[0], Payload::Notification(n) if n.notify_type == NotifyType::NO_PROPOSAL_CHOSEN));
+    assert_eq!(net.r.sa_count(), 0);
+}
+
+#[test]
+fn wrong_pre_shared_key_fails_authentication() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA2_256, GroupDescription::ECP_256);
+    let mut net = Net::new(config(vec![p], R, b"one key"), config(vec![p], I, b"another key"));
+    net.i.connect(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.delivered, 5, "the responder does not answer message 5");
+    match net.r.poll_event() {
+        Some(Event::Phase1Failed { error, .. }) => {
+            assert_eq!(error.notify(), Some(NotifyType::AUTHENTICATION_FAILED), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The initiator retransmits message 5 with backoff (1, 2, 4 s), then gives up.
+    let start = net.now;
+    let mut retransmits = 0;
+    while net.tick() {
+        while net.i.poll_transmit().is_some() {
+            retransmits += 1;
+        }
+    }
+    assert_eq!(retransmits, 3);
+    assert_eq!(net.now - start, Duration::from_secs(1 + 2 + 4 + 8));
+    assert!(matches!(net.i.poll_event(), Some(Event::Phase1Failed { error: IkeError::Timeout(3), .. })));
+    assert_eq!(net.i.sa_count(), 0);
+}
+
+#[test]
+fn lost_reply_is_retransmitted_and_duplicate_gets_stored_reply() {
+    let p = policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048);
+    let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+    net.i.connect(net.now, addr(R)).unwrap();
+    // Lose message 4 (the responder's KE): the initiator retransmits message 3 after 1 s; the responder sees a
+    // duplicate and resends its stored message 4 instead of computing a new one.
+    net.pump_with(|n, _| n == 4);
+    assert_eq!(net.delivered, 4);
+    let m4 = net.log[3].1.clone();
+    assert!(net.tick());
+    net.pump();
+    assert!(net.r.stats().duplicates >= 1);
+    assert_eq!(net.i.stats().retransmits, 1);
+    // Every copy of message 4 (the stored reply to the duplicate, the responder's own retransmission) is the
+    // original, byte for byte: no second key exchange was computed.
+    let has_ke = |m: &[u8]| Message::parse(m).unwrap().payloads().iter().any(|p| matches!(p, Payload::Ke(_)));
+    let copies: Vec<_> = net.log.iter().filter(|(from, m)| *from == addr(R) && has_ke(m)).collect();
+    assert!(copies.len() >= 2);
+    assert!(copies.iter().all(|(_, m)| *m == m4));
+    assert!(established(&mut net.i).is_some());
+    assert!(established(&mut net.r).is_some());
+}
+
+#[test]
+fn lost_last_message_is_recovered_by_retransmitting_message_5() {
+    let p = policy(IkeCipher::TripleDesCbc, HashAlgorithm::SHA1, GroupDescription::MODP_1024);
+    let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+    net.i.connect(net.now, addr(R)).unwrap();
+    net.pump_with(|n, _| n == 6);
+    assert!(established(&mut net.r).is_some());
+    assert!(net.i.poll_event().is_none());
+    assert!(net.tick());
+    net.pump();
+    assert!(established(&mut net.i).is_some(), "message 6 resent from the responder's store");
+}
+
+#[test]
+fn garbage_and_forged_messages_do_not_disturb_the_exchange() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+    net.i.connect(net.now, addr(R)).unwrap();
+    net.pump_with(|n, _| n >= 4); // stop after message 3 reaches the responder
+    let m4 = net.r.poll_transmit();
+    assert!(m4.is_none(), "message 4 was already taken by pump");
+    let m3 = net.log[2].1.clone();
+    // Truncated, bit-flipped and unknown-SA copies are dropped and counted.
+    net.r.handle(net.now, addr(I), &m3[..m3.len() - 1]);
+    let mut flipped = m3.clone();
+    flipped[9] ^= 0xff; // responder cookie
+    net.r.handle(net.now, addr(I), &flipped);
+    let s = net.r.stats();
+    assert_eq!((s.malformed, s.unknown_sa), (1, 1));
+    // The exchange still completes through retransmission.
+    assert!(net.tick());
+    net.pump();
+    assert!(established(&mut net.i).is_some());
+    assert!(established(&mut net.r).is_some());
+}
+
+#[test]
+fn no_key_for_peer() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut e = Endpoint::new(config(vec![p], "203.0.113.9:500", b"k"), addr(I)).unwrap();
+    assert_eq!(e.connect(Instant::now(), addr(R)), Err(IkeError::NoKey(addr(R).ip())));
+    let unsupported = Phase1Proposal { auth: AuthMethod::RSA_SIGNATURES, ..p };
+    assert!(Endpoint::new(config(vec![unsupported], R, b"k"), addr(I)).is_err());
+}
