@@ -73,7 +73,12 @@ fn main() {
     let (gw_a, gw_b) = (Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(198, 51, 100, 2));
     println!("| suite | bytes | bare seal | encrypt | ratio | bare open | decrypt | ratio | encrypt Gbit/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    // Optional substring filter on the suite name, e.g. `ESP_RATIO_FILTER=gcm-128`.
+    let filter = std::env::var("ESP_RATIO_FILTER").unwrap_or_default();
     for (e, i) in suites() {
+        if !format!("{}+{}", e.name(), i.name()).contains(&filter) {
+            continue;
+        }
         for size in [64usize, 512, 1420] {
             let inner = packet(size);
             let out = OutboundSa::new(sa_params(e, i, gw_a, gw_b)).unwrap();
@@ -88,7 +93,8 @@ fn main() {
             let mut bufs: Vec<VecBuf> = (0..BURST).map(|_| VecBuf::new(&inner)).collect();
             let mut v: Vec<Verdict> = vec![Ok(()); BURST];
             let mut m = [Duration::MAX; 4];
-            for _ in 0..ROUNDS {
+            let rounds = std::env::var("ESP_RATIO_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(ROUNDS);
+            for _ in 0..rounds {
                 esp_bufs.iter_mut().for_each(|b| b.copy_from_slice(&clear));
                 timed(&mut m[0], || crypto.seal_burst(black_box(&mut jobs(&mut esp_bufs))));
                 bufs.iter_mut().for_each(|b| b.reset(&inner, VecBuf::HEADROOM).unwrap());
