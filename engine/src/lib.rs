@@ -8,6 +8,7 @@
 pub mod ah;
 pub mod buf;
 pub mod crypto;
+pub mod datapath;
 pub mod drop;
 pub mod esp;
 pub mod replay;

@@ -1,0 +1,323 @@
+//! The per-packet pipeline of a worker, independent of DPDK: a received Ethernet frame in a [`PacketBuf`] goes in,
+//! an [`Action`] comes out (transmit the rewritten frame on a port, punt it to the control thread, or drop it for a
+//! counted reason).
+//!
+//! ```text
+//! frame ─► Ethernet ─┬─ ARP ─────────────────────────────────────────────► punt
+//!                    └─ IPv4/IPv6 ─┬─ to us: ESP / UDP-4500 ESP ─► SAD ─► unprotect ─► forward
+//!                                  │         IKE (UDP 500, 4500 + non-ESP marker), keepalive, ICMP ─► punt
+//!                                  └─ transit ─► forward
+//! forward: TTL ─► route ─► egress SPD: protect (─► route to peer) / bypass / discard ─► MTU ─► neighbor ─► tx
+//! ```
+//!
+//! Inbound SAs are owned by the worker (`&mut`, see [`crate::sa`]); outbound SAs are shared (`Arc`), their sequence
+//! numbers atomic. The tables are an immutable snapshot the control side replaces whole.
+
+pub mod ether;
+pub mod tables;
+
+use crate::buf::PacketBuf;
+use crate::drop::DropReason;
+use crate::esp::{InboundSa, OutboundSa};
+use crate::sad::Sad;
+use crate::selector::FlowKey;
+use crate::spd::PolicyAction;
+use crate::wire::{ipv4, ipv6, IpProtocol, Spi};
+use core::net::IpAddr;
+use ether::EtherType;
+use std::sync::Arc;
+pub use tables::{Interface, Route, Routes, Tables};
+
+pub const IKE_PORT: u16 = 500;
+pub const NAT_T_PORT: u16 = 4500;
+
+/// Why the control thread gets a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PuntKind {
+    Arp,
+    /// ISAKMP on UDP 500, or on UDP 4500 behind the non-ESP marker.
+    Ike,
+    /// A NAT-T keepalive (one 0xFF byte on UDP 4500).
+    NatKeepalive,
+    /// ICMP or ICMPv6 to one of the gateway's addresses (echo, neighbor discovery, errors).
+    Icmp,
+    /// The next hop's MAC address is unknown: the control thread resolves it and sends the packet on.
+    Resolve {
+        port: u16,
+        next_hop: IpAddr,
+    },
+}
+
+/// Why the pipeline dropped a packet (beyond the IPsec transforms' own [`DropReason`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Drop {
+    Ipsec(DropReason),
+    /// Not an Ethernet frame, or an IP header that does not parse.
+    Malformed,
+    /// An EtherType the gateway does not handle (VLAN tags included).
+    UnsupportedEtherType,
+    /// A unicast frame for another MAC address (promiscuous ports see them).
+    NotForUs,
+    /// To one of the gateway's addresses, but no service handles it.
+    LocalUnhandled,
+    NoRoute,
+    /// TTL or hop limit exhausted.
+    Ttl,
+    /// The egress crypto map says discard, or no SPD entry matched.
+    PolicyDiscard,
+    /// Cleartext arrived for traffic the ingress crypto map protects (RFC 4301 §5.2: it must come in ESP).
+    CleartextOnProtected,
+    /// The outbound SA handle in the SPD has no SA installed (yet): IKE has not negotiated it.
+    NoOutboundSa,
+    /// The packet exceeds the egress MTU.
+    Mtu,
+}
+
+/// What to do with a frame after [`Datapath::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The buffer holds the frame to send on `port`.
+    Transmit {
+        port: u16,
+    },
+    /// Hand the buffer, unchanged from reception unless `Resolve` (then it holds the IP packet), to the control thread.
+    Punt(PuntKind),
+    Drop(Drop),
+}
+
+/// One worker's pipeline state: its inbound SAs, the shared outbound SAs and the published tables.
+pub struct Datapath {
+    tables: Arc<Tables>,
+    inbound: Sad<InboundSa>,
+    /// Indexed by the handle in `PolicyAction::Protect`.
+    outbound: Vec<Option<Arc<OutboundSa>>>,
+}
+
+impl core::fmt::Debug for Datapath {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Datapath").field("inbound", &self.inbound.len()).finish_non_exhaustive()
+    }
+}
+
+impl Datapath {
+    /// A pipeline with room for `max_inbound` inbound SAs.
+    pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
+        Self { tables, inbound: Sad::with_capacity(max_inbound), outbound: Vec::new() }
+    }
+
+    pub fn tables(&self) -> &Arc<Tables> {
+        &self.tables
+    }
+
+    /// Replaces the tables (the old snapshot is returned so its memory is freed off the packet path).
+    pub fn set_tables(&mut self, t: Arc<Tables>) -> Arc<Tables> {
+        core::mem::replace(&mut self.tables, t)
+    }
+
+    pub fn install_inbound(&mut self, sa: InboundSa) -> Result<(), crate::sad::SadError> {
+        self.inbound.insert(sa.params().spi, sa)
+    }
+
+    pub fn remove_inbound(&mut self, spi: Spi) -> Option<InboundSa> {
+        self.inbound.remove(spi)
+    }
+
+    pub fn inbound(&self, spi: Spi) -> Option<&InboundSa> {
+        self.inbound.get(spi)
+    }
+
+    /// Installs (or replaces) the outbound SA behind SPD handle `handle`; returns the one it replaced.
+    pub fn install_outbound(&mut self, handle: u32, sa: Arc<OutboundSa>) -> Option<Arc<OutboundSa>> {
+        let h = handle as usize;
+        if self.outbound.len() <= h {
+            self.outbound.resize(h + 1, None);
+        }
+        self.outbound[h].replace(sa)
+    }
+
+    pub fn remove_outbound(&mut self, handle: u32) -> Option<Arc<OutboundSa>> {
+        self.outbound.get_mut(handle as usize).and_then(Option::take)
+    }
+
+    /// Runs one received frame through the pipeline.
+    pub fn process<B: PacketBuf>(&mut self, in_port: u16, buf: &mut B) -> Action {
+        let tables = self.tables.clone();
+        let Some(iface) = tables.interface(in_port) else {
+            return Action::Drop(Drop::NotForUs);
+        };
+        let Some(eth) = ether::parse(buf.data()) else {
+            return Action::Drop(Drop::Malformed);
+        };
+        if eth.dst != iface.mac && !eth.dst.is_multicast() {
+            return Action::Drop(Drop::NotForUs);
+        }
+        match eth.ethertype {
+            EtherType::ARP => return Action::Punt(PuntKind::Arp),
+            EtherType::IPV4 | EtherType::IPV6 => {}
+            _ => return Action::Drop(Drop::UnsupportedEtherType),
+        }
+        let Some(ip) = IpInfo::parse(&buf.data()[ether::HEADER_LEN..]) else {
+            return Action::Drop(Drop::Malformed);
+        };
+        if tables.is_local(ip.dst) {
+            return self.local(&tables, buf, &ip);
+        }
+        // Transit cleartext: if the ingress crypto map protects this flow, it should have arrived in ESP.
+        if let Some(spd) = iface.policy.and_then(|p| tables.policies.get(p)) {
+            if let Some(k) = FlowKey::from_ip(&buf.data()[ether::HEADER_LEN..]) {
+                let reversed = FlowKey { src: k.dst, dst: k.src, src_port: k.dst_port, dst_port: k.src_port, ..k };
+                if matches!(spd.lookup(&reversed), Some((_, e)) if matches!(e.action, PolicyAction::Protect(_))) {
+                    return Action::Drop(Drop::CleartextOnProtected);
+                }
+            }
+        }
+        if buf.adj(ether::HEADER_LEN).is_err() {
+            return Action::Drop(Drop::Malformed);
+        }
+        self.forward(&tables, buf)
+    }
+
+    /// A packet to one of our addresses: ESP for an inbound SA, or something for the control thread.
+    fn local<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, ip: &IpInfo) -> Action {
+        let l4 = &buf.data()[ether::HEADER_LEN + ip.header_len..];
+        let spi_at =
+            |b: &[u8]| b.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(|s| Spi(u32::from_be_bytes(s)));
+        match ip.protocol {
+            IpProtocol::ESP => {
+                let spi = spi_at(l4);
+                self.inbound_esp(tables, buf, spi)
+            }
+            IpProtocol::UDP => {
+                let Some(udp) = l4.get(..8) else { return Action::Drop(Drop::Malformed) };
+                let dport = u16::from_be_bytes([udp[2], udp[3]]);
+                let payload = &l4[8..];
+                match dport {
+                    IKE_PORT => Action::Punt(PuntKind::Ike),
+                    NAT_T_PORT if payload == [0xff] => Action::Punt(PuntKind::NatKeepalive),
+                    NAT_T_PORT if payload.get(..4) == Some(&[0, 0, 0, 0]) => Action::Punt(PuntKind::Ike),
+                    NAT_T_PORT => {
+                        let spi = spi_at(payload);
+                        self.inbound_esp(tables, buf, spi)
+                    }
+                    _ => Action::Drop(Drop::LocalUnhandled),
+                }
+            }
+            IpProtocol::ICMP | IpProtocol::ICMPV6 => Action::Punt(PuntKind::Icmp),
+            _ => Action::Drop(Drop::LocalUnhandled),
+        }
+    }
+
+    fn inbound_esp<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, spi: Option<Spi>) -> Action {
+        let Some(spi) = spi else {
+            return Action::Drop(Drop::Ipsec(DropReason::Malformed));
+        };
+        let Some(sa) = self.inbound.get_mut(spi) else {
+            return Action::Drop(Drop::Ipsec(DropReason::NoSa));
+        };
+        if buf.adj(ether::HEADER_LEN).is_err() {
+            return Action::Drop(Drop::Malformed);
+        }
+        match sa.unprotect(buf).0 {
+            // The inner packet continues as transit traffic; its TTL is the inner one (RFC 4301 §5.2 step 4).
+            Ok(()) => self.forward(tables, buf),
+            Err(r) => Action::Drop(Drop::Ipsec(r)),
+        }
+    }
+
+    /// Routes an IP packet (the buffer's data starts at the IP header), applies the egress crypto map and writes
+    /// the Ethernet header.
+    fn forward<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B) -> Action {
+        if !decrement_ttl_in_place(buf.data_mut()) {
+            return Action::Drop(Drop::Ttl);
+        }
+        let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
+        let Some((route, _)) = tables.routes.lookup(ip.dst) else { return Action::Drop(Drop::NoRoute) };
+        let mut port = route.port;
+        if let Some(spd) = tables.interface(port).and_then(|i| i.policy).and_then(|p| tables.policies.get(p)) {
+            match spd.decide(buf.data()) {
+                PolicyAction::Bypass => {}
+                PolicyAction::Discard => return Action::Drop(Drop::PolicyDiscard),
+                PolicyAction::Protect(h) => {
+                    let Some(sa) = self.outbound.get(h as usize).and_then(Option::as_ref) else {
+                        return Action::Drop(Drop::NoOutboundSa);
+                    };
+                    if let Err(r) = sa.protect(buf).0 {
+                        return Action::Drop(Drop::Ipsec(r));
+                    }
+                    // The packet is now addressed to the peer: route that.
+                    let Some(outer) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
+                    let Some((r, _)) = tables.routes.lookup(outer.dst) else { return Action::Drop(Drop::NoRoute) };
+                    port = r.port;
+                }
+            }
+        }
+        self.emit_frame(tables, buf, port)
+    }
+
+    fn emit_frame<B: PacketBuf>(&self, tables: &Tables, buf: &mut B, port: u16) -> Action {
+        let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
+        let Some(out) = tables.interface(port) else { return Action::Drop(Drop::NoRoute) };
+        if buf.data_len() > usize::from(out.mtu) {
+            return Action::Drop(Drop::Mtu);
+        }
+        let Some((_, next_hop)) = tables.routes.lookup(ip.dst) else { return Action::Drop(Drop::NoRoute) };
+        let Some(mac) = tables.neighbor(next_hop) else {
+            return Action::Punt(PuntKind::Resolve { port, next_hop });
+        };
+        if buf.prepend(ether::HEADER_LEN).is_err() {
+            return Action::Drop(Drop::Ipsec(DropReason::NoRoom));
+        }
+        let et = if ip.dst.is_ipv4() { EtherType::IPV4 } else { EtherType::IPV6 };
+        ether::emit(buf.data_mut(), mac, out.mac, et);
+        Action::Transmit { port }
+    }
+}
+
+/// The few IP header fields the pipeline dispatches on.
+#[derive(Debug, Clone, Copy)]
+struct IpInfo {
+    dst: IpAddr,
+    protocol: IpProtocol,
+    header_len: usize,
+}
+
+impl IpInfo {
+    fn parse(p: &[u8]) -> Option<Self> {
+        match p.first()? >> 4 {
+            4 => {
+                let v = ipv4::Packet::new_checked(p).ok()?;
+                // Fragments carry no complete upper-layer header; reassembly is not done on the fast path.
+                if v.is_fragment() && v.protocol() != IpProtocol::ICMP {
+                    return None;
+                }
+                Some(Self { dst: IpAddr::V4(v.dst_addr()), protocol: v.protocol(), header_len: v.header_len() })
+            }
+            6 => {
+                let v = ipv6::Packet::new_checked(p).ok()?;
+                Some(Self { dst: IpAddr::V6(v.dst_addr()), protocol: v.next_header(), header_len: ipv6::HEADER_LEN })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Decrements the IPv4 TTL (with an incremental checksum update) or the IPv6 hop limit; false if it is exhausted.
+fn decrement_ttl_in_place(p: &mut [u8]) -> bool {
+    match p.first().map(|b| b >> 4) {
+        Some(4) => match ipv4::Packet::new_checked(&mut *p) {
+            Ok(mut v) if v.ttl() > 1 => {
+                v.decrement_ttl();
+                true
+            }
+            _ => false,
+        },
+        Some(6) if p.len() > 7 && p[7] > 1 => {
+            p[7] -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

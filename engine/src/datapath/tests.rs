@@ -1,0 +1,231 @@
+//! Two gateways back to back, in memory: a host's packet goes into A in clear, leaves A in ESP, enters B and
+//! leaves B in clear; and the ways a frame is punted or dropped on the way.
+use super::ether::{self, EtherType, MacAddr};
+use super::*;
+use crate::buf::VecBuf;
+use crate::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+use crate::sa::{Mode, SaParams};
+use crate::selector::{IpPrefix, TrafficSelector};
+use crate::spd::{Spd, SpdEntry};
+use std::collections::HashMap;
+
+const A_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 0]);
+const A_OUT: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 1]);
+const B_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 0]);
+const B_OUT: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 1]);
+const HOST_A: MacAddr = MacAddr([2, 0, 0, 0, 0xc, 1]);
+const HOST_B: MacAddr = MacAddr([2, 0, 0, 0, 0xc, 2]);
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn pfx(s: &str, len: u8) -> IpPrefix {
+    IpPrefix::new(ip(s), len)
+}
+
+fn checksum(b: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in b.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet frame carrying IPv4/UDP.
+fn udp_frame(dst_mac: MacAddr, src: &str, dst: &str, sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + payload.len()];
+    ether::emit(&mut f, dst_mac, HOST_A, EtherType::IPV4);
+    let total = (20 + 8 + payload.len()) as u16;
+    let h = &mut f[14..34];
+    h[0] = 0x45;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[8] = ttl;
+    h[9] = 17;
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (ip(src), ip(dst)) else { unreachable!() };
+    h[12..16].copy_from_slice(&s.octets());
+    h[16..20].copy_from_slice(&d.octets());
+    let c = checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f[42..].copy_from_slice(payload);
+    f
+}
+
+struct Gw {
+    dp: Datapath,
+}
+
+/// One side of the tunnel: a gateway's two ports and the host and subnet behind it.
+struct Side {
+    in_mac: MacAddr,
+    out_mac: MacAddr,
+    in_addr: &'static str,
+    out_addr: &'static str,
+    host: &'static str,
+    host_mac: MacAddr,
+    net: &'static str,
+}
+
+const SIDE_A: Side = Side {
+    in_mac: A_IN,
+    out_mac: A_OUT,
+    in_addr: "192.0.2.1",
+    out_addr: "198.51.100.1",
+    host: "192.0.2.10",
+    host_mac: HOST_A,
+    net: "192.0.2.0",
+};
+const SIDE_B: Side = Side {
+    in_mac: B_IN,
+    out_mac: B_OUT,
+    in_addr: "203.0.113.1",
+    out_addr: "198.51.100.2",
+    host: "203.0.113.10",
+    host_mac: HOST_B,
+    net: "203.0.113.0",
+};
+
+/// Gateway `me` with `inside` on port 0 and `outside` on port 1, protecting its subnet <-> the peer's with AES-GCM.
+fn gateway(me: &Side, peer: &Side, spi_out: u32, spi_in: u32) -> Gw {
+    let policy = Spd::new(vec![
+        SpdEntry {
+            selector: TrafficSelector::prefixes(pfx(me.net, 24), pfx(peer.net, 24)),
+            action: PolicyAction::Protect(0),
+        },
+        SpdEntry {
+            selector: TrafficSelector::prefixes(pfx("0.0.0.0", 0), pfx("0.0.0.0", 0)),
+            action: PolicyAction::Bypass,
+        },
+    ]);
+    let iface = |name: &str, port, mac, addr, policy| Interface {
+        name: name.into(),
+        port,
+        mac,
+        addresses: vec![pfx(addr, 24)],
+        mtu: 1500,
+        policy,
+    };
+    let interfaces =
+        vec![iface("inside", 0, me.in_mac, me.in_addr, None), iface("outside", 1, me.out_mac, me.out_addr, Some(0))];
+    let routes = vec![Route { prefix: pfx(peer.net, 24), next_hop: Some(ip(peer.out_addr)), port: 1 }];
+    let neighbors = HashMap::from([(ip(peer.out_addr), peer.out_mac), (ip(me.host), me.host_mac)]);
+    let tables = Arc::new(Tables::new(interfaces, routes, neighbors, vec![policy]));
+    let mut dp = Datapath::new(tables, 1024);
+    let key = [0x11u8; 20]; // AES-128 key + 4-byte GCM salt
+    let tunnel = Mode::Tunnel { local: ip(me.out_addr), remote: ip(peer.out_addr) };
+    let gcm = EncryptionAlgorithm::AesGcm128;
+    let out = SaParams::new(Spi(spi_out), tunnel, gcm, &key, IntegrityAlgorithm::None, &[]);
+    let mut inb = SaParams::new(Spi(spi_in), tunnel, gcm, &key, IntegrityAlgorithm::None, &[]);
+    inb.selector = Some(TrafficSelector::prefixes(pfx(peer.net, 24), pfx(me.net, 24)));
+    dp.install_outbound(0, Arc::new(OutboundSa::new(out).unwrap()));
+    dp.install_inbound(InboundSa::new(inb).unwrap()).unwrap();
+    Gw { dp }
+}
+
+fn pair() -> (Gw, Gw) {
+    (gateway(&SIDE_A, &SIDE_B, 0x1000, 0x2000), gateway(&SIDE_B, &SIDE_A, 0x2000, 0x1000))
+}
+
+#[test]
+fn clear_to_esp_to_clear_both_ways() {
+    let (mut a, mut b) = pair();
+    let payload = b"espgate datapath test payload";
+    let orig = udp_frame(A_IN, "192.0.2.10", "203.0.113.10", 1234, 5678, 64, payload);
+    let mut buf = VecBuf::new(&orig);
+    assert_eq!(a.dp.process(0, &mut buf), Action::Transmit { port: 1 });
+    let wire = buf.data().to_vec();
+    let eth = ether::parse(&wire).unwrap();
+    assert_eq!((eth.dst, eth.src), (B_OUT, A_OUT));
+    assert_eq!(wire[14 + 9], 50, "ESP");
+    assert_eq!(&wire[14 + 20..14 + 24], &0x1000u32.to_be_bytes());
+    assert!(!wire.windows(payload.len()).any(|w| w == payload), "payload is encrypted");
+
+    assert_eq!(b.dp.process(1, &mut buf), Action::Transmit { port: 0 });
+    let out = buf.data();
+    assert_eq!(ether::parse(out).unwrap().dst, HOST_B);
+    assert_eq!(out[14 + 8], 62, "TTL decremented once by each gateway");
+    assert_eq!(&out[42..], payload);
+    assert_eq!(checksum(&out[14..34]), 0, "IPv4 header checksum still valid");
+    assert_eq!(b.dp.inbound(Spi(0x1000)).unwrap().counters().snapshot().packets, 1);
+
+    // The same ESP frame again: a replay.
+    let mut again = VecBuf::new(&wire);
+    assert_eq!(b.dp.process(1, &mut again), Action::Drop(Drop::Ipsec(DropReason::Replay)));
+    // Tampered ciphertext (of a fresh packet: the replay check comes before the ICV).
+    let mut fresh = VecBuf::new(&orig);
+    assert_eq!(a.dp.process(0, &mut fresh), Action::Transmit { port: 1 });
+    let mut t = fresh.data().to_vec();
+    t[60] ^= 1;
+    let mut tb = VecBuf::new(&t);
+    assert_eq!(b.dp.process(1, &mut tb), Action::Drop(Drop::Ipsec(DropReason::AuthFailed)));
+    // Unknown SPI.
+    let mut u = wire.clone();
+    u[14 + 23] ^= 0x55;
+    assert_eq!(b.dp.process(1, &mut VecBuf::new(&u)), Action::Drop(Drop::Ipsec(DropReason::NoSa)));
+
+    // Reverse direction.
+    let back = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 5678, 1234, 64, payload);
+    let mut buf = VecBuf::new(&back);
+    assert_eq!(b.dp.process(0, &mut buf), Action::Transmit { port: 1 });
+    assert_eq!(a.dp.process(1, &mut buf), Action::Transmit { port: 0 });
+    assert_eq!(&buf.data()[42..], payload);
+}
+
+#[test]
+fn punts_and_drops() {
+    let (_, mut b) = pair();
+    let run = |b: &mut Gw, port, f: Vec<u8>| b.dp.process(port, &mut VecBuf::new(&f));
+    // IKE on 500 and behind the non-ESP marker on 4500; a NAT-T keepalive.
+    let ike = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 500, 500, 64, &[0u8; 28]);
+    assert_eq!(run(&mut b, 1, ike), Action::Punt(PuntKind::Ike));
+    let mut marked = vec![0u8; 4];
+    marked.extend_from_slice(&[0xaa; 28]);
+    let ike4500 = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 4500, 4500, 64, &marked);
+    assert_eq!(run(&mut b, 1, ike4500), Action::Punt(PuntKind::Ike));
+    let ka = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 4500, 4500, 64, &[0xff]);
+    assert_eq!(run(&mut b, 1, ka), Action::Punt(PuntKind::NatKeepalive));
+    // ESP in UDP 4500 for an SPI nobody has.
+    let esp_udp =
+        udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 4500, 4500, 64, &[0, 0, 0x77, 0x77, 0, 0, 0, 1, 9, 9]);
+    assert_eq!(run(&mut b, 1, esp_udp), Action::Drop(Drop::Ipsec(DropReason::NoSa)));
+    // Other UDP to us.
+    let dns = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 53, 53, 64, &[1, 2, 3]);
+    assert_eq!(run(&mut b, 1, dns), Action::Drop(Drop::LocalUnhandled));
+    // ARP.
+    let mut arp = vec![0u8; 42];
+    ether::emit(&mut arp, MacAddr::BROADCAST, A_OUT, EtherType::ARP);
+    assert_eq!(run(&mut b, 1, arp), Action::Punt(PuntKind::Arp));
+    // A frame for another MAC, an unknown EtherType, a runt.
+    let other = udp_frame(MacAddr([2, 9, 9, 9, 9, 9]), "198.51.100.1", "198.51.100.2", 500, 500, 64, &[0; 8]);
+    assert_eq!(run(&mut b, 1, other), Action::Drop(Drop::NotForUs));
+    let mut vlan = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 500, 500, 64, &[0; 8]);
+    vlan[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    assert_eq!(run(&mut b, 1, vlan), Action::Drop(Drop::UnsupportedEtherType));
+    assert_eq!(run(&mut b, 1, vec![0u8; 10]), Action::Drop(Drop::Malformed));
+    let mut bad_ip = udp_frame(B_OUT, "198.51.100.1", "198.51.100.2", 500, 500, 64, &[0; 8]);
+    bad_ip[14] = 0x41; // IHL 1
+    assert_eq!(run(&mut b, 1, bad_ip), Action::Drop(Drop::Malformed));
+    // Cleartext from outside for the protected subnets.
+    let clear = udp_frame(B_OUT, "192.0.2.10", "203.0.113.10", 1, 2, 64, &[0; 8]);
+    assert_eq!(run(&mut b, 1, clear), Action::Drop(Drop::CleartextOnProtected));
+    // Inside traffic with TTL 1, to an address with no route, and to an inside host with no known MAC.
+    let ttl1 = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 1, &[0; 8]);
+    assert_eq!(run(&mut b, 0, ttl1), Action::Drop(Drop::Ttl));
+    let noroute = udp_frame(B_IN, "203.0.113.10", "203.0.114.1", 1, 2, 64, &[0; 8]);
+    assert_eq!(run(&mut b, 0, noroute), Action::Drop(Drop::NoRoute));
+    let unresolved = udp_frame(B_OUT, "198.51.100.1", "203.0.113.77", 1, 2, 64, &[0; 8]);
+    assert_eq!(run(&mut b, 1, unresolved), Action::Punt(PuntKind::Resolve { port: 0, next_hop: ip("203.0.113.77") }));
+    // Outbound SA removed: protected traffic is dropped until IKE installs one.
+    b.dp.remove_outbound(0);
+    let inside = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &[0; 8]);
+    assert_eq!(run(&mut b, 0, inside), Action::Drop(Drop::NoOutboundSa));
+    // Too big for the egress MTU once encapsulated... or already: 1600 bytes.
+    let big = udp_frame(B_OUT, "198.51.100.1", "203.0.113.10", 1, 2, 64, &[0; 1600]);
+    assert_eq!(run(&mut b, 1, big), Action::Drop(Drop::Mtu));
+}
