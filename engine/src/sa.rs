@@ -77,11 +77,22 @@ pub struct Lifetime {
     pub hard_bytes: u64,
     pub soft_packets: u64,
     pub hard_packets: u64,
+    /// Age limits in seconds. The engine has no clock: the control side, which knows when it installed the SA,
+    /// calls `check_age` with the age, and gets the same events as for the byte and packet limits.
+    pub soft_seconds: u64,
+    pub hard_seconds: u64,
 }
 
 impl Default for Lifetime {
     fn default() -> Self {
-        Self { soft_bytes: u64::MAX, hard_bytes: u64::MAX, soft_packets: u64::MAX, hard_packets: u64::MAX }
+        Self {
+            soft_bytes: u64::MAX,
+            hard_bytes: u64::MAX,
+            soft_packets: u64::MAX,
+            hard_packets: u64::MAX,
+            soft_seconds: u64::MAX,
+            hard_seconds: u64::MAX,
+        }
     }
 }
 
@@ -164,6 +175,7 @@ pub enum SaError {
 pub enum LimitKind {
     Bytes,
     Packets,
+    Time,
 }
 
 /// A lifetime event for the control plane.
@@ -249,6 +261,17 @@ impl LifetimeState {
             if !self.soft_fired.swap(true, Relaxed) {
                 return Some(LifetimeEvent::Soft { spi, limit });
             }
+        }
+        None
+    }
+
+    /// Checks the SA's age in seconds against the time limits; returns an event the first time one is crossed.
+    pub(crate) fn account_age(&self, spi: Spi, l: &Lifetime, age_secs: u64) -> Option<LifetimeEvent> {
+        if age_secs >= l.hard_seconds {
+            return self.expire().then_some(LifetimeEvent::Hard { spi, limit: LimitKind::Time });
+        }
+        if age_secs >= l.soft_seconds && !self.soft_fired.swap(true, Relaxed) {
+            return Some(LifetimeEvent::Soft { spi, limit: LimitKind::Time });
         }
         None
     }

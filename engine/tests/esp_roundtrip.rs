@@ -278,3 +278,45 @@ mod garbage {
         }
     }
 }
+
+#[test]
+fn time_lifetimes_raise_events_and_hard_stops() {
+    let mut p = params(E::AesGcm128, I::None, tunnel4(), false, false, 0x2100);
+    p.lifetime.soft_seconds = 3000;
+    p.lifetime.hard_seconds = 3600;
+    let out = OutboundSa::new(p.clone()).unwrap();
+    let inb = InboundSa::new(p).unwrap();
+    let checks: [&dyn Fn(u64) -> Option<LifetimeEvent>; 2] = [&|a| out.check_age(a), &|a| inb.check_age(a)];
+    for sa_check in checks {
+        assert_eq!(sa_check(10), None);
+        assert_eq!(
+            sa_check(3000),
+            Some(LifetimeEvent::Soft { spi: engine::wire::Spi(0x2100), limit: LimitKind::Time })
+        );
+        assert_eq!(sa_check(3001), None);
+        assert_eq!(
+            sa_check(3600),
+            Some(LifetimeEvent::Hard { spi: engine::wire::Spi(0x2100), limit: LimitKind::Time })
+        );
+        assert_eq!(sa_check(4000), None);
+    }
+    assert!(out.is_expired() && inb.is_expired());
+    assert_eq!(out.protect(&mut VecBuf::new(&udp4(V4_A, V4_B, 5, 0))).0, Err(DropReason::SaExpired));
+}
+
+#[test]
+fn encapsulated_len_matches_protect() {
+    for (e, i) in suites() {
+        for mode in [Mode::Transport, tunnel4(), tunnel6()] {
+            for nat in [false, true] {
+                let out = OutboundSa::new(params(e, i, mode, nat, false, 0x2200)).unwrap();
+                for n in [0usize, 1, 17, 100, 1400] {
+                    let pkt = udp4(V4_A, V4_B, n, 0);
+                    let mut b = VecBuf::new(&pkt);
+                    assert_eq!(out.protect(&mut b).0, Ok(()));
+                    assert_eq!(out.encapsulated_len(pkt.len(), 20), b.data_len(), "{e:?} {i:?} {mode:?} {n}");
+                }
+            }
+        }
+    }
+}

@@ -76,6 +76,12 @@ impl InboundSa {
         self.lifetime.expired()
     }
 
+    /// Applies the time limits: `age_secs` is how long ago the control side installed the SA. A hard limit stops
+    /// the SA (further packets are `SaExpired` drops).
+    pub fn check_age(&self, age_secs: u64) -> Option<crate::sa::LifetimeEvent> {
+        self.lifetime.account_age(self.params.spi, &self.params.lifetime, age_secs)
+    }
+
     /// Unprotects one packet (the data window holds the outer IP packet).
     pub fn unprotect<B: PacketBuf>(&mut self, buf: &mut B) -> (Verdict, BurstOutcome) {
         let mut v = [Ok(())];

@@ -39,11 +39,27 @@ pub fn partition_burst<B>(bufs: &mut [B], verdicts: &mut [Verdict]) -> usize {
     let mut good = 0;
     for i in 0..n {
         if verdicts[i].is_ok() {
-            bufs[..=i].swap(good, i);
-            verdicts[..=i].swap(good, i);
+            bufs.swap(good, i);
+            verdicts.swap(good, i);
             good += 1;
         }
     }
-    // Restore the order of the bad ones is not needed; only good ones keep their relative order.
     good
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_keeps_good_packets_in_order() {
+        let mut bufs = [1, 2, 3, 4, 5];
+        let mut v = [Err(DropReason::Replay), Ok(()), Err(DropReason::AuthFailed), Ok(()), Ok(())];
+        assert_eq!(partition_burst(&mut bufs, &mut v), 3);
+        assert_eq!(&bufs[..3], &[2, 4, 5]);
+        assert!(v[..3].iter().all(|r| r.is_ok()));
+        let mut bad: Vec<_> = bufs[3..].iter().zip(&v[3..]).map(|(b, r)| (*b, *r)).collect();
+        bad.sort_by_key(|(b, _)| *b);
+        assert_eq!(bad, vec![(1, Err(DropReason::Replay)), (3, Err(DropReason::AuthFailed))]);
+    }
 }

@@ -80,6 +80,12 @@ impl OutboundSa {
         self.lifetime.expired()
     }
 
+    /// Applies the time limits: `age_secs` is how long ago the control side installed the SA. A hard limit stops
+    /// the SA (further packets are `SaExpired` drops).
+    pub fn check_age(&self, age_secs: u64) -> Option<crate::sa::LifetimeEvent> {
+        self.lifetime.account_age(self.params.spi, &self.params.lifetime, age_secs)
+    }
+
     /// Bytes the encapsulation adds at most in front of the packet (for headroom planning).
     pub fn max_prepend(&self) -> usize {
         let outer = match self.params.mode {
@@ -88,6 +94,23 @@ impl OutboundSa {
             Mode::Transport => 0,
         };
         outer + self.nat_len() + esp::HEADER_LEN + self.crypto.iv_len()
+    }
+
+    /// Length of the ESP packet this SA makes of an IP packet of `ip_len` bytes (for MTU checks before
+    /// protecting: a packet whose result exceeds the egress MTU gets ICMP Fragmentation Needed / Packet Too Big
+    /// or is fragmented first, by the caller).
+    pub fn encapsulated_len(&self, ip_len: usize, ip_header_len: usize) -> usize {
+        let align = self.crypto.pad_align();
+        let payload = match self.params.mode {
+            Mode::Tunnel { .. } => ip_len,
+            Mode::Transport => ip_len - ip_header_len.min(ip_len),
+        };
+        let padded = (payload + esp::TRAILER_LEN).div_ceil(align) * align;
+        let front = match self.params.mode {
+            Mode::Tunnel { .. } => self.max_prepend(),
+            Mode::Transport => ip_header_len + self.max_prepend(),
+        };
+        front + padded + self.crypto.icv_len()
     }
 
     fn nat_len(&self) -> usize {
