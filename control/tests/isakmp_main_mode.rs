@@ -24,6 +24,7 @@ fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
         keys: vec![(addr(peer).ip(), Secret::from_slice(key))],
         retransmit_interval: Duration::from_secs(1),
         retransmit_tries: 3,
+        max_half_open: 4,
     }
 }
 
@@ -279,4 +280,41 @@ fn no_key_for_peer() {
     assert_eq!(e.connect(Instant::now(), addr(R)), Err(IkeError::NoKey(addr(R).ip())));
     let unsupported = Phase1Proposal { auth: AuthMethod::RSA_SIGNATURES, ..p };
     assert!(Endpoint::new(config(vec![unsupported], R, b"k"), addr(I)).is_err());
+}
+
+#[test]
+fn half_open_responder_exchanges_are_bounded() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut r = Endpoint::new(config(vec![p], I, b"k"), addr(R)).unwrap();
+    let now = Instant::now();
+    for n in 0..6u8 {
+        let mut i = Endpoint::new(config(vec![p], R, b"k"), addr(I)).unwrap();
+        i.connect(now, addr(R)).unwrap();
+        let m1 = i.poll_transmit().unwrap().contents;
+        r.handle(now, addr(I), &m1);
+        assert_eq!(r.sa_count(), usize::from(n.min(3) + 1));
+    }
+    assert_eq!(r.stats().half_open_limit, 2);
+}
+
+/// Handshakes per second, initiator and responder in one process on one thread (sans-IO, no sockets). Run with
+/// `cargo test --release -p control --test isakmp_main_mode -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_handshakes_per_second() {
+    for (name, p) in [
+        ("PSK + group 14", policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048)),
+        ("PSK + group 19", policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA2_256, GroupDescription::ECP_256)),
+    ] {
+        let n = 200;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+            net.i.connect(net.now, addr(R)).unwrap();
+            net.pump();
+            assert!(established(&mut net.i).is_some());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("{name}: {n} Main Mode handshakes in {secs:.3} s = {:.0} handshakes/s", n as f64 / secs);
+    }
 }

@@ -72,6 +72,9 @@ pub struct Config {
     pub retransmit_interval: Duration,
     /// Retransmissions before an exchange is given up.
     pub retransmit_tries: u32,
+    /// Responder exchanges in negotiation at once; message 1 beyond this is dropped (each costs a DH computation
+    /// later, so a flood of forged message 1s must not grow the table without bound).
+    pub max_half_open: usize,
 }
 
 /// A datagram to send.
@@ -107,6 +110,7 @@ pub struct Stats {
     pub dropped_in_state: u64,
     pub duplicates: u64,
     pub retransmits: u64,
+    pub half_open_limit: u64,
 }
 
 struct Timer {
@@ -283,6 +287,11 @@ impl Endpoint {
 
     /// A Main Mode message 1 from a new peer: answer as responder.
     fn accept(&mut self, now: Instant, remote: SocketAddr, msg: &Message, datagram: &[u8]) {
+        let half_open = self.sas.values().filter(|s| !s.initiator && s.state.awaits_reply()).count();
+        if half_open >= self.config.max_half_open {
+            self.stats.half_open_limit += 1;
+            return;
+        }
         let icookie = msg.header.initiator_cookie;
         let result = random_cookie().and_then(|rcookie| {
             let ctx =
