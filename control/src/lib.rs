@@ -5,3 +5,4 @@ pub mod config;
 pub mod crypto;
 pub mod ike;
 pub mod isakmp;
+pub mod plan;

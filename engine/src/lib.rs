@@ -22,3 +22,5 @@ pub use drop::DropReason;
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+#[cfg(feature = "dpdk")]
+pub mod worker;

@@ -45,18 +45,6 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// True when hugepages are reserved and a hugetlbfs is mounted, so EAL can use them.
-pub fn hugepages_available() -> bool {
-    let free = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").map(|v| v.trim().parse::<u64>().unwrap_or(0)))
-        })
-        .unwrap_or(0);
-    let mounted = std::fs::read_to_string("/proc/mounts").map(|m| m.contains(" hugetlbfs ")).unwrap_or(false);
-    free > 0 && mounted
-}
-
 impl EalOpts {
     /// The worker CPUs and the EAL argument list.
     pub fn build(&self, job: &str) -> Result<(Vec<usize>, usize, Vec<String>)> {
@@ -81,7 +69,7 @@ impl EalOpts {
             "--no-telemetry".to_string(),
             "--log-level=*:warning".to_string(),
         ];
-        if self.no_huge || !hugepages_available() {
+        if self.no_huge || !engine::dpdk::hugepages_available() {
             args.extend(["--no-huge", "-m", "1024"].map(String::from));
         }
         if !self.vdevs.is_empty() && !self.extra.iter().any(|a| a == "-a" || a.starts_with("--allow")) {

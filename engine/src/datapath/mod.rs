@@ -73,6 +73,63 @@ pub enum Drop {
     Mtu,
 }
 
+impl Drop {
+    const PIPELINE: [Drop; 10] = [
+        Drop::Malformed,
+        Drop::UnsupportedEtherType,
+        Drop::NotForUs,
+        Drop::LocalUnhandled,
+        Drop::NoRoute,
+        Drop::Ttl,
+        Drop::PolicyDiscard,
+        Drop::CleartextOnProtected,
+        Drop::NoOutboundSa,
+        Drop::Mtu,
+    ];
+
+    /// Number of distinct reasons, for counter arrays: the IPsec ones, then the pipeline's own.
+    pub const COUNT: usize = DropReason::COUNT + Self::PIPELINE.len();
+
+    /// Every reason, in [`Drop::index`] order.
+    pub fn all() -> impl Iterator<Item = Drop> {
+        DropReason::ALL.into_iter().map(Drop::Ipsec).chain(Self::PIPELINE)
+    }
+
+    pub fn index(self) -> usize {
+        let base = DropReason::COUNT;
+        match self {
+            Drop::Ipsec(r) => r.index(),
+            Drop::Malformed => base,
+            Drop::UnsupportedEtherType => base + 1,
+            Drop::NotForUs => base + 2,
+            Drop::LocalUnhandled => base + 3,
+            Drop::NoRoute => base + 4,
+            Drop::Ttl => base + 5,
+            Drop::PolicyDiscard => base + 6,
+            Drop::CleartextOnProtected => base + 7,
+            Drop::NoOutboundSa => base + 8,
+            Drop::Mtu => base + 9,
+        }
+    }
+
+    /// Stable name for counters and `show` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Drop::Ipsec(r) => r.name(),
+            Drop::Malformed => "frame-malformed",
+            Drop::UnsupportedEtherType => "unsupported-ethertype",
+            Drop::NotForUs => "not-for-us",
+            Drop::LocalUnhandled => "local-unhandled",
+            Drop::NoRoute => "no-route",
+            Drop::Ttl => "ttl-exceeded",
+            Drop::PolicyDiscard => "policy-discard",
+            Drop::CleartextOnProtected => "cleartext-on-protected",
+            Drop::NoOutboundSa => "no-outbound-sa",
+            Drop::Mtu => "egress-mtu",
+        }
+    }
+}
+
 /// What to do with a frame after [`Datapath::process`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

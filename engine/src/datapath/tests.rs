@@ -229,3 +229,14 @@ fn punts_and_drops() {
     let big = udp_frame(B_OUT, "198.51.100.1", "203.0.113.10", 1, 2, 64, &[0; 1600]);
     assert_eq!(run(&mut b, 1, big), Action::Drop(Drop::Mtu));
 }
+
+#[test]
+fn drop_indexes_are_dense_and_unique() {
+    let all: Vec<Drop> = Drop::all().collect();
+    assert_eq!(all.len(), Drop::COUNT);
+    for (i, d) in all.iter().enumerate() {
+        assert_eq!(d.index(), i, "{d:?}");
+    }
+    let names: std::collections::HashSet<_> = all.iter().map(|d| d.name()).collect();
+    assert_eq!(names.len(), Drop::COUNT);
+}

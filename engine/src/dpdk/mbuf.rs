@@ -288,6 +288,15 @@ impl Burst {
         freed
     }
 
+    /// Takes every mbuf out, in order; whatever the iterator does not yield is freed when it is dropped.
+    #[inline]
+    pub fn drain(&mut self) -> Drain<'_> {
+        let len = self.len;
+        // The burst is empty from here on; Drain owns entries [next, len).
+        self.len = 0;
+        Drain { burst: self, next: 0, len }
+    }
+
     /// Frees every mbuf.
     #[inline]
     pub fn clear(&mut self) {
@@ -343,6 +352,36 @@ impl Burst {
             self.ptrs.copy_within(n..self.len, 0);
         }
         self.len -= n;
+    }
+}
+
+/// The iterator of [`Burst::drain`].
+pub struct Drain<'a> {
+    burst: &'a mut Burst,
+    next: usize,
+    len: usize,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Mbuf;
+
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf> {
+        if self.next >= self.len {
+            return None;
+        }
+        let p = self.burst.ptrs[self.next];
+        self.next += 1;
+        NonNull::new(p).map(Mbuf::from_nonnull)
+    }
+}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        for i in self.next..self.len {
+            // SAFETY: entries [next, len) are owned, non-null and no longer part of the burst (its len is 0).
+            unsafe { dpdk_sys::espgate_pktmbuf_free(self.burst.ptrs[i]) };
+        }
     }
 }
 

@@ -16,7 +16,7 @@ mod port;
 mod ring;
 
 pub use eal::{Eal, EalError};
-pub use mbuf::{Burst, Mbuf, MAX_BURST};
+pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortConfig, PortStats, RxQueue, TxQueue};
 pub use ring::RingPair;
@@ -59,6 +59,18 @@ fn strerror(errno: i32) -> String {
     }
     // SAFETY: p is non-null and NUL-terminated (above).
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// True when hugepages are reserved and a hugetlbfs is mounted, so EAL can use them (else run with `--no-huge`).
+pub fn hugepages_available() -> bool {
+    let free = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").map(|v| v.trim().parse::<u64>().unwrap_or(0)))
+        })
+        .unwrap_or(0);
+    let mounted = std::fs::read_to_string("/proc/mounts").map(|m| m.contains(" hugetlbfs ")).unwrap_or(false);
+    free > 0 && mounted
 }
 
 /// The time-stamp counter: cycles since an arbitrary origin, for per-packet costs and timers on the lcores.

@@ -1,0 +1,234 @@
+//! From the operator's config to what the engine runs: forwarding tables, egress policies (SPDs built from the
+//! crypto maps' access lists) and the manually keyed SAs of `ipsec-manual` crypto maps. IKE-negotiated SAs use the
+//! same policy handles later.
+use crate::config::{self, AclEntry, Config, CryptoMapKind, EspEncryption, EspIntegrity, Selector};
+use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+use engine::datapath::ether::MacAddr;
+use engine::datapath::{Interface, Route, Tables};
+use engine::sa::{Lifetime, Mode, SaParams};
+use engine::selector::{IpPrefix, TrafficSelector};
+use engine::spd::{PolicyAction, Spd, SpdEntry};
+use engine::wire::{IpProtocol, Spi};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why the config cannot be turned into an engine plan (beyond what config validation already refused).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("interface {name:?}: device {device:?} is not a DPDK port EAL found")]
+    NoPort { name: String, device: String },
+    #[error("interface {name:?}: {what}")]
+    Port { name: String, what: String },
+    #[error("crypto_map {name:?} seq {seq}: {what}")]
+    CryptoMap { name: String, seq: u32, what: String },
+}
+
+/// One crypto map entry as the engine sees it: its SPD handle, and for manual maps the two SAs.
+#[derive(Debug)]
+pub struct MapPlan {
+    pub name: String,
+    pub seq: u32,
+    pub peer: IpAddr,
+    /// The handle `PolicyAction::Protect` carries for this entry.
+    pub handle: u32,
+    pub manual: Option<(SaParams, SaParams)>,
+}
+
+/// Everything the engine needs at start.
+#[derive(Debug)]
+pub struct Plan {
+    pub tables: Tables,
+    pub maps: Vec<MapPlan>,
+}
+
+/// The device name EAL gives a port: the devargs before the first comma (`net_pcap0,rx_pcap=...` -> `net_pcap0`).
+pub fn device_name(device: &str) -> &str {
+    device.split(',').next().unwrap_or(device)
+}
+
+/// Builds the plan. `port_of` maps a device name to its DPDK port id, `mac_of` a port id to its MAC address.
+pub fn build(
+    cfg: &Config,
+    port_of: impl Fn(&str) -> Option<u16>,
+    mac_of: impl Fn(u16) -> Option<[u8; 6]>,
+) -> Result<Plan, PlanError> {
+    // Crypto map entries get handles in config order; a map (a set of entries) becomes one SPD per interface.
+    let mut maps = Vec::new();
+    let mut spd_of_map: HashMap<&str, usize> = HashMap::new();
+    let mut policies: Vec<Vec<SpdEntry>> = Vec::new();
+    let mut entries: Vec<&config::CryptoMap> = cfg.crypto_maps.iter().collect();
+    entries.sort_by_key(|m| (m.name.clone(), m.seq));
+    for m in entries {
+        let handle = maps.len() as u32;
+        let spd = *spd_of_map.entry(m.name.as_str()).or_insert_with(|| {
+            policies.push(Vec::new());
+            policies.len() - 1
+        });
+        let acl = cfg.access_lists.iter().find(|a| a.name == m.match_address).ok_or_else(|| map_err(m, "access list missing"))?;
+        for e in &acl.entries {
+            let action = match e.action {
+                config::Action::Permit => PolicyAction::Protect(handle),
+                config::Action::Deny => PolicyAction::Bypass,
+            };
+            for selector in selectors(e) {
+                policies[spd].push(SpdEntry { selector, action });
+            }
+        }
+        let manual = if m.kind == CryptoMapKind::IpsecManual { Some(manual_sas(cfg, m)?) } else { None };
+        maps.push(MapPlan { name: m.name.clone(), seq: m.seq, peer: m.peer, handle, manual });
+    }
+    // Traffic that no crypto map entry claims goes out in clear, as on IOS.
+    let any = |v4: bool| {
+        let a = if v4 { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+        TrafficSelector::prefixes(IpPrefix::new(a, 0), IpPrefix::new(a, 0))
+    };
+    let policies: Vec<Spd> = policies
+        .into_iter()
+        .map(|mut v| {
+            v.push(SpdEntry { selector: any(true), action: PolicyAction::Bypass });
+            v.push(SpdEntry { selector: any(false), action: PolicyAction::Bypass });
+            Spd::new(v)
+        })
+        .collect();
+
+    let mut interfaces = Vec::new();
+    let mut port_by_name = HashMap::new();
+    for i in &cfg.interfaces {
+        let dev = device_name(&i.device);
+        let port =
+            port_of(dev).ok_or_else(|| PlanError::NoPort { name: i.name.clone(), device: i.device.clone() })?;
+        let mac = match i.mac {
+            Some(m) => m.0,
+            None => mac_of(port)
+                .ok_or_else(|| PlanError::Port { name: i.name.clone(), what: "cannot read the port's MAC".into() })?,
+        };
+        port_by_name.insert(i.name.as_str(), port);
+        interfaces.push(Interface {
+            name: i.name.clone(),
+            port,
+            mac: MacAddr(mac),
+            addresses: i.address.iter().map(|a| IpPrefix::new(a.addr(), a.prefix_len())).collect(),
+            mtu: i.mtu(),
+            policy: i.crypto_map.as_deref().and_then(|n| spd_of_map.get(n).copied()),
+        });
+    }
+    let routes = cfg
+        .routes
+        .iter()
+        .filter_map(|r| {
+            Some(Route {
+                prefix: IpPrefix::new(r.destination.addr(), r.destination.prefix_len()),
+                next_hop: Some(r.next_hop),
+                port: *port_by_name.get(r.interface.as_str())?,
+            })
+        })
+        .collect();
+    let neighbors = cfg.neighbors.iter().map(|n| (n.address, MacAddr(n.mac.0))).collect();
+    Ok(Plan { tables: Tables::new(interfaces, routes, neighbors, policies), maps })
+}
+
+fn map_err(m: &config::CryptoMap, what: &str) -> PlanError {
+    PlanError::CryptoMap { name: m.name.clone(), seq: m.seq, what: what.into() }
+}
+
+/// The engine selectors of one ACL entry (`any` on both sides becomes one selector per family).
+fn selectors(e: &AclEntry) -> Vec<TrafficSelector> {
+    let fams: Vec<bool> = match (e.source.is_ipv4(), e.destination.is_ipv4()) {
+        (Some(v4), _) | (None, Some(v4)) => vec![v4],
+        (None, None) => vec![true, false],
+    };
+    let prefix = |s: &Selector, v4: bool| match s {
+        Selector::Prefix(p) => IpPrefix::new(p.addr(), p.prefix_len()),
+        Selector::Any if v4 => IpPrefix::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        Selector::Any => IpPrefix::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let ports = |p: &Option<config::PortRange>| p.map_or(0..=u16::MAX, |r| r.low..=r.high);
+    fams.into_iter()
+        .map(|v4| TrafficSelector {
+            src: prefix(&e.source, v4),
+            dst: prefix(&e.destination, v4),
+            protocol: match e.protocol.number() {
+                0 => None,
+                n => Some(IpProtocol(n)),
+            },
+            src_ports: ports(&e.source_port),
+            dst_ports: ports(&e.destination_port),
+        })
+        .collect()
+}
+
+/// The inbound and outbound SA of an `ipsec-manual` entry: tunnel between the local address facing the peer and the
+/// peer, keys from the config, inbound traffic checked against the mirrored ACL.
+fn manual_sas(cfg: &Config, m: &config::CryptoMap) -> Result<(SaParams, SaParams), PlanError> {
+    let ts = m
+        .transform_sets
+        .first()
+        .and_then(|n| cfg.transform_sets.iter().find(|t| &t.name == n))
+        .ok_or_else(|| map_err(m, "no transform set"))?;
+    let enc = ts.esp_encryption.ok_or_else(|| map_err(m, "manual keying needs ESP (AH-only manual SAs are not supported yet)"))?;
+    let (Some(inb), Some(outb)) = (m.inbound_esp.as_ref(), m.outbound_esp.as_ref()) else {
+        return Err(map_err(m, "manual keying needs inbound_esp and outbound_esp"));
+    };
+    let local = cfg
+        .interfaces
+        .iter()
+        .filter(|i| i.crypto_map.as_deref() == Some(m.name.as_str()))
+        .find_map(|i| i.address_of_family(m.peer.is_ipv4()))
+        .map(|a| a.addr())
+        .ok_or_else(|| map_err(m, "no interface with this crypto map has an address of the peer's family"))?;
+    let mode = match ts.mode {
+        config::Mode::Tunnel => Mode::Tunnel { local, remote: m.peer },
+        config::Mode::Transport => Mode::Transport,
+    };
+    let (e, i) = (encryption(enc), integrity(ts.esp_integrity));
+    let key = |k: &Option<config::HexKey>| k.as_ref().map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+    let mut o = SaParams::new(Spi(outb.spi), mode, e, &key(&outb.cipher_key), i, &key(&outb.auth_key));
+    let mut n = SaParams::new(Spi(inb.spi), mode, e, &key(&inb.cipher_key), i, &key(&inb.auth_key));
+    n.replay_window = cfg.engine.replay_window;
+    // Manual SAs have no IKE to rekey them, so they have no lifetime (as on IOS); the defaults mean none.
+    o.lifetime = Lifetime::default();
+    n.lifetime = Lifetime::default();
+    // Inbound: the inner packet must match the ACL seen from the peer's side (RFC 4301 §5.2). With several permit
+    // entries the first one is enforced here; the SPD carries all of them outbound.
+    let acl = cfg.access_lists.iter().find(|a| a.name == m.match_address);
+    if let Some(e) = acl.and_then(|a| a.entries.iter().find(|e| e.action == config::Action::Permit)) {
+        if let Some(s) = selectors(e).into_iter().next() {
+            n.selector = Some(TrafficSelector {
+                src: s.dst,
+                dst: s.src,
+                protocol: s.protocol,
+                src_ports: s.dst_ports,
+                dst_ports: s.src_ports,
+            });
+        }
+    }
+    Ok((n, o))
+}
+
+pub fn encryption(e: EspEncryption) -> EncryptionAlgorithm {
+    match e {
+        EspEncryption::EspNull => EncryptionAlgorithm::Null,
+        EspEncryption::EspDes => EncryptionAlgorithm::DesCbc,
+        EspEncryption::Esp3des => EncryptionAlgorithm::TripleDesCbc,
+        EspEncryption::EspAes128 => EncryptionAlgorithm::AesCbc128,
+        EspEncryption::EspAes192 => EncryptionAlgorithm::AesCbc192,
+        EspEncryption::EspAes256 => EncryptionAlgorithm::AesCbc256,
+        EspEncryption::EspAesCtr128 => EncryptionAlgorithm::AesCtr128,
+        EspEncryption::EspAesCtr192 => EncryptionAlgorithm::AesCtr192,
+        EspEncryption::EspAesCtr256 => EncryptionAlgorithm::AesCtr256,
+        EspEncryption::EspGcm128 => EncryptionAlgorithm::AesGcm128,
+        EspEncryption::EspGcm192 => EncryptionAlgorithm::AesGcm192,
+        EspEncryption::EspGcm256 => EncryptionAlgorithm::AesGcm256,
+    }
+}
+
+pub fn integrity(i: Option<EspIntegrity>) -> IntegrityAlgorithm {
+    match i {
+        None => IntegrityAlgorithm::None,
+        Some(EspIntegrity::EspMd5Hmac) => IntegrityAlgorithm::HmacMd5_96,
+        Some(EspIntegrity::EspShaHmac) => IntegrityAlgorithm::HmacSha1_96,
+        Some(EspIntegrity::EspSha256Hmac) => IntegrityAlgorithm::HmacSha256_128,
+        Some(EspIntegrity::EspSha384Hmac) => IntegrityAlgorithm::HmacSha384_192,
+        Some(EspIntegrity::EspSha512Hmac) => IntegrityAlgorithm::HmacSha512_256,
+    }
+}

@@ -1,0 +1,197 @@
+//! The poll loop of a worker lcore: receive bursts on its queues, run each frame through the [`Datapath`], transmit,
+//! punt or drop. Everything from the control thread arrives on bounded lock-free queues and is applied between
+//! bursts; a full queue is a counted drop, never a wait.
+use crate::datapath::{Action, Datapath, Drop as DropCause, PuntKind, Tables};
+use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
+use crate::esp::{InboundSa, OutboundSa};
+use crate::wire::Spi;
+use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// A change the control thread asks a worker to make.
+pub enum Command {
+    Tables(Arc<Tables>),
+    InstallInbound(Box<InboundSa>),
+    RemoveInbound(Spi),
+    InstallOutbound(u32, Arc<OutboundSa>),
+    RemoveOutbound(u32),
+}
+
+/// What a worker hands back for the control thread to free (memory is released off the packet path), or to know.
+pub enum Retired {
+    Tables(Arc<Tables>),
+    Inbound(Box<InboundSa>),
+    Outbound(Arc<OutboundSa>),
+    /// An inbound SA could not be installed (SAD full or duplicate SPI).
+    InstallFailed(Spi),
+}
+
+/// A frame for the control thread, with where it came from and why.
+pub struct Punted {
+    pub port: u16,
+    pub kind: PuntKind,
+    pub mbuf: Mbuf,
+}
+
+/// A frame from the control thread, ready to send on `port`.
+pub struct Injected {
+    pub port: u16,
+    pub mbuf: Mbuf,
+}
+
+/// The queues between one worker and the control thread.
+#[derive(Clone)]
+pub struct Channels {
+    pub commands: Arc<ArrayQueue<Command>>,
+    pub retired: Arc<ArrayQueue<Retired>>,
+    pub punt: Arc<ArrayQueue<Punted>>,
+    pub inject: Arc<ArrayQueue<Injected>>,
+}
+
+impl Channels {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            commands: Arc::new(ArrayQueue::new(capacity)),
+            retired: Arc::new(ArrayQueue::new(capacity)),
+            punt: Arc::new(ArrayQueue::new(capacity)),
+            inject: Arc::new(ArrayQueue::new(capacity)),
+        }
+    }
+}
+
+/// A worker's counters: written by the worker only (plain load+store), read by anyone.
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub rx: AtomicU64,
+    pub tx: AtomicU64,
+    /// Frames the device would not take.
+    pub tx_dropped: AtomicU64,
+    pub punted: AtomicU64,
+    /// Punts lost because the punt queue was full.
+    pub punt_dropped: AtomicU64,
+    pub injected: AtomicU64,
+    /// Indexed by [`DropCause::index`].
+    pub drops: [AtomicU64; DropCause::COUNT],
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        Self {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            tx_dropped: AtomicU64::new(0),
+            punted: AtomicU64::new(0),
+            punt_dropped: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl WorkerStats {
+    pub fn drop_count(&self, d: DropCause) -> u64 {
+        self.drops[d.index()].load(Relaxed)
+    }
+
+    /// (name, count) of every non-zero drop reason.
+    pub fn nonzero_drops(&self) -> Vec<(&'static str, u64)> {
+        DropCause::all().map(|d| (d.name(), self.drop_count(d))).filter(|(_, n)| *n > 0).collect()
+    }
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// The queues one worker polls and sends on. `tx[i]` must be the tx queue of port `i` (ports are dense from 0).
+pub struct WorkerQueues {
+    pub rx: Vec<RxQueue>,
+    pub tx: Vec<TxQueue>,
+}
+
+/// Runs the poll loop until `stop` is set. Returns the datapath (with its SAs) for a clean shutdown.
+pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerStats, stop: &AtomicBool) -> Datapath {
+    let mut rx = Burst::new();
+    let mut out: Vec<Burst> = (0..q.tx.len()).map(|_| Burst::new()).collect();
+    while !stop.load(Relaxed) {
+        apply_commands(&mut dp, &ch);
+        for _ in 0..MAX_BURST {
+            let Some(inj) = ch.inject.pop() else { break };
+            if let Some(b) = out.get_mut(usize::from(inj.port)) {
+                if let Err(m) = b.push(inj.mbuf) {
+                    drop(m);
+                    bump(&stats.tx_dropped, 1);
+                } else {
+                    bump(&stats.injected, 1);
+                }
+            }
+        }
+        for rq in q.rx.iter_mut() {
+            let n = rq.rx_burst(&mut rx);
+            if n == 0 {
+                continue;
+            }
+            bump(&stats.rx, n as u64);
+            let port = rq.port_id();
+            for mut m in rx.drain() {
+                match dp.process(port, &mut m) {
+                    Action::Transmit { port: p } => {
+                        let Some(b) = out.get_mut(usize::from(p)) else {
+                            bump(&stats.drops[DropCause::NoRoute.index()], 1);
+                            continue;
+                        };
+                        if b.is_full() {
+                            flush(&mut q.tx[usize::from(p)], b, stats);
+                        }
+                        // Cannot fail: the burst was just flushed if it was full.
+                        let _ = b.push(m);
+                    }
+                    Action::Punt(kind) => {
+                        if ch.punt.push(Punted { port, kind, mbuf: m }).is_ok() {
+                            bump(&stats.punted, 1);
+                        } else {
+                            bump(&stats.punt_dropped, 1);
+                        }
+                    }
+                    Action::Drop(cause) => bump(&stats.drops[cause.index()], 1),
+                }
+            }
+        }
+        for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
+            if !b.is_empty() {
+                flush(t, b, stats);
+            }
+        }
+    }
+    dp
+}
+
+fn flush(t: &mut TxQueue, b: &mut Burst, stats: &WorkerStats) {
+    let (sent, lost) = t.tx_burst_or_drop(b);
+    bump(&stats.tx, sent as u64);
+    if lost > 0 {
+        bump(&stats.tx_dropped, lost as u64);
+    }
+}
+
+fn apply_commands(dp: &mut Datapath, ch: &Channels) {
+    // A few per pass, so a burst of installs cannot starve the packets.
+    for _ in 0..16 {
+        let Some(c) = ch.commands.pop() else { return };
+        let retired = match c {
+            Command::Tables(t) => Some(Retired::Tables(dp.set_tables(t))),
+            Command::InstallInbound(sa) => {
+                let spi = sa.params().spi;
+                dp.install_inbound(*sa).err().map(|_| Retired::InstallFailed(spi))
+            }
+            Command::RemoveInbound(spi) => dp.remove_inbound(spi).map(|sa| Retired::Inbound(Box::new(sa))),
+            Command::InstallOutbound(h, sa) => dp.install_outbound(h, sa).map(Retired::Outbound),
+            Command::RemoveOutbound(h) => dp.remove_outbound(h).map(Retired::Outbound),
+        };
+        if let Some(r) = retired {
+            // If the control thread is not collecting, freeing here is the lesser evil.
+            let _ = ch.retired.push(r);
+        }
+    }
+}
