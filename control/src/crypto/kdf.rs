@@ -139,3 +139,12 @@ pub fn quick_mode_hash2(prf: Prf, skeyid_a: &Secret, message_id: u32, ni_b: &[u8
 pub fn quick_mode_hash3(prf: Prf, skeyid_a: &Secret, message_id: u32, ni_b: &[u8], nr_b: &[u8]) -> Vec<u8> {
     prf.compute(skeyid_a.expose(), &[&[0], &message_id.to_be_bytes(), ni_b, nr_b]).expose().to_vec()
 }
+
+/// NAT-D payload data (RFC 3947 §3.2): HASH(CKY-I | CKY-R | IP | Port) with the negotiated hash, for one address.
+pub fn nat_d(prf: Prf, cky_i: &[u8], cky_r: &[u8], addr: std::net::SocketAddr) -> Vec<u8> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    prf.hash(&[cky_i, cky_r, &ip, &addr.port().to_be_bytes()])
+}

@@ -16,6 +16,7 @@ mod notify;
 mod payload;
 mod sa;
 mod types;
+pub mod vendor;
 
 pub use error::Error;
 pub use generic::{GenericPayload, GENERIC_HEADER_LEN};
