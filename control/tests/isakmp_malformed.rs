@@ -198,7 +198,11 @@ proptest! {
     }
 
     #[test]
-    fn mutated_captures_never_panic(frame in 0usize..36, edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6), cut in any::<u16>()) {
+    fn mutated_captures_never_panic(
+        frame in 0usize..36,
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+        cut in any::<u16>(),
+    ) {
         let all: Vec<_> = ["ikev1-certs.pcap", "ikev1-bug-12610.pcapng.gz", "ikev1-bug-12620.pcapng.gz"]
             .iter().flat_map(|n| isakmp_support::isakmp_datagrams(n)).collect();
         let mut b = all[frame % all.len()].isakmp.clone();
