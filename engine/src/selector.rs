@@ -58,7 +58,7 @@ impl FlowKey {
             }
             6 => {
                 let p = ipv6::Packet::new_checked(packet).ok()?;
-                let (off, nh, _) = p.ipsec_insert_point().ok()?;
+                let (off, nh, _) = p.find_upper_layer().ok()?;
                 (
                     IpAddr::V6(p.src_addr()),
                     IpAddr::V6(p.dst_addr()),

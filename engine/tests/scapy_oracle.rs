@@ -92,7 +92,11 @@ struct Combo {
 
 impl Combo {
     fn name(&self) -> String {
-        let fam = if self.inner[0] >> 4 == 4 { "in4" } else { "in6" };
+        let fam = match (self.inner[0] >> 4, self.inner[6]) {
+            (4, _) => "in4",
+            (_, 0) => "in6ext",
+            _ => "in6",
+        };
         let m = match self.mode {
             Mode::Transport => "transport".to_string(),
             Mode::Tunnel { local, .. } => format!("tunnel{}", if local.is_ipv4() { 4 } else { 6 }),
@@ -125,11 +129,18 @@ impl Combo {
 fn combos() -> Vec<Combo> {
     let in4 = udp4(V4_A, V4_B, 37, 0x20);
     let in6 = udp6(v6("2001:db8:1::10"), v6("2001:db8:2::20"), 100, 0x40);
+    let in6ext = udp6_ext(v6("2001:db8:1::10"), v6("2001:db8:2::20"), 21);
     let mut v = Vec::new();
     for (e, i) in suites() {
         for mode in [Mode::Transport, tunnel4(), tunnel6()] {
-            for inner in [&in4, &in6] {
+            for inner in [&in4, &in6, &in6ext] {
                 for nat in [false, true] {
+                    // Scapy cannot do transport-mode NAT-T over IPv6 extension headers (ipsec.py moves the next
+                    // header into the base header and drops the extension headers, both ways); espgate's own
+                    // round-trip tests cover that case.
+                    if matches!(mode, Mode::Transport) && nat && inner[0] >> 4 == 6 && inner[6] == 0 {
+                        continue;
+                    }
                     for esn in [false, true] {
                         v.push(Combo { e, i, mode, inner: inner.clone(), nat, esn });
                     }
@@ -197,6 +208,7 @@ fn espgate_and_scapy_agree_on_every_combination() {
         assert_eq!(inb.unprotect(&mut VecBuf::new(&last)).0, Err(DropReason::Replay), "{}", c.name());
         from_scapy += 1;
     }
-    // 56 suites x 3 modes x 2 inner families x NAT-T x ESN.
-    assert_eq!((to_scapy, from_scapy), (1344, 1344));
+    // 56 suites x (3 modes x 3 inner packets (IPv4, IPv6, IPv6 with extension headers) x NAT-T, less the one
+    // combination Scapy cannot do) x ESN.
+    assert_eq!((to_scapy, from_scapy), (56 * 17 * 2, 56 * 17 * 2));
 }

@@ -193,7 +193,13 @@ impl OutboundAh {
                         }
                         (p.header_len(), p.protocol(), 9)
                     }
-                    _ => ipv6::Packet::new_unchecked(buf.data()).ipsec_insert_point()?,
+                    _ => {
+                        let p = ipv6::Packet::new_unchecked(buf.data());
+                        if p.find_upper_layer()?.1 == IpProtocol::IPV6_FRAGMENT {
+                            return Err(DropReason::Fragment);
+                        }
+                        p.ipsec_insert_point()?
+                    }
                 };
                 let ah_len = ah::FIXED_LEN + icv_field_len(icv_len, version == 6);
                 if buf.headroom() < ah_len {
@@ -297,7 +303,7 @@ impl InboundAh {
             }
             Some(6) => {
                 let p = ipv6::Packet::new_checked(data)?;
-                let (off, nh, nh_at) = p.ipsec_insert_point()?;
+                let (off, nh, nh_at) = p.find_upper_layer()?;
                 (ipv6::HEADER_LEN + usize::from(p.payload_len()), off, nh, nh_at, p.ecn(), true)
             }
             _ => return Err(DropReason::Malformed),

@@ -165,7 +165,7 @@ impl InboundSa {
             }
             Some(6) => {
                 let p = ipv6::Packet::new_checked(data)?;
-                let (off, nh, nh_at) = p.ipsec_insert_point()?;
+                let (off, nh, nh_at) = p.find_upper_layer()?;
                 if nh == IpProtocol::IPV6_FRAGMENT {
                     return Err(DropReason::Fragment);
                 }

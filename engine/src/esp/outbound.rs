@@ -281,7 +281,13 @@ impl OutboundSa {
                         }
                         (p.header_len(), p.protocol(), 9)
                     }
-                    _ => ipv6::Packet::new_unchecked(buf.data()).ipsec_insert_point()?,
+                    _ => {
+                        let p = ipv6::Packet::new_unchecked(buf.data());
+                        if p.find_upper_layer()?.1 == IpProtocol::IPV6_FRAGMENT {
+                            return Err(DropReason::Fragment);
+                        }
+                        p.ipsec_insert_point()?
+                    }
                 };
                 let payload = ip_len - hdr_len;
                 let pad = (align - (payload + esp::TRAILER_LEN) % align) % align;

@@ -89,28 +89,35 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &self.buffer.as_ref()[HEADER_LEN..HEADER_LEN + usize::from(self.payload_len())]
     }
 
-    /// Walks Hop-by-Hop, Routing, Fragment and Destination Options headers that precede an IPsec header
-    /// (RFC 4303 §3.1.1). Returns (offset of the first header that is not one of those, its protocol,
-    /// offset of the byte holding that protocol number).
+    /// Where a sender inserts ESP/AH in transport mode (RFC 4303 §3.1.1, placed as Linux and Scapy do): after
+    /// Hop-by-Hop, Routing and Fragment headers, and after Destination Options unless they follow a Routing header
+    /// (those are for the final destination and stay inside the protection). Returns (offset of the first header
+    /// that stays after ESP/AH, its protocol, offset of the byte holding that protocol number).
     pub fn ipsec_insert_point(&self) -> Result<(usize, IpProtocol, usize), WireError> {
+        self.walk(|nh, seen_routing| match nh {
+            IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_FRAGMENT => true,
+            IpProtocol::IPV6_DEST_OPTS => !seen_routing,
+            _ => false,
+        })
+    }
+
+    /// Where a receiver finds the ESP/AH header (or the upper-layer header): skips Hop-by-Hop, Routing and
+    /// Destination Options headers and stops at anything else, a Fragment header included (a fragment must be
+    /// reassembled before IPsec or port-based policy applies). Same return shape as `ipsec_insert_point`.
+    pub fn find_upper_layer(&self) -> Result<(usize, IpProtocol, usize), WireError> {
+        self.walk(|nh, _| matches!(nh, IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_DEST_OPTS))
+    }
+
+    fn walk(&self, skip: impl Fn(IpProtocol, bool) -> bool) -> Result<(usize, IpProtocol, usize), WireError> {
         let b = self.buffer.as_ref();
         let end = HEADER_LEN + usize::from(self.payload_len());
-        let (mut off, mut nh, mut nh_at) = (HEADER_LEN, self.next_header(), field::NXT_HDR);
-        // Destination options go before ESP only when a routing header follows them; otherwise they are
-        // end-to-end and belong inside the protection, so stop at them.
-        loop {
-            let is_ext = match nh {
-                IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_FRAGMENT => true,
-                IpProtocol::IPV6_DEST_OPTS => off + 8 <= end && matches!(IpProtocol(b[off]), IpProtocol::IPV6_ROUTING),
-                _ => false,
-            };
-            if !is_ext {
-                return Ok((off, nh, nh_at));
-            }
+        let (mut off, mut nh, mut nh_at, mut seen_routing) = (HEADER_LEN, self.next_header(), field::NXT_HDR, false);
+        while skip(nh, seen_routing) {
             if off + 8 > end {
                 return Err(WireError::Truncated);
             }
             let len = if nh == IpProtocol::IPV6_FRAGMENT { 8 } else { (usize::from(b[off + 1]) + 1) * 8 };
+            seen_routing |= nh == IpProtocol::IPV6_ROUTING;
             nh_at = off;
             nh = IpProtocol(b[off]);
             off += len;
@@ -118,6 +125,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 return Err(WireError::Truncated);
             }
         }
+        Ok((off, nh, nh_at))
     }
 }
 
@@ -223,10 +231,18 @@ mod tests {
         let b = header(0, &ext);
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.ipsec_insert_point().unwrap(), (56, IpProtocol::UDP, 48));
-        // A destination options header not followed by routing is end-to-end: ESP goes before it.
+        // Destination options before any routing header go before ESP; after a routing header they stay inside.
         let b = header(60, &[17, 0, 0, 0, 0, 0, 0, 0]);
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.ipsec_insert_point().unwrap(), (40, IpProtocol::IPV6_DEST_OPTS, 6));
+        assert_eq!(p.ipsec_insert_point().unwrap(), (48, IpProtocol::UDP, 40));
+        let b = header(43, &[60, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0]);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.ipsec_insert_point().unwrap(), (48, IpProtocol::IPV6_DEST_OPTS, 40));
+        assert_eq!(p.find_upper_layer().unwrap(), (56, IpProtocol::UDP, 48));
+        // A receiver stops at a fragment header.
+        let b = header(0, &[44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0]);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.find_upper_layer().unwrap(), (48, IpProtocol::IPV6_FRAGMENT, 40));
         // A truncated extension chain is an error, not a panic.
         let b = header(0, &[17, 4, 0, 0, 0, 0, 0, 0]);
         let p = Packet::new_checked(&b[..]).unwrap();
@@ -247,7 +263,7 @@ mod tests {
         #[test]
         fn never_panics_on_garbage(b in proptest::collection::vec(any::<u8>(), 0..120)) {
             if let Ok(p) = Packet::new_checked(&b[..]) {
-                let _ = (p.payload().len(), p.ipsec_insert_point());
+                let _ = (p.payload().len(), p.ipsec_insert_point(), p.find_upper_layer());
             }
         }
     }

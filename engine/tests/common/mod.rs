@@ -68,6 +68,20 @@ pub fn udp6(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize, tc: u8) -> Vec<u8>
     b
 }
 
+/// A UDP datagram in IPv6 behind a Hop-by-Hop header (router alert) and a Destination Options header holding an
+/// option whose data may change en route (type 0x3e), to exercise the extension-header walks and AH zeroing.
+pub fn udp6_ext(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
+    let plain = udp6(src, dst, payload_len, 0);
+    let mut b = plain[..40].to_vec();
+    b[6] = 0; // Hop-by-Hop
+    b.extend_from_slice(&[60, 0, 5, 2, 0, 0, 1, 0]); // next: DestOpts; router alert; PadN(0)
+    b.extend_from_slice(&[17, 0, 0x3e, 2, 0xaa, 0xbb, 1, 0]); // next: UDP; mutable option; PadN(0)
+    b.extend_from_slice(&plain[40..]);
+    let plen = (b.len() - 40) as u16;
+    b[4..6].copy_from_slice(&plen.to_be_bytes());
+    b
+}
+
 pub fn key(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
