@@ -321,3 +321,24 @@ fn encapsulated_len_matches_protect() {
         }
     }
 }
+
+#[test]
+fn inner_packet_outside_the_sa_selectors_is_dropped() {
+    use engine::selector::{IpPrefix, TrafficSelector};
+    let mut p = params(E::AesGcm128, I::None, swap(tunnel4()), false, false, 0x2300);
+    p.selector = Some(TrafficSelector::prefixes(
+        IpPrefix::new(V4_A.into(), 24), // the peer's protected network (inner source)
+        IpPrefix::new(V4_B.into(), 24),
+    ));
+    let mut inb = InboundSa::new(p).unwrap();
+    let out = OutboundSa::new(params(E::AesGcm128, I::None, tunnel4(), false, false, 0x2300)).unwrap();
+    let mut ok = VecBuf::new(&udp4(V4_A, V4_B, 10, 0));
+    assert_eq!(out.protect(&mut ok).0, Ok(()));
+    assert_eq!(inb.unprotect(&mut ok).0, Ok(()));
+    // Authentic, but from an address the SA does not cover (RFC 4301 §5.2).
+    let spoofed = udp4(std::net::Ipv4Addr::new(198, 51, 100, 99), V4_B, 10, 0);
+    let mut bad = VecBuf::new(&spoofed);
+    assert_eq!(out.protect(&mut bad).0, Ok(()));
+    assert_eq!(inb.unprotect(&mut bad).0, Err(DropReason::PolicyMismatch));
+    assert_eq!(inb.counters().snapshot().drop_count(DropReason::PolicyMismatch), 1);
+}
