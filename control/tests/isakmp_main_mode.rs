@@ -318,3 +318,52 @@ fn measure_handshakes_per_second() {
         println!("{name}: {n} Main Mode handshakes in {secs:.3} s = {:.0} handshakes/s", n as f64 / secs);
     }
 }
+
+#[test]
+fn initiator_accepts_reply_encoded_differently_but_refuses_other_algorithms() {
+    use control::isakmp::{Attribute, IkeAttributeType, SaRepr};
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut i = Endpoint::new(config(vec![p], R, b"k"), addr(I)).unwrap();
+    let now = Instant::now();
+    let icookie = i.connect(now, addr(R)).unwrap();
+    let m1 = Message::parse(&i.poll_transmit().unwrap().contents).unwrap();
+    let reply = |sa: SaRepr| {
+        let mut h = m1.header.clone();
+        h.responder_cookie = [9; 8];
+        Message { header: h, body: control::isakmp::Body::Payloads(vec![Payload::Sa(sa)]) }.to_bytes().unwrap()
+    };
+    let Payload::Sa(offered) = &m1.payloads()[0] else { panic!() };
+    // Attributes reversed and the lifetime sent as a 4-byte variable attribute: the same proposal.
+    let mut same = offered.clone();
+    let t = &mut same.proposals[0].transforms[0];
+    t.attributes.reverse();
+    let life = t.attributes.iter_mut().find(|a| a.kind == IkeAttributeType::LIFE_DURATION.0).unwrap();
+    *life = Attribute::variable(IkeAttributeType::LIFE_DURATION, 86_400u32.to_be_bytes().to_vec());
+    // Life type must precede life duration; put it back in front of the duration.
+    t.attributes.retain(|a| a.kind != IkeAttributeType::LIFE_TYPE.0);
+    let pos = t.attributes.iter().position(|a| a.kind == IkeAttributeType::LIFE_DURATION.0).unwrap();
+    t.attributes.insert(pos, Attribute::basic(IkeAttributeType::LIFE_TYPE, 1u16));
+    let mut other = offered.clone();
+    let g = other.proposals[0].transforms[0]
+        .attributes
+        .iter_mut()
+        .find(|a| a.kind == IkeAttributeType::GROUP_DESCRIPTION.0)
+        .unwrap();
+    *g = Attribute::basic(IkeAttributeType::GROUP_DESCRIPTION, GroupDescription::MODP_2048);
+    i.handle(now, addr(R), &reply(same));
+    let m3 = Message::parse(&i.poll_transmit().expect("message 3").contents).unwrap();
+    assert_eq!(m3.header.initiator_cookie, icookie);
+
+    let mut i2 = Endpoint::new(config(vec![p], R, b"k"), addr(I)).unwrap();
+    i2.connect(now, addr(R)).unwrap();
+    let m1b = Message::parse(&i2.poll_transmit().unwrap().contents).unwrap();
+    let mut h = m1b.header.clone();
+    h.responder_cookie = [9; 8];
+    let bytes =
+        Message { header: h, body: control::isakmp::Body::Payloads(vec![Payload::Sa(other)]) }.to_bytes().unwrap();
+    i2.handle(now, addr(R), &bytes);
+    match i2.poll_event() {
+        Some(Event::Phase1Failed { error, .. }) => assert_eq!(error, IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN)),
+        other => panic!("{other:?}"),
+    }
+}

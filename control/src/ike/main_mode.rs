@@ -36,7 +36,7 @@ pub(crate) type Step = (State, Option<Vec<u8>>);
 
 #[derive(Clone)]
 pub(crate) struct ExpectSaReply {
-    pub offered: SaRepr,
+    offered: SaRepr,
 }
 
 #[derive(Clone)]
@@ -170,8 +170,9 @@ impl State {
                     _ => return Err(IkeError::Notify(NotifyType::BAD_PROPOSAL_SYNTAX)),
                 };
                 let proposal = Phase1Proposal::from_transform(t).map_err(|e| IkeError::Notify(e.notify()))?;
-                // The responder must pick one of the transforms we offered, unchanged.
-                if !s.offered.proposals[0].transforms.contains(t) {
+                // The responder must pick what one of our policies allows; its encoding (attribute order, basic or
+                // variable lifetime) may differ from ours, so compare meaning, not bytes.
+                if !ctx.policies.iter().any(|local| local.accepts(&proposal)) {
                     return Err(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN));
                 }
                 let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(proposal.group)?);
