@@ -5,4 +5,5 @@ pub mod config;
 pub mod crypto;
 pub mod ike;
 pub mod isakmp;
+pub mod neighbor;
 pub mod plan;

@@ -64,7 +64,11 @@ pub fn build(
             policies.push(Vec::new());
             policies.len() - 1
         });
-        let acl = cfg.access_lists.iter().find(|a| a.name == m.match_address).ok_or_else(|| map_err(m, "access list missing"))?;
+        let acl = cfg
+            .access_lists
+            .iter()
+            .find(|a| a.name == m.match_address)
+            .ok_or_else(|| map_err(m, "access list missing"))?;
         for e in &acl.entries {
             let action = match e.action {
                 config::Action::Permit => PolicyAction::Protect(handle),
@@ -95,8 +99,7 @@ pub fn build(
     let mut port_by_name = HashMap::new();
     for i in &cfg.interfaces {
         let dev = device_name(&i.device);
-        let port =
-            port_of(dev).ok_or_else(|| PlanError::NoPort { name: i.name.clone(), device: i.device.clone() })?;
+        let port = port_of(dev).ok_or_else(|| PlanError::NoPort { name: i.name.clone(), device: i.device.clone() })?;
         let mac = match i.mac {
             Some(m) => m.0,
             None => mac_of(port)
@@ -165,7 +168,9 @@ fn manual_sas(cfg: &Config, m: &config::CryptoMap) -> Result<(SaParams, SaParams
         .first()
         .and_then(|n| cfg.transform_sets.iter().find(|t| &t.name == n))
         .ok_or_else(|| map_err(m, "no transform set"))?;
-    let enc = ts.esp_encryption.ok_or_else(|| map_err(m, "manual keying needs ESP (AH-only manual SAs are not supported yet)"))?;
+    let enc = ts
+        .esp_encryption
+        .ok_or_else(|| map_err(m, "manual keying needs ESP (AH-only manual SAs are not supported yet)"))?;
     let (Some(inb), Some(outb)) = (m.inbound_esp.as_ref(), m.outbound_esp.as_ref()) else {
         return Err(map_err(m, "manual keying needs inbound_esp and outbound_esp"));
     };
