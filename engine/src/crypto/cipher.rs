@@ -135,6 +135,28 @@ impl Cipher {
         }
     }
 
+    /// True for the CBC ciphers, whose encryption is sequential within a packet and so gains from interleaving
+    /// several packets ([`Cipher::cbc_encrypt_lanes`]).
+    pub fn is_cbc(&self) -> bool {
+        matches!(
+            self,
+            Self::DesCbc(..) | Self::TdesCbc(..) | Self::Aes128Cbc(..) | Self::Aes192Cbc(..) | Self::Aes256Cbc(..)
+        )
+    }
+
+    /// CBC-encrypts up to [`LANES`] independent packets at once: block `b` of every packet goes through the block
+    /// cipher in one call, so AES-NI pipelines across packets what it cannot within one. `ivs[k]` is lane k's IV.
+    pub fn cbc_encrypt_lanes(&self, ivs: &[[u8; 16]], lanes: &mut [&mut [u8]]) {
+        match self {
+            Self::DesCbc(c, _) => cbc_encrypt_lanes(c, ivs, lanes),
+            Self::TdesCbc(c, _) => cbc_encrypt_lanes(c, ivs, lanes),
+            Self::Aes128Cbc(c, _) => cbc_encrypt_lanes(c, ivs, lanes),
+            Self::Aes192Cbc(c, _) => cbc_encrypt_lanes(c, ivs, lanes),
+            Self::Aes256Cbc(c, _) => cbc_encrypt_lanes(c, ivs, lanes),
+            _ => {}
+        }
+    }
+
     /// Decrypts a non-AEAD payload in place.
     pub fn decrypt(&self, iv: &[u8], data: &mut [u8]) {
         match self {
@@ -217,6 +239,39 @@ fn cbc_encrypt<C: BlockEncrypt>(c: &C, iv: &[u8], data: &mut [u8]) {
     }
 }
 
+/// Packets interleaved by [`Cipher::cbc_encrypt_lanes`].
+pub const LANES: usize = 8;
+
+fn cbc_encrypt_lanes<C: BlockEncrypt>(c: &C, ivs: &[[u8; 16]], lanes: &mut [&mut [u8]]) {
+    let bs = C::block_size();
+    let n_lanes = lanes.len().min(LANES);
+    let mut chain: [Block<C>; LANES] = Default::default();
+    for (ch, iv) in chain.iter_mut().zip(ivs).take(n_lanes) {
+        ch.copy_from_slice(&iv[..bs]);
+    }
+    let max_blocks = lanes[..n_lanes].iter().map(|l| l.len() / bs).max().unwrap_or(0);
+    let mut batch: [Block<C>; LANES] = Default::default();
+    let mut owner = [0usize; LANES];
+    for b in 0..max_blocks {
+        let range = b * bs..(b + 1) * bs;
+        let mut n = 0;
+        for (k, lane) in lanes[..n_lanes].iter().enumerate() {
+            if range.end <= lane.len() {
+                for ((x, c), p) in batch[n].iter_mut().zip(chain[k].iter()).zip(&lane[range.clone()]) {
+                    *x = *c ^ *p;
+                }
+                owner[n] = k;
+                n += 1;
+            }
+        }
+        c.encrypt_blocks(&mut batch[..n]);
+        for (blk, &k) in batch[..n].iter().zip(&owner[..n]) {
+            lanes[k][range.clone()].copy_from_slice(blk);
+            chain[k].copy_from_slice(blk);
+        }
+    }
+}
+
 fn cbc_decrypt<C: BlockDecrypt>(c: &C, iv: &[u8], data: &mut [u8]) {
     let bs = C::block_size();
     let mut prev = Block::<C>::default();
@@ -232,9 +287,10 @@ fn cbc_decrypt<C: BlockDecrypt>(c: &C, iv: &[u8], data: &mut [u8]) {
         // is read before it is overwritten.
         let last_ct = Block::<C>::clone_from_slice(&chunk[(n - 1) * bs..n * bs]);
         for i in (0..n).rev() {
-            for j in 0..bs {
-                let p = if i == 0 { prev[j] } else { chunk[(i - 1) * bs + j] };
-                chunk[i * bs + j] = blocks[i][j] ^ p;
+            let (before, cur) = chunk.split_at_mut(i * bs);
+            let prev_ct: &[u8] = if i == 0 { &prev } else { &before[(i - 1) * bs..] };
+            for ((d, x), p) in cur[..bs].iter_mut().zip(blocks[i].iter()).zip(prev_ct) {
+                *d = *x ^ *p;
             }
         }
         prev = last_ct;
@@ -259,8 +315,10 @@ fn ctr_apply<C: BlockEncrypt + BlockSizeUser<BlockSize = aes::cipher::consts::U1
             ctr = ctr.wrapping_add(1);
         }
         c.encrypt_blocks(&mut blocks[..n]);
-        for (d, k) in chunk.iter_mut().zip(blocks[..n].iter().flat_map(|b| b.iter())) {
-            *d ^= *k;
+        for (d, k) in chunk.chunks_mut(16).zip(blocks[..n].iter()) {
+            for (x, y) in d.iter_mut().zip(k.iter()) {
+                *x ^= *y;
+            }
         }
     }
 }
@@ -292,6 +350,25 @@ mod tests {
                 c.decrypt(&iv, &mut d);
                 assert_eq!(d, orig, "{alg:?} {blocks}");
             }
+        }
+    }
+
+    #[test]
+    fn interleaved_cbc_equals_one_packet_at_a_time() {
+        for alg in [EncryptionAlgorithm::AesCbc128, EncryptionAlgorithm::AesCbc256, EncryptionAlgorithm::TripleDesCbc] {
+            let c = Cipher::new(alg, &vec![9u8; alg.key_len()]).unwrap();
+            let bs = alg.pad_align();
+            let mut ivs = [[0u8; 16]; LANES];
+            let mut lanes: Vec<Vec<u8>> =
+                (0..LANES).map(|k| (0..(k * 3 % 7) * bs).map(|i| i as u8).collect()).collect();
+            let mut want = lanes.clone();
+            for (k, iv) in ivs.iter_mut().enumerate() {
+                c.derive_iv(k as u64, &mut iv[..alg.iv_len()]);
+                c.encrypt(&iv[..alg.iv_len()], &mut want[k]);
+            }
+            let mut refs: Vec<&mut [u8]> = lanes.iter_mut().map(|l| &mut l[..]).collect();
+            c.cbc_encrypt_lanes(&ivs, &mut refs);
+            assert_eq!(lanes, want, "{alg:?}");
         }
     }
 

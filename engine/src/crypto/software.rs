@@ -1,5 +1,6 @@
 //! The software ESP crypto backend: one [`Cipher`] and one [`Integrity`], fixed at SA install.
 
+use super::cipher::LANES;
 use super::{Cipher, CryptoError, EncryptionAlgorithm, EspCrypto, EspJob, Integrity, IntegrityAlgorithm};
 use crate::drop::DropReason;
 use crate::wire::esp::HEADER_LEN;
@@ -85,6 +86,46 @@ impl SoftwareEsp {
         Ok(())
     }
 
+    /// CBC sealing of up to [`LANES`] packets with their encryption interleaved, then each ICV.
+    fn seal_cbc_lanes(&self, jobs: &mut [EspJob<'_>]) {
+        let mut ivs = [[0u8; 16]; LANES];
+        let mut layout = [(0usize, 0usize); LANES];
+        for (k, job) in jobs.iter_mut().enumerate() {
+            job.status = self.layout(job.esp.len(), 0).map(|(ct, icv)| {
+                let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
+                let seq = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
+                self.cipher.derive_iv(seq, &mut ivs[k][..self.iv_len]);
+                job.esp[HEADER_LEN..ct].copy_from_slice(&ivs[k][..self.iv_len]);
+                layout[k] = (ct, icv);
+            });
+        }
+        {
+            let mut lanes: [&mut [u8]; LANES] = Default::default();
+            let mut lane_ivs = [[0u8; 16]; LANES];
+            let mut n = 0;
+            for (k, job) in jobs.iter_mut().enumerate() {
+                if job.status.is_ok() {
+                    let (ct, icv) = layout[k];
+                    lanes[n] = &mut job.esp[ct..icv];
+                    lane_ivs[n] = ivs[k];
+                    n += 1;
+                }
+            }
+            self.cipher.cbc_encrypt_lanes(&lane_ivs[..n], &mut lanes[..n]);
+        }
+        if self.icv_len == 0 {
+            return;
+        }
+        for (k, job) in jobs.iter_mut().enumerate() {
+            if job.status.is_ok() {
+                let hi = job.seq_hi.to_be_bytes();
+                let esn: &[u8] = if job.esn { &hi } else { &[] };
+                let (covered, icv_out) = job.esp.split_at_mut(layout[k].1);
+                self.integrity.compute(&[covered, esn], icv_out);
+            }
+        }
+    }
+
     fn open_inner(&self, job: &mut EspJob<'_>) -> Result<(), DropReason> {
         // At least pad length and next header must be in the ciphertext.
         let (ct, icv) = self.layout(job.esp.len(), 2)?;
@@ -134,8 +175,14 @@ impl EspCrypto for SoftwareEsp {
         self.encryption.pad_align()
     }
     fn seal_burst(&self, jobs: &mut [EspJob<'_>]) {
-        for job in jobs {
-            job.status = self.seal_inner(job, None);
+        if self.cipher.is_cbc() {
+            for chunk in jobs.chunks_mut(LANES) {
+                self.seal_cbc_lanes(chunk);
+            }
+        } else {
+            for job in jobs {
+                job.status = self.seal_inner(job, None);
+            }
         }
     }
     fn open_burst(&self, jobs: &mut [EspJob<'_>]) {
