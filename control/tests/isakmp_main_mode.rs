@@ -1,4 +1,4 @@
-//! Main Mode with pre-shared keys: two sans-IO endpoints handshake in memory on simulated time.
+//! Main Mode and Aggressive Mode with pre-shared keys: two sans-IO endpoints handshake in memory on simulated time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
         retransmit_interval: Duration::from_secs(1),
         retransmit_tries: 3,
         max_half_open: 4,
+        aggressive_mode: true,
     }
 }
 
@@ -366,4 +367,104 @@ fn initiator_accepts_reply_encoded_differently_but_refuses_other_algorithms() {
         Some(Event::Phase1Failed { error, .. }) => assert_eq!(error, IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN)),
         other => panic!("{other:?}"),
     }
+}
+
+// ---- Aggressive Mode ----
+
+#[test]
+fn aggressive_mode_handshakes() {
+    for p in [
+        policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048),
+        policy(IkeCipher::TripleDesCbc, HashAlgorithm::MD5, GroupDescription::MODP_1024),
+        policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256),
+    ] {
+        let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+        let icookie = net.i.connect_aggressive(net.now, addr(R)).unwrap();
+        net.pump();
+        assert_eq!(net.delivered, 3, "Aggressive Mode is three messages");
+        assert_eq!(established(&mut net.i).unwrap(), (icookie, p));
+        assert_eq!(established(&mut net.r).unwrap(), (icookie, p));
+        assert_eq!(net.i.skeyid_d(&icookie).unwrap(), net.r.skeyid_d(&icookie).unwrap());
+        for (_, m) in &net.log {
+            let msg = Message::parse(m).unwrap();
+            assert_eq!(msg.header.exchange_type, ExchangeType::AGGRESSIVE);
+            assert!(!msg.header.flags.encrypted());
+        }
+        assert_eq!((net.i.poll_timeout(), net.r.poll_timeout()), (None, None));
+    }
+}
+
+#[test]
+fn aggressive_mode_offers_only_the_first_group() {
+    let a = policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::ECP_256);
+    let b = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::MODP_2048);
+    let c = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut i = Endpoint::new(config(vec![a, b, c], R, b"k"), addr(I)).unwrap();
+    i.connect_aggressive(Instant::now(), addr(R)).unwrap();
+    let m1 = Message::parse(&i.poll_transmit().unwrap().contents).unwrap();
+    let Payload::Sa(sa) = &m1.payloads()[0] else { panic!() };
+    let offered: Vec<_> =
+        sa.proposals[0].transforms.iter().map(|t| Phase1Proposal::from_transform(t).unwrap()).collect();
+    assert_eq!(offered, vec![a, c]);
+    // A responder whose only policy uses another group cannot take the KE already sent.
+    let mut net = Net::new(config(vec![a, b, c], R, b"k"), config(vec![b], I, b"k"));
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert!(matches!(
+        net.r.poll_event(),
+        Some(Event::Phase1Failed { error: IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN), .. })
+    ));
+}
+
+#[test]
+fn aggressive_mode_can_be_disabled_on_the_responder() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut cr = config(vec![p], I, b"k");
+    cr.aggressive_mode = false;
+    let mut net = Net::new(config(vec![p], R, b"k"), cr);
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.r.stats().aggressive_refused, 1);
+    assert_eq!(net.r.sa_count(), 0);
+    while net.tick() {
+        net.pump();
+    }
+    assert!(matches!(net.i.poll_event(), Some(Event::Phase1Failed { error: IkeError::Timeout(3), .. })));
+    assert_eq!(net.r.stats().aggressive_refused, 4, "message 1 and its three retransmissions");
+    // Main Mode still works with the same configuration.
+    net.i.connect(net.now, addr(R)).unwrap();
+    net.pump();
+    assert!(established(&mut net.i).is_some());
+}
+
+#[test]
+fn aggressive_mode_wrong_key_is_caught_by_the_initiator() {
+    let p = policy(IkeCipher::Aes128Cbc, HashAlgorithm::SHA1, GroupDescription::ECP_256);
+    let mut net = Net::new(config(vec![p], R, b"right"), config(vec![p], I, b"wrong"));
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.delivered, 2);
+    match net.i.poll_event() {
+        Some(Event::Phase1Failed { error, .. }) => {
+            assert_eq!(error, IkeError::AuthenticationFailed("HASH_R does not match"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn aggressive_mode_lost_message_3_is_answered_again() {
+    let p = policy(IkeCipher::Aes256Cbc, HashAlgorithm::SHA2_256, GroupDescription::MODP_2048);
+    let mut net = Net::new(config(vec![p], R, b"k"), config(vec![p], I, b"k"));
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump_with(|n, _| n == 3);
+    assert!(established(&mut net.i).is_some());
+    assert!(net.r.poll_event().is_none());
+    // The responder retransmits message 2; the established initiator answers with its stored message 3.
+    assert!(net.tick());
+    net.pump();
+    assert!(established(&mut net.r).is_some());
+    assert_eq!(net.i.stats().duplicates, 1);
+    assert_eq!(net.log[2].1, net.log[4].1, "message 3 resent byte for byte");
+    assert!(net.i.poll_event().is_none(), "no second establishment");
 }

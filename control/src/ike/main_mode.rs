@@ -90,6 +90,10 @@ pub(crate) enum State {
     ExpectKe(ExpectKe),
     /// Responder, after message 4.
     ExpectHashI(ExpectHashI),
+    /// Aggressive Mode initiator, after message 1.
+    AmExpectReply(super::aggressive::ExpectReply),
+    /// Aggressive Mode responder, after message 2.
+    AmExpectHashI(super::aggressive::ExpectHashI),
     Established(Established),
 }
 
@@ -101,56 +105,50 @@ impl State {
 }
 
 fn header(icookie: Cookie, rcookie: Cookie) -> HeaderRepr {
+    exchange_header(ExchangeType::MAIN_MODE, icookie, rcookie)
+}
+
+pub(super) fn exchange_header(exchange_type: ExchangeType, icookie: Cookie, rcookie: Cookie) -> HeaderRepr {
     HeaderRepr {
         initiator_cookie: icookie,
         responder_cookie: rcookie,
         minor_version: 0,
-        exchange_type: ExchangeType::MAIN_MODE,
+        exchange_type,
         flags: Flags::default(),
         message_id: 0,
     }
 }
 
-fn plain(header: HeaderRepr, payloads: Vec<Payload>) -> Result<Vec<u8>, IkeError> {
+pub(super) fn plain(header: HeaderRepr, payloads: Vec<Payload>) -> Result<Vec<u8>, IkeError> {
     Ok(Message { header, body: crate::isakmp::Body::Payloads(payloads) }.to_bytes()?)
 }
 
-fn nonce() -> Result<Vec<u8>, IkeError> {
+pub(super) fn nonce() -> Result<Vec<u8>, IkeError> {
     let mut n = vec![0u8; NONCE_LEN];
     dh::random_bytes(&mut n)?;
     Ok(n)
 }
 
-fn sa_body(sa: &SaRepr) -> Vec<u8> {
+pub(super) fn sa_body(sa: &SaRepr) -> Vec<u8> {
     let mut b = vec![0u8; sa.buffer_len()];
     sa.emit(&mut b);
     b
 }
 
-fn id_body(id: &IdRepr) -> Vec<u8> {
+pub(super) fn id_body(id: &IdRepr) -> Vec<u8> {
     let mut b = vec![0u8; id.buffer_len()];
     id.emit(&mut b);
     b
 }
 
-/// Finds the one payload of a kind a message must carry.
-macro_rules! take {
-    ($payloads:expr, $variant:ident, $what:expr) => {
-        $payloads
-            .iter()
-            .find_map(|p| if let Payload::$variant(x) = p { Some(x) } else { None })
-            .ok_or(IkeError::MissingPayload($what))?
-    };
-}
-
-/// Initiator: message 1 offers the local policies.
+/// Main Mode initiator: message 1 offers the local policies.
 pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeError> {
     let offered = super::proposal::offer(ctx.policies);
     let msg = plain(header(icookie, [0; 8]), vec![Payload::Sa(offered.clone())])?;
     Ok((State::ExpectSaReply(ExpectSaReply { offered }), Some(msg)))
 }
 
-/// Responder: message 1 in, message 2 out (or NO-PROPOSAL-CHOSEN).
+/// Main Mode responder: message 1 in, message 2 out (or NO-PROPOSAL-CHOSEN).
 pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Result<Step, IkeError> {
     let offered = take!(msg.payloads(), Sa, "SA");
     let (reply, proposal) = choose(ctx.policies, offered).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
@@ -235,14 +233,16 @@ impl State {
                 }
                 Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), None))
             }
-            State::Established(_) => Err(IkeError::Unexpected("a Main Mode message after the SA was established")),
+            State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
+            State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, msg),
+            State::Established(_) => Err(IkeError::Unexpected("a Phase 1 message after the SA was established")),
         }
     }
 }
 
 /// In PSK Main Mode the encryption key depends on the pre-shared key, so message 5 or 6 that does not decrypt to a
 /// valid payload chain is how a key mismatch shows.
-fn undecryptable(e: IkeError) -> IkeError {
+pub(super) fn undecryptable(e: IkeError) -> IkeError {
     match e {
         IkeError::Wire(_) => IkeError::AuthenticationFailed("the message does not decrypt (pre-shared keys differ?)"),
         other => other,
@@ -250,7 +250,7 @@ fn undecryptable(e: IkeError) -> IkeError {
 }
 
 /// RFC 2409 §5: nonces are 8 to 256 bytes.
-fn check_nonce(n: &[u8]) -> Result<(), IkeError> {
+pub(super) fn check_nonce(n: &[u8]) -> Result<(), IkeError> {
     if (8..=256).contains(&n.len()) {
         Ok(())
     } else {
@@ -259,7 +259,7 @@ fn check_nonce(n: &[u8]) -> Result<(), IkeError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn derive(
+pub(super) fn derive(
     ctx: &Context<'_>,
     p: &Phase1Proposal,
     gxy: &Secret,

@@ -1,8 +1,19 @@
 //! The IKEv1 protocol core, sans-IO (quinn-proto style): it consumes datagrams and time and produces datagrams,
-//! events and its next deadline; it never reads a clock or touches a socket. So far: Phase 1 Main Mode with
-//! pre-shared keys, as initiator and responder, with retransmission (exponential backoff) and duplicate detection
-//! (a retransmitted request gets the stored reply).
+//! events and its next deadline; it never reads a clock or touches a socket. So far: Phase 1 Main Mode and
+//! Aggressive Mode with pre-shared keys, as initiator and responder, with retransmission (exponential backoff) and
+//! duplicate detection (a retransmitted request gets the stored reply).
 
+/// Finds the one payload of a kind a message must carry.
+macro_rules! take {
+    ($payloads:expr, $variant:ident, $what:expr) => {
+        $payloads
+            .iter()
+            .find_map(|p| if let Payload::$variant(x) = p { Some(x) } else { None })
+            .ok_or(IkeError::MissingPayload($what))?
+    };
+}
+
+mod aggressive;
 mod keys;
 mod main_mode;
 mod proposal;
@@ -75,6 +86,8 @@ pub struct Config {
     /// Responder exchanges in negotiation at once; message 1 beyond this is dropped (each costs a DH computation
     /// later, so a flood of forged message 1s must not grow the table without bound).
     pub max_half_open: usize,
+    /// Whether to answer Aggressive Mode as responder (Cisco's `crypto isakmp aggressive-mode disable` turns it off).
+    pub aggressive_mode: bool,
 }
 
 /// A datagram to send.
@@ -111,6 +124,7 @@ pub struct Stats {
     pub duplicates: u64,
     pub retransmits: u64,
     pub half_open_limit: u64,
+    pub aggressive_refused: u64,
 }
 
 struct Timer {
@@ -121,6 +135,10 @@ struct Timer {
 
 struct Phase1Sa {
     peer: SocketAddr,
+    /// Main Mode or Aggressive Mode: messages of the other exchange are not for this SA.
+    exchange: ExchangeType,
+    /// Whether `last_sent` answered `last_received` (so a duplicate of it must get `last_sent` again).
+    answered: bool,
     initiator: bool,
     rcookie: Cookie,
     state: State,
@@ -171,11 +189,26 @@ impl Endpoint {
 
     /// Starts Main Mode towards `peer`; returns the initiator cookie naming the new ISAKMP SA.
     pub fn connect(&mut self, now: Instant, peer: SocketAddr) -> Result<Cookie, IkeError> {
+        self.initiate(now, peer, ExchangeType::MAIN_MODE)
+    }
+
+    /// Starts Aggressive Mode towards `peer` (offering the policies that share the first policy's DH group).
+    pub fn connect_aggressive(&mut self, now: Instant, peer: SocketAddr) -> Result<Cookie, IkeError> {
+        self.initiate(now, peer, ExchangeType::AGGRESSIVE)
+    }
+
+    fn initiate(&mut self, now: Instant, peer: SocketAddr, exchange: ExchangeType) -> Result<Cookie, IkeError> {
         let icookie = random_cookie()?;
         let ctx = Context { policies: &self.config.policies, psk: self.psk(peer.ip())?, local_id: &self.local_id };
-        let (state, msg) = main_mode::initiate(&ctx, icookie)?;
+        let (state, msg) = if exchange == ExchangeType::AGGRESSIVE {
+            aggressive::initiate(&ctx, icookie)?
+        } else {
+            main_mode::initiate(&ctx, icookie)?
+        };
         let mut sa = Phase1Sa {
             peer,
+            exchange,
+            answered: false,
             initiator: true,
             rcookie: [0; 8],
             state,
@@ -209,7 +242,8 @@ impl Endpoint {
                 return;
             }
         };
-        if msg.header.exchange_type != ExchangeType::MAIN_MODE {
+        let exchange = msg.header.exchange_type;
+        if exchange != ExchangeType::MAIN_MODE && exchange != ExchangeType::AGGRESSIVE {
             self.stats.unsupported_exchange += 1;
             return;
         }
@@ -230,17 +264,18 @@ impl Endpoint {
 
     /// Advances an existing SA; returns whether it is kept.
     fn step(&mut self, now: Instant, remote: SocketAddr, sa: &mut Phase1Sa, msg: &Message, datagram: &[u8]) -> bool {
-        if remote != sa.peer || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie) {
+        if remote != sa.peer
+            || msg.header.exchange_type != sa.exchange
+            || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie)
+        {
             self.stats.unknown_sa += 1;
             return true;
         }
         if sa.last_received.as_deref() == Some(datagram) {
             // A retransmitted request: answer with the stored reply, state unchanged.
             self.stats.duplicates += 1;
-            if let Some(m) = &sa.last_sent {
-                if !sa.initiator || sa.state.awaits_reply() {
-                    self.transmits.push_back(Transmit { destination: sa.peer, contents: m.clone() });
-                }
+            if let (true, Some(m)) = (sa.answered, &sa.last_sent) {
+                self.transmits.push_back(Transmit { destination: sa.peer, contents: m.clone() });
             }
             return true;
         }
@@ -258,6 +293,7 @@ impl Endpoint {
                 }
                 sa.state = next;
                 sa.last_received = Some(datagram.to_vec());
+                sa.answered = reply.is_some();
                 self.send(now, sa, reply);
                 if let State::Established(e) = &sa.state {
                     self.events.push_back(Event::Phase1Established {
@@ -293,15 +329,27 @@ impl Endpoint {
             return;
         }
         let icookie = msg.header.initiator_cookie;
+        let exchange = msg.header.exchange_type;
+        if exchange == ExchangeType::AGGRESSIVE && !self.config.aggressive_mode {
+            self.stats.aggressive_refused += 1;
+            return;
+        }
         let result = random_cookie().and_then(|rcookie| {
             let ctx =
                 Context { policies: &self.config.policies, psk: self.psk(remote.ip())?, local_id: &self.local_id };
-            main_mode::respond(&ctx, msg, rcookie).map(|step| (rcookie, step))
+            let step = if exchange == ExchangeType::AGGRESSIVE {
+                aggressive::respond(&ctx, msg, rcookie)?
+            } else {
+                main_mode::respond(&ctx, msg, rcookie)?
+            };
+            Ok((rcookie, step))
         });
         match result {
             Ok((rcookie, (state, reply))) => {
                 let mut sa = Phase1Sa {
                     peer: remote,
+                    exchange,
+                    answered: true,
                     initiator: false,
                     rcookie,
                     state,

@@ -1,0 +1,139 @@
+//! Aggressive Mode with pre-shared keys (RFC 2409 §5.4): three messages, identities in the clear. Only one DH group
+//! can be offered (message 1 already carries KE), so the initiator offers the policies sharing its first policy's
+//! group. Responders may refuse Aggressive Mode altogether (`Config::aggressive_mode`), since its HASH_R lets an
+//! eavesdropper attack the pre-shared key offline.
+//!
+//! ```text
+//! Initiator                              Responder
+//! HDR, SA, KE, Ni, IDii           -->
+//!                                 <--    HDR, SA, KE, Nr, IDir, HASH_R
+//! HDR, HASH_I (or HDR*)           -->
+//! ```
+
+use std::sync::Arc;
+
+use crate::crypto::ct_eq;
+use crate::crypto::dh::{self, KeyExchange};
+use crate::crypto::kdf::{hash_i, hash_r, AuthHashInput};
+use crate::isakmp::{Cookie, ExchangeType, GroupDescription, Message, NotifyType, Payload};
+
+use super::keys::Phase1Crypto;
+use super::main_mode::{
+    check_nonce, derive, exchange_header, id_body, nonce, plain, sa_body, Context, Established, State, Step,
+};
+use super::proposal::{choose, offer, Phase1Proposal};
+use super::IkeError;
+
+#[derive(Clone)]
+pub(crate) struct ExpectReply {
+    group: GroupDescription,
+    sai_b: Vec<u8>,
+    dh: Arc<dyn KeyExchange>,
+    ni: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ExpectHashI {
+    proposal: Phase1Proposal,
+    sai_b: Vec<u8>,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    idii_b: Vec<u8>,
+    crypto: Phase1Crypto,
+}
+
+fn header(icookie: Cookie, rcookie: Cookie) -> crate::isakmp::HeaderRepr {
+    exchange_header(ExchangeType::AGGRESSIVE, icookie, rcookie)
+}
+
+/// Initiator: message 1.
+pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeError> {
+    let group = ctx.policies.first().ok_or(IkeError::NoPolicy)?.group;
+    let same_group: Vec<Phase1Proposal> = ctx.policies.iter().filter(|p| p.group == group).copied().collect();
+    let offered = offer(&same_group);
+    let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(group)?);
+    let ni = nonce()?;
+    let payloads = vec![
+        Payload::Sa(offered.clone()),
+        Payload::Ke(dh.public_value().to_vec()),
+        Payload::Nonce(ni.clone()),
+        Payload::Id(ctx.local_id.clone()),
+    ];
+    let msg = plain(header(icookie, [0; 8]), payloads)?;
+    Ok((State::AmExpectReply(ExpectReply { group, sai_b: sa_body(&offered), dh, ni }), Some(msg)))
+}
+
+/// Responder: message 1 in, message 2 out.
+pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Result<Step, IkeError> {
+    let p = msg.payloads();
+    let (sa, gxi, ni, idii) = (take!(p, Sa, "SA"), take!(p, Ke, "KE"), take!(p, Nonce, "NONCE"), take!(p, Id, "IDii"));
+    check_nonce(ni)?;
+    let (reply_sa, proposal) = choose(ctx.policies, sa).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let dh = dh::generate(proposal.group)?;
+    // The KE must be a valid value of the chosen group (RFC 2408 §5.7: INVALID-KEY-INFORMATION otherwise).
+    let gxy = dh.shared_secret(gxi).map_err(|_| IkeError::Notify(NotifyType::INVALID_KEY_INFORMATION))?;
+    let nr = nonce()?;
+    let gxr = dh.public_value().to_vec();
+    let icookie = msg.header.initiator_cookie;
+    let crypto = derive(ctx, &proposal, &gxy, gxi, &gxr, ni, &nr, &icookie, &rcookie)?;
+    let sai_b = sa_body(sa);
+    let input = AuthHashInput { gxi, gxr: &gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &sai_b };
+    let hash = hash_r(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
+    let payloads = vec![
+        Payload::Sa(reply_sa),
+        Payload::Ke(gxr.clone()),
+        Payload::Nonce(nr),
+        Payload::Id(ctx.local_id.clone()),
+        Payload::Hash(hash),
+    ];
+    let out = plain(header(icookie, rcookie), payloads)?;
+    let next = ExpectHashI { proposal, sai_b, gxi: gxi.clone(), gxr, idii_b: id_body(idii), crypto };
+    Ok((State::AmExpectHashI(next), Some(out)))
+}
+
+/// Initiator: message 2 in, message 3 out, established.
+pub(crate) fn handle_reply(s: ExpectReply, ctx: &Context<'_>, msg: &Message) -> Result<Step, IkeError> {
+    let (icookie, rcookie) = (msg.header.initiator_cookie, msg.header.responder_cookie);
+    let p = msg.payloads();
+    let chosen = take!(p, Sa, "SA");
+    let t = match chosen.proposals.as_slice() {
+        [prop] if prop.transforms.len() == 1 => &prop.transforms[0],
+        _ => return Err(IkeError::Notify(NotifyType::BAD_PROPOSAL_SYNTAX)),
+    };
+    let proposal = Phase1Proposal::from_transform(t).map_err(|e| IkeError::Notify(e.notify()))?;
+    if proposal.group != s.group || !ctx.policies.iter().any(|local| local.accepts(&proposal)) {
+        return Err(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN));
+    }
+    let (gxr, nr, idir, received) =
+        (take!(p, Ke, "KE"), take!(p, Nonce, "NONCE"), take!(p, Id, "IDir"), take!(p, Hash, "HASH_R"));
+    check_nonce(nr)?;
+    let gxy = s.dh.shared_secret(gxr)?;
+    let gxi = s.dh.public_value().to_vec();
+    let crypto = derive(ctx, &proposal, &gxy, &gxi, gxr, &s.ni, nr, &icookie, &rcookie)?;
+    let input = AuthHashInput { gxi: &gxi, gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
+    let expected = hash_r(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(idir));
+    if !ct_eq(&expected, received) {
+        return Err(IkeError::AuthenticationFailed("HASH_R does not match"));
+    }
+    let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
+    // Message 3 goes in the clear, as RFC 2409 §5.4 draws it (and as most peers send it).
+    let out = plain(header(icookie, rcookie), vec![Payload::Hash(hash)])?;
+    Ok((State::Established(Established { proposal, crypto }), Some(out)))
+}
+
+/// Responder: message 3 in (plain or encrypted), established.
+pub(crate) fn handle_hash_i(mut s: ExpectHashI, msg: &Message) -> Result<Step, IkeError> {
+    let (icookie, rcookie) = (msg.header.initiator_cookie, msg.header.responder_cookie);
+    let payloads = if msg.header.flags.encrypted() {
+        s.crypto.decrypt(msg).map_err(super::main_mode::undecryptable)?
+    } else {
+        msg.payloads().to_vec()
+    };
+    let received = take!(payloads, Hash, "HASH_I");
+    let input = AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
+    let expected = hash_i(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &s.idii_b);
+    if !ct_eq(&expected, received) {
+        return Err(IkeError::AuthenticationFailed("HASH_I does not match"));
+    }
+    Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), None))
+}
