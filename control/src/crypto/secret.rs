@@ -68,3 +68,27 @@ impl Eq for Secret {}
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_bytes() {
+        let s = Secret::from_slice(b"example-only-secret");
+        assert_eq!(format!("{s:?}"), "Secret([redacted; 19 bytes])");
+    }
+
+    #[test]
+    fn grow_truncate_compare() {
+        let mut s = Secret::from_slice(&[1, 2, 3]);
+        s.extend_from_slice(&[4; 100]);
+        assert_eq!(s.len(), 103);
+        s.truncate(2);
+        assert_eq!(s.expose(), &[1, 2]);
+        assert_eq!(s, Secret::from_slice(&[1, 2]));
+        assert_ne!(s, Secret::from_slice(&[1, 3]));
+        assert_ne!(s, Secret::from_slice(&[1, 2, 0]));
+        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd"));
+    }
+}

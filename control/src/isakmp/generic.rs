@@ -110,3 +110,43 @@ pub(crate) fn walk_chain<'a>(
     }
     Ok(total - data.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_and_chain() {
+        // A Vendor ID payload (8 bytes of XAUTH VID) followed by an empty NONCE, then 2 bytes of padding.
+        let bytes = [10, 0, 0, 12, 0x09, 0x00, 0x26, 0x89, 0xdf, 0xd6, 0xb7, 0x12, 0, 0, 0, 4, 0xaa, 0xbb];
+        let p = GenericPayload::new_checked(&bytes[..], PayloadType::VENDOR_ID).unwrap();
+        assert_eq!(p.next_payload(), PayloadType::NONCE);
+        assert_eq!(p.payload_length(), 12);
+        assert_eq!(p.body(), &bytes[4..12]);
+        assert_eq!(p.rest().len(), 6);
+        let mut kinds = Vec::new();
+        let used = walk_chain(PayloadType::VENDOR_ID, &bytes, |k, b| {
+            kinds.push((k, b.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(used, 16);
+        assert_eq!(kinds, vec![(PayloadType::VENDOR_ID, 8), (PayloadType::NONCE, 0)]);
+    }
+
+    #[test]
+    fn lengths_are_checked() {
+        assert!(GenericPayload::new_checked(&[0u8, 0, 0][..], PayloadType::HASH).is_err());
+        assert!(GenericPayload::new_checked(&[0u8, 0, 0, 3][..], PayloadType::HASH).is_err());
+        assert!(GenericPayload::new_checked(&[0u8, 0, 0, 5][..], PayloadType::HASH).is_err());
+        let e = walk_chain(PayloadType::HASH, &[0, 1, 0, 4], |_, _| Ok(())).unwrap_err();
+        assert_eq!(e, Error::ReservedNotZero("generic payload header"));
+    }
+
+    #[test]
+    fn emit_header() {
+        let mut b = [0xffu8; 4];
+        emit_generic_header(&mut b, PayloadType::KE, 128);
+        assert_eq!(b, [4, 0, 0, 132]);
+    }
+}
