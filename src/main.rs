@@ -1,4 +1,6 @@
 //! espgate: the IPsec gateway daemon and its command-line interface.
+mod run;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -11,6 +13,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway from a config file until SIGINT/SIGTERM.
+    Run(run::RunOpts),
+    /// Validate a config file without starting (exit status 0 when it is valid).
+    CheckConfig {
+        /// The config file.
+        file: std::path::PathBuf,
+    },
     /// Print the version and build facts (DPDK version, git revision).
     Version {
         #[arg(long)]
@@ -31,6 +40,8 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Run(o) => run::run(&o)?,
+        Command::CheckConfig { file } => run::check_config(&file)?,
         Command::Version { json } => {
             let facts = [
                 ("espgate", env!("CARGO_PKG_VERSION")),

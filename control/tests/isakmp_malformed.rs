@@ -151,7 +151,7 @@ fn variable_attribute_overrunning_transform() {
 fn bad_id_lengths_are_invalid_id_information() {
     for (t, len) in [(IdType::IPV4_ADDR, 5), (IdType::IPV6_ADDR, 4), (IdType::IPV4_ADDR_SUBNET, 4)] {
         let mut body = vec![t.0, 17, 1, 244];
-        body.extend(std::iter::repeat(1).take(len));
+        body.extend(std::iter::repeat_n(1, len));
         let e = IdRepr::parse(&body).unwrap_err();
         assert_eq!(e.notify(), NotifyType::INVALID_ID_INFORMATION, "{t}");
     }

@@ -97,7 +97,7 @@ impl TrafficSelector {
     pub fn matches(&self, k: &FlowKey) -> bool {
         self.src.contains(k.src)
             && self.dst.contains(k.dst)
-            && self.protocol.map_or(true, |p| p == k.protocol)
+            && self.protocol.is_none_or(|p| p == k.protocol)
             && self.src_ports.contains(&k.src_port)
             && self.dst_ports.contains(&k.dst_port)
     }

@@ -163,11 +163,7 @@ impl Port {
             check("rte_eth_dev_set_mtu", unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) })?;
         }
         if let Some(mac) = cfg.mac {
-            let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
-            // SAFETY: valid port and address.
-            check("rte_eth_dev_default_mac_addr_set", unsafe {
-                dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut a)
-            })?;
+            set_mac(id, mac)?;
         }
         if cfg.promiscuous {
             // SAFETY: valid port. Some vdevs cannot; that is not fatal for them.
@@ -231,6 +227,11 @@ impl Port {
     pub fn stop(&self) -> Result<(), DpdkError> {
         // SAFETY: valid port.
         check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.inner.id) })
+    }
+
+    /// Sets the port's MAC address. Some vdevs (net_pcap) cannot: the error says so (`ENOTSUP`).
+    pub fn set_mac(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        set_mac(self.inner.id, mac)
     }
 
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
@@ -329,6 +330,12 @@ impl Port {
         }
         Ok(())
     }
+}
+
+fn set_mac(id: u16, mac: [u8; 6]) -> Result<(), DpdkError> {
+    let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+    // SAFETY: valid port and address.
+    check("rte_eth_dev_default_mac_addr_set", unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut a) })
 }
 
 impl Drop for Inner {

@@ -95,7 +95,7 @@ impl<const L: usize> Modp<L> {
             let mut x = uint_from_be::<L>(&buf).ok_or(CryptoError::Random)?;
             buf.as_mut_slice().zeroize();
             // In the safe-prime groups any exponent above 1 works; in a subgroup it must also be below q.
-            let in_range = x > Uint::ONE && params.q.map_or(true, |q| x < q);
+            let in_range = x > Uint::ONE && params.q.is_none_or(|q| x < q);
             if in_range {
                 return Ok(Self::new(params, x, params.exp_bits));
             }

@@ -1,0 +1,248 @@
+//! `espgate run`: EAL, ports and the worker lcore from the config; the control thread on the main lcore handles
+//! punted frames (ARP, ping, next-hop resolution), publishes table changes, and stops everything on SIGINT/SIGTERM.
+use anyhow::{bail, Context, Result};
+use control::config::{self, Config, PermissionCheck};
+use control::neighbor::Host;
+use control::plan::{self, Plan};
+use engine::dpdk::{lcore, Eal, Mempool, Port, PortConfig};
+use engine::esp::{InboundSa, OutboundSa};
+use engine::worker::{self, Channels, Command, Injected, Retired, WorkerQueues, WorkerStats};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The options of `espgate run`.
+#[derive(Debug, clap::Args)]
+pub struct RunOpts {
+    /// The config file (TOML; see docs/config.md).
+    #[arg(long)]
+    pub config: std::path::PathBuf,
+    /// Stop after this many seconds (for tests and demos); default: run until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+/// True for a PCI address such as 0000:03:00.0 (or 03:00.0), as opposed to a vdev's devargs.
+fn is_pci(device: &str) -> bool {
+    let name = plan::device_name(device);
+    let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
+    let parts: Vec<&str> = name.split(':').collect();
+    matches!(parts.as_slice(), [d, b, df] if hex(d) && hex(b) && df.split('.').count() == 2)
+        || matches!(parts.as_slice(), [b, df] if hex(b) && df.split('.').count() == 2)
+}
+
+/// EAL arguments for the config: cores, memory, devices, then the operator's own extras.
+pub fn eal_args(cfg: &Config) -> Vec<String> {
+    let mut cores: Vec<u32> = cfg.engine.workers.clone();
+    cores.push(cfg.engine.control_core);
+    cores.sort_unstable();
+    cores.dedup();
+    let mut args = vec![
+        "-l".to_string(),
+        cores.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+        "--main-lcore".to_string(),
+        cfg.engine.control_core.to_string(),
+        format!("--file-prefix=espgate-{}", std::process::id()),
+        "--no-telemetry".to_string(),
+        "--log-level=*:warning".to_string(),
+    ];
+    let memory_given = cfg.engine.eal.iter().any(|a| a == "--no-huge" || a == "-m" || a.starts_with("--socket-mem"));
+    if !memory_given && !engine::dpdk::hugepages_available() {
+        args.extend(["--no-huge", "-m", "1024"].map(String::from));
+    }
+    if !cfg.interfaces.iter().any(|i| is_pci(&i.device)) {
+        args.push("--no-pci".into());
+    }
+    for i in &cfg.interfaces {
+        if is_pci(&i.device) {
+            args.push(format!("--allow={}", i.device));
+        } else {
+            args.push(format!("--vdev={}", i.device));
+        }
+    }
+    args.extend(cfg.engine.eal.iter().cloned());
+    args
+}
+
+pub fn check_config(path: &Path) -> Result<()> {
+    let cfg = config::load(path, PermissionCheck::Enforce)?;
+    for w in cfg.warnings() {
+        println!("warning: {w}");
+    }
+    println!(
+        "{}: OK ({} interfaces, {} crypto map entries, {} transform sets)",
+        path.display(),
+        cfg.interfaces.len(),
+        cfg.crypto_maps.len(),
+        cfg.transform_sets.len()
+    );
+    Ok(())
+}
+
+pub fn run(o: &RunOpts) -> Result<()> {
+    let cfg = config::load(&o.config, PermissionCheck::Enforce)?;
+    for w in cfg.warnings() {
+        eprintln!("warning: {w}");
+    }
+    if cfg.engine.workers.len() != 1 {
+        // Inbound SAs are owned by one lcore (see engine::sa); steering packets of an SA that RSS delivered to
+        // another lcore is not built yet, so several workers would break anti-replay.
+        bail!("engine.workers: exactly one worker lcore is supported for now (got {:?})", cfg.engine.workers);
+    }
+    let args = eal_args(&cfg);
+    let eal = Eal::init(&args).context("EAL init")?;
+    let worker_lcore = *eal.worker_lcores().first().context("EAL started no worker lcore")?;
+    let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, 2176, None)?;
+
+    let mut ports = Vec::new();
+    for i in &cfg.interfaces {
+        let id = Port::id_by_name(&eal, plan::device_name(&i.device))
+            .with_context(|| format!("interface {:?}: device {:?}", i.name, i.device))?;
+        // The MTU is enforced by the datapath on egress; the device keeps its own (vdevs cannot change it).
+        // Promiscuous, so a configured MAC the device cannot take (net_pcap) still receives its frames.
+        let pc = PortConfig { promiscuous: true, ..PortConfig::default() };
+        let port = Port::configure(&eal, id, &pc, &pool).with_context(|| format!("interface {:?}", i.name))?;
+        if let Some(m) = i.mac {
+            if let Err(e) = port.set_mac(m.0) {
+                eprintln!("espgate: interface {:?}: the device keeps its MAC ({e}); {} is used in software", i.name, m);
+            }
+        }
+        ports.push(port);
+    }
+    let ids: Vec<u16> = ports.iter().map(Port::id).collect();
+    if ids.iter().any(|&id| usize::from(id) >= ids.len()) {
+        bail!("DPDK port ids are not dense ({ids:?}): give every device EAL probes an [[interface]]");
+    }
+    let Plan { tables, maps } = plan::build(
+        &cfg,
+        |dev| ports.iter().find(|p| p.name() == dev).map(Port::id),
+        |id| ports.iter().find(|p| p.id() == id).and_then(|p| p.mac().ok()),
+    )?;
+    let mut dp = engine::datapath::Datapath::new(Arc::new(tables.clone()), 65536);
+    for m in &maps {
+        if let Some((inb, outb)) = &m.manual {
+            dp.install_inbound(
+                InboundSa::new(inb.clone()).with_context(|| format!("crypto map {} {}", m.name, m.seq))?,
+            )
+            .with_context(|| format!("crypto map {} {}", m.name, m.seq))?;
+            dp.install_outbound(m.handle, Arc::new(OutboundSa::new(outb.clone())?));
+        }
+    }
+    for p in &ports {
+        p.start().with_context(|| format!("start port {}", p.name()))?;
+    }
+    // Worker 0 owns queue 0 of every port, rx and tx; the tx vector is indexed by port id.
+    let mut by_id: Vec<&Port> = ports.iter().collect();
+    by_id.sort_by_key(|p| p.id());
+    let queues = WorkerQueues {
+        rx: by_id.iter().map(|p| p.rx_queue(0)).collect::<Result<_, _>>()?,
+        tx: by_id.iter().map(|p| p.tx_queue(0)).collect::<Result<_, _>>()?,
+    };
+    let ch = Channels::new(1024);
+    let stats = Arc::new(WorkerStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let handle = {
+        let (ch, stats, stop) = (ch.clone(), stats.clone(), stop.clone());
+        lcore::launch(worker_lcore, move || worker::run(dp, queues, ch, &stats, &stop))?
+    };
+    eprintln!(
+        "espgate: running on {} port(s) {:?}, worker lcore {worker_lcore}, {} crypto map entries ({} manual)",
+        ports.len(),
+        ports.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
+        maps.len(),
+        maps.iter().filter(|m| m.manual.is_some()).count()
+    );
+
+    control_loop(&mut Host::new(tables), &ch, &pool, &stop, o.seconds.map(Duration::from_secs));
+    stop.store(true, Ordering::Relaxed);
+    let dp = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
+    print_summary(&ports, &stats, &dp, &maps);
+    drop(dp);
+    while ch.retired.pop().is_some() {}
+    while ch.punt.pop().is_some() {}
+    while ch.inject.pop().is_some() {}
+    // Ports close (net_pcap finishes its files) before the pool and EAL go.
+    drop(ports);
+    Ok(())
+}
+
+fn control_loop(host: &mut Host, ch: &Channels, pool: &Mempool, stop: &AtomicBool, limit: Option<Duration>) {
+    let start = Instant::now();
+    let mut last_tick = 0;
+    while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| start.elapsed() < l) {
+        let now = start.elapsed().as_secs();
+        let mut busy = false;
+        while let Some(p) = ch.punt.pop() {
+            busy = true;
+            let frames = host.handle(p.port, p.kind, p.mbuf.data(), now);
+            inject(ch, pool, frames);
+        }
+        if now != last_tick {
+            last_tick = now;
+            let frames = host.tick(now);
+            inject(ch, pool, frames);
+        }
+        if let Some(t) = host.take_changed_tables() {
+            // A full command queue means the worker is stuck; the next change retries with fresher tables.
+            let _ = ch.commands.push(Command::Tables(Arc::new(t)));
+        }
+        while let Some(r) = ch.retired.pop() {
+            if let Retired::InstallFailed(spi) = r {
+                eprintln!("espgate: could not install inbound SA {spi}");
+            }
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) {
+    for f in frames {
+        let Some(mut m) = pool.alloc() else { continue };
+        if m.extend_from_slice(&f.bytes) {
+            let _ = ch.inject.push(Injected { port: f.port, mbuf: m });
+        }
+    }
+}
+
+fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapath, maps: &[plan::MapPlan]) {
+    let r = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    println!("espgate: stopped");
+    for p in ports {
+        let st = p.stats().unwrap_or_default();
+        println!("  port {} ({}): rx {} tx {} missed {}", p.id(), p.name(), st.rx_packets, st.tx_packets, st.rx_missed);
+    }
+    println!(
+        "  worker: rx {} tx {} tx-dropped {} punted {} punt-dropped {} injected {}",
+        r(&s.rx),
+        r(&s.tx),
+        r(&s.tx_dropped),
+        r(&s.punted),
+        r(&s.punt_dropped),
+        r(&s.injected)
+    );
+    for (name, n) in s.nonzero_drops() {
+        println!("  drop {name}: {n}");
+    }
+    for m in maps {
+        if let Some((inb, _)) = &m.manual {
+            if let Some(sa) = dp.inbound(inb.spi) {
+                let c = sa.counters().snapshot();
+                println!(
+                    "  crypto map {} {} inbound spi {}: {} packets {} bytes {} drops",
+                    m.name,
+                    m.seq,
+                    inb.spi,
+                    c.packets,
+                    c.bytes,
+                    c.total_drops()
+                );
+            }
+        }
+    }
+}
