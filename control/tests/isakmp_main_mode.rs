@@ -1,103 +1,13 @@
 //! Main Mode and Aggressive Mode with pre-shared keys: two sans-IO endpoints handshake in memory on simulated time.
 
-use std::net::SocketAddr;
+mod isakmp_support;
+
 use std::time::{Duration, Instant};
 
-use control::crypto::{IkeCipher, Secret};
-use control::ike::{Config, Endpoint, Event, IkeError, Phase1Proposal};
+use control::crypto::IkeCipher;
+use control::ike::{Endpoint, Event, IkeError, Phase1Proposal};
 use control::isakmp::{AuthMethod, ExchangeType, GroupDescription, HashAlgorithm, Message, NotifyType, Payload};
-
-const I: &str = "192.0.2.1:500";
-const R: &str = "198.51.100.1:500";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn policy(cipher: IkeCipher, hash: HashAlgorithm, group: GroupDescription) -> Phase1Proposal {
-    Phase1Proposal { cipher, hash, auth: AuthMethod::PRE_SHARED_KEY, group, lifetime_secs: 86_400 }
-}
-
-fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
-    Config {
-        policies,
-        keys: vec![(addr(peer).ip(), Secret::from_slice(key))],
-        retransmit_interval: Duration::from_secs(1),
-        retransmit_tries: 3,
-        max_half_open: 4,
-        aggressive_mode: true,
-    }
-}
-
-/// Two endpoints and the datagrams in flight between them.
-struct Net {
-    i: Endpoint,
-    r: Endpoint,
-    now: Instant,
-    delivered: usize,
-    log: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Net {
-    fn new(ci: Config, cr: Config) -> Self {
-        Net {
-            i: Endpoint::new(ci, addr(I)).unwrap(),
-            r: Endpoint::new(cr, addr(R)).unwrap(),
-            now: Instant::now(),
-            delivered: 0,
-            log: Vec::new(),
-        }
-    }
-
-    /// Delivers datagrams until neither side has anything to send; `drop(n, bytes)` may lose the n-th one.
-    fn pump_with(&mut self, mut drop: impl FnMut(usize, &[u8]) -> bool) {
-        loop {
-            let mut moved = false;
-            while let Some(t) = self.i.poll_transmit() {
-                assert_eq!(t.destination, addr(R));
-                moved = true;
-                self.delivered += 1;
-                self.log.push((addr(I), t.contents.clone()));
-                if !drop(self.delivered, &t.contents) {
-                    self.r.handle(self.now, addr(I), &t.contents);
-                }
-            }
-            while let Some(t) = self.r.poll_transmit() {
-                assert_eq!(t.destination, addr(I));
-                moved = true;
-                self.delivered += 1;
-                self.log.push((addr(R), t.contents.clone()));
-                if !drop(self.delivered, &t.contents) {
-                    self.i.handle(self.now, addr(R), &t.contents);
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    fn pump(&mut self) {
-        self.pump_with(|_, _| false);
-    }
-
-    /// Advances simulated time to the earliest deadline and fires it.
-    fn tick(&mut self) -> bool {
-        let next = [self.i.poll_timeout(), self.r.poll_timeout()].into_iter().flatten().min();
-        let Some(at) = next else { return false };
-        self.now = self.now.max(at);
-        self.i.handle_timeout(self.now);
-        self.r.handle_timeout(self.now);
-        true
-    }
-}
-
-fn established(e: &mut Endpoint) -> Option<(control::isakmp::Cookie, Phase1Proposal)> {
-    match e.poll_event()? {
-        Event::Phase1Established { initiator_cookie, proposal, .. } => Some((initiator_cookie, proposal)),
-        other => panic!("unexpected event {other:?}"),
-    }
-}
+use isakmp_support::net::*;
 
 fn handshake(p: Phase1Proposal) {
     let mut net = Net::new(config(vec![p], R, b"example-only-secret"), config(vec![p], I, b"example-only-secret"));
@@ -109,8 +19,10 @@ fn handshake(p: Phase1Proposal) {
     assert_eq!((ci, cr), (icookie, icookie));
     assert_eq!((pi, pr), (p, p));
     assert_eq!(net.i.skeyid_d(&icookie).unwrap(), net.r.skeyid_d(&icookie).unwrap(), "same SKEYID_d");
-    assert_eq!(net.i.poll_timeout(), None, "nothing left to retransmit");
-    assert_eq!(net.r.poll_timeout(), None);
+    // Nothing left to retransmit: the next deadline is the SA's lifetime.
+    let expiry = Some(net.now + Duration::from_secs(u64::from(p.lifetime_secs)));
+    assert_eq!(net.i.poll_timeout(), expiry);
+    assert_eq!(net.r.poll_timeout(), expiry);
     // Messages 5 and 6 are encrypted, 1-4 are not.
     for (n, (_, m)) in net.log.iter().enumerate() {
         let msg = Message::parse(m).unwrap();
@@ -390,7 +302,8 @@ fn aggressive_mode_handshakes() {
             assert_eq!(msg.header.exchange_type, ExchangeType::AGGRESSIVE);
             assert!(!msg.header.flags.encrypted());
         }
-        assert_eq!((net.i.poll_timeout(), net.r.poll_timeout()), (None, None));
+        let expiry = Some(net.now + Duration::from_secs(u64::from(p.lifetime_secs)));
+        assert_eq!((net.i.poll_timeout(), net.r.poll_timeout()), (expiry, expiry));
     }
 }
 

@@ -67,4 +67,9 @@ impl Phase1Crypto {
         self.ivs.update(mid, data);
         Ok(payloads)
     }
+
+    /// Drops the IV of a finished one-message exchange (informational).
+    pub fn forget_exchange(&mut self, message_id: u32) {
+        self.ivs.forget(message_id);
+    }
 }

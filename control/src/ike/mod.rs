@@ -1,7 +1,8 @@
 //! The IKEv1 protocol core, sans-IO (quinn-proto style): it consumes datagrams and time and produces datagrams,
 //! events and its next deadline; it never reads a clock or touches a socket. So far: Phase 1 Main Mode and
 //! Aggressive Mode with pre-shared keys, as initiator and responder, with retransmission (exponential backoff) and
-//! duplicate detection (a retransmitted request gets the stored reply).
+//! duplicate detection (a retransmitted request gets the stored reply); protected informational exchanges on the
+//! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
@@ -14,6 +15,7 @@ macro_rules! take {
 }
 
 mod aggressive;
+mod informational;
 mod keys;
 mod main_mode;
 mod proposal;
@@ -112,6 +114,38 @@ pub enum Event {
         initiator_cookie: Cookie,
         error: IkeError,
     },
+    /// The ISAKMP SA reached its negotiated lifetime and was removed.
+    Phase1Expired {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+    },
+    /// The ISAKMP SA was deleted, by us (`Endpoint::delete`) or by the peer's authenticated Delete.
+    Phase1Deleted {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        by_peer: bool,
+    },
+    /// The answer to a DPD probe.
+    DpdAck {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        sequence: u32,
+    },
+    /// A notification other than DPD; `protected` says whether it came authenticated in an informational
+    /// exchange on the ISAKMP SA.
+    Notification {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        notify_type: NotifyType,
+        protected: bool,
+    },
+    /// The peer deleted Phase 2 SAs (for the SA manager).
+    Phase2Deleted {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        protocol: ProtocolId,
+        spis: Vec<Vec<u8>>,
+    },
 }
 
 /// Counters of what the endpoint dropped or repeated.
@@ -145,6 +179,8 @@ struct Phase1Sa {
     last_sent: Option<Vec<u8>>,
     last_received: Option<Vec<u8>>,
     timer: Option<Timer>,
+    /// When an established SA's lifetime ends.
+    expires: Option<Instant>,
 }
 
 /// One IKE endpoint (one local address).
@@ -215,6 +251,7 @@ impl Endpoint {
             last_sent: None,
             last_received: None,
             timer: None,
+            expires: None,
         };
         self.send(now, &mut sa, msg);
         self.sas.insert(icookie, sa);
@@ -243,6 +280,10 @@ impl Endpoint {
             }
         };
         let exchange = msg.header.exchange_type;
+        if exchange == ExchangeType::INFORMATIONAL {
+            self.informational(now, remote, &msg);
+            return;
+        }
         if exchange != ExchangeType::MAIN_MODE && exchange != ExchangeType::AGGRESSIVE {
             self.stats.unsupported_exchange += 1;
             return;
@@ -296,6 +337,7 @@ impl Endpoint {
                 sa.answered = reply.is_some();
                 self.send(now, sa, reply);
                 if let State::Established(e) = &sa.state {
+                    sa.expires = Some(now + Duration::from_secs(u64::from(e.proposal.lifetime_secs)));
                     self.events.push_back(Event::Phase1Established {
                         peer: sa.peer,
                         initiator_cookie: msg.header.initiator_cookie,
@@ -356,6 +398,7 @@ impl Endpoint {
                     last_sent: None,
                     last_received: Some(datagram.to_vec()),
                     timer: None,
+                    expires: None,
                 };
                 self.send(now, &mut sa, reply);
                 self.sas.insert(icookie, sa);
@@ -407,11 +450,18 @@ impl Endpoint {
 
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(|s| s.timer.as_ref().map(|t| t.at)).min()
+        self.sas.values().flat_map(|s| [s.timer.as_ref().map(|t| t.at), s.expires]).flatten().min()
     }
 
     /// Retransmits what is due and gives up exchanges that ran out of retransmissions.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<Cookie> =
+            self.sas.iter().filter(|(_, s)| s.expires.is_some_and(|at| at <= now)).map(|(c, _)| *c).collect();
+        for c in expired {
+            if let Some(sa) = self.sas.remove(&c) {
+                self.events.push_back(Event::Phase1Expired { peer: sa.peer, initiator_cookie: c });
+            }
+        }
         let due: Vec<Cookie> =
             self.sas.iter().filter(|(_, s)| s.timer.as_ref().is_some_and(|t| t.at <= now)).map(|(c, _)| *c).collect();
         for c in due {

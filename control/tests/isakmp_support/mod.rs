@@ -4,6 +4,8 @@
 
 use std::io::Read;
 
+pub mod net;
+
 /// One ISAKMP datagram from a capture.
 #[derive(Debug, Clone)]
 pub struct Datagram {
