@@ -57,7 +57,7 @@ fn tampered_informational_is_dropped() {
     let mut probe = net.i.poll_transmit().unwrap().contents;
     // A byte of the first encrypted block: that block decrypts to garbage (HASH payload header or HASH(1) itself).
     probe[40] ^= 0x80;
-    net.r.handle(net.now, addr(I), &probe);
+    net.r.handle(net.now, addr(R), addr(I), &probe);
     assert!(net.r.poll_transmit().is_none(), "no ACK to a forged probe");
     assert_eq!(net.r.stats().dropped_in_state, 1);
     assert!(net.r.poll_event().is_none());
@@ -69,7 +69,7 @@ fn delete_removes_the_sa_on_both_sides() {
     net.i.delete(&icookie).unwrap();
     assert!(matches!(net.i.poll_event(), Some(Event::Phase1Deleted { by_peer: false, .. })));
     let d = net.i.poll_transmit().unwrap();
-    net.r.handle(net.now, addr(I), &d.contents);
+    net.r.handle(net.now, addr(R), addr(I), &d.contents);
     assert!(matches!(net.r.poll_event(), Some(Event::Phase1Deleted { by_peer: true, .. })));
     assert_eq!((net.i.sa_count(), net.r.sa_count()), (0, 0));
     assert!(net.i.dpd_probe(&icookie, 1).is_err());

@@ -173,10 +173,10 @@ fn garbage_and_forged_messages_do_not_disturb_the_exchange() {
     assert!(m4.is_none(), "message 4 was already taken by pump");
     let m3 = net.log[2].1.clone();
     // Truncated, bit-flipped and unknown-SA copies are dropped and counted.
-    net.r.handle(net.now, addr(I), &m3[..m3.len() - 1]);
+    net.r.handle(net.now, addr(R), addr(I), &m3[..m3.len() - 1]);
     let mut flipped = m3.clone();
     flipped[9] ^= 0xff; // responder cookie
-    net.r.handle(net.now, addr(I), &flipped);
+    net.r.handle(net.now, addr(R), addr(I), &flipped);
     let s = net.r.stats();
     assert_eq!((s.malformed, s.unknown_sa), (1, 1));
     // The exchange still completes through retransmission.
@@ -204,7 +204,7 @@ fn half_open_responder_exchanges_are_bounded() {
         let mut i = Endpoint::new(config(vec![p], R, b"k"), addr(I)).unwrap();
         i.connect(now, addr(R)).unwrap();
         let m1 = i.poll_transmit().unwrap().contents;
-        r.handle(now, addr(I), &m1);
+        r.handle(now, addr(R), addr(I), &m1);
         assert_eq!(r.sa_count(), usize::from(n.min(3) + 1));
     }
     assert_eq!(r.stats().half_open_limit, 2);
@@ -263,7 +263,7 @@ fn initiator_accepts_reply_encoded_differently_but_refuses_other_algorithms() {
         .find(|a| a.kind == IkeAttributeType::GROUP_DESCRIPTION.0)
         .unwrap();
     *g = Attribute::basic(IkeAttributeType::GROUP_DESCRIPTION, GroupDescription::MODP_2048);
-    i.handle(now, addr(R), &reply(same));
+    i.handle(now, addr(I), addr(R), &reply(same));
     let m3 = Message::parse(&i.poll_transmit().expect("message 3").contents).unwrap();
     assert_eq!(m3.header.initiator_cookie, icookie);
 
@@ -274,7 +274,7 @@ fn initiator_accepts_reply_encoded_differently_but_refuses_other_algorithms() {
     h.responder_cookie = [9; 8];
     let bytes =
         Message { header: h, body: control::isakmp::Body::Payloads(vec![Payload::Sa(other)]) }.to_bytes().unwrap();
-    i2.handle(now, addr(R), &bytes);
+    i2.handle(now, addr(I), addr(R), &bytes);
     match i2.poll_event() {
         Some(Event::Phase1Failed { error, .. }) => assert_eq!(error, IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN)),
         other => panic!("{other:?}"),

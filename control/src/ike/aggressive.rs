@@ -34,6 +34,7 @@ pub(crate) struct ExpectReply {
 
 #[derive(Clone)]
 pub(crate) struct ExpectHashI {
+    nat: super::nat::NatStatus,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
     gxi: Vec<u8>,
@@ -87,7 +88,8 @@ pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Resu
         Payload::Hash(hash),
     ];
     let out = plain(header(icookie, rcookie), payloads)?;
-    let next = ExpectHashI { proposal, sai_b, gxi: gxi.clone(), gxr, idii_b: id_body(idii), crypto };
+    let nat = super::nat::NatStatus::default();
+    let next = ExpectHashI { nat, proposal, sai_b, gxi: gxi.clone(), gxr, idii_b: id_body(idii), crypto };
     Ok((State::AmExpectHashI(next), Some(out)))
 }
 
@@ -118,7 +120,8 @@ pub(crate) fn handle_reply(s: ExpectReply, ctx: &Context<'_>, msg: &Message) -> 
     let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
     // Message 3 goes in the clear, as RFC 2409 §5.4 draws it (and as most peers send it).
     let out = plain(header(icookie, rcookie), vec![Payload::Hash(hash)])?;
-    Ok((State::Established(Established { proposal, crypto }), Some(out)))
+    let nat = super::nat::NatStatus::default();
+    Ok((State::Established(Established { nat, proposal, crypto }), Some(out)))
 }
 
 /// Responder: message 3 in (plain or encrypted), established.
@@ -135,5 +138,11 @@ pub(crate) fn handle_hash_i(mut s: ExpectHashI, msg: &Message) -> Result<Step, I
     if !ct_eq(&expected, received) {
         return Err(IkeError::AuthenticationFailed("HASH_I does not match"));
     }
-    Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), None))
+    Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
+}
+
+impl ExpectHashI {
+    pub(super) fn nat(&self) -> super::nat::NatStatus {
+        self.nat
+    }
 }

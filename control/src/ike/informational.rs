@@ -13,7 +13,7 @@ use crate::isakmp::{
 
 use super::keys::Phase1Crypto;
 use super::main_mode::{exchange_header, State};
-use super::{Endpoint, Event, IkeError, Transmit};
+use super::{Endpoint, Event, IkeError};
 
 /// The ISAKMP SA's SPI in notifications and deletes: the two cookies.
 fn isakmp_spi(icookie: &Cookie, rcookie: &Cookie) -> Vec<u8> {
@@ -52,25 +52,29 @@ fn open(crypto: &mut Phase1Crypto, msg: &Message) -> Result<Vec<Payload>, IkeErr
 }
 
 impl Endpoint {
-    fn established_crypto(&mut self, icookie: &Cookie) -> Result<(SocketAddr, Cookie, &mut Phase1Crypto), IkeError> {
+    #[allow(clippy::type_complexity)]
+    fn established_crypto(
+        &mut self,
+        icookie: &Cookie,
+    ) -> Result<(SocketAddr, SocketAddr, Cookie, &mut Phase1Crypto), IkeError> {
         let sa = self.sas.get_mut(icookie).ok_or(IkeError::Unexpected("no such ISAKMP SA"))?;
         match &mut sa.state {
-            State::Established(e) => Ok((sa.peer, sa.rcookie, &mut e.crypto)),
+            State::Established(e) => Ok((sa.local, sa.peer, sa.rcookie, &mut e.crypto)),
             _ => Err(IkeError::Unexpected("the ISAKMP SA is not established")),
         }
     }
 
     fn send_protected(&mut self, icookie: &Cookie, payload: Payload) -> Result<(), IkeError> {
-        let (peer, rcookie, crypto) = self.established_crypto(icookie)?;
-        let contents = seal(crypto, *icookie, rcookie, payload)?;
-        self.transmits.push_back(Transmit { destination: peer, contents });
+        let (local, peer, rcookie, crypto) = self.established_crypto(icookie)?;
+        let m = seal(crypto, *icookie, rcookie, payload)?;
+        self.queue(local, peer, &m);
         Ok(())
     }
 
     /// Sends a DPD R-U-THERE (RFC 3706 §5) with this sequence number on an established ISAKMP SA; the answer
     /// arrives as [`Event::DpdAck`].
     pub fn dpd_probe(&mut self, icookie: &Cookie, sequence: u32) -> Result<(), IkeError> {
-        let rcookie = self.established_crypto(icookie)?.1;
+        let rcookie = self.established_crypto(icookie)?.2;
         let n = NotificationRepr {
             doi: Doi::IPSEC,
             protocol: ProtocolId::ISAKMP,
@@ -83,7 +87,7 @@ impl Endpoint {
 
     /// Deletes an established ISAKMP SA, telling the peer with a protected Delete payload.
     pub fn delete(&mut self, icookie: &Cookie) -> Result<(), IkeError> {
-        let (peer, rcookie, _) = self.established_crypto(icookie)?;
+        let (_, peer, rcookie, _) = self.established_crypto(icookie)?;
         let d = DeleteRepr {
             doi: Doi::IPSEC,
             protocol: ProtocolId::ISAKMP,
@@ -99,7 +103,8 @@ impl Endpoint {
     /// An Informational exchange message from `remote`.
     pub(super) fn informational(&mut self, _now: Instant, remote: SocketAddr, msg: &Message) {
         let icookie = msg.header.initiator_cookie;
-        let known = self.sas.get(&icookie).is_some_and(|sa| sa.peer == remote);
+        // The peer's IP must match; its port may differ (a NAT may remap it between messages).
+        let known = self.sas.get(&icookie).is_some_and(|sa| sa.peer.ip() == remote.ip());
         if !known || !msg.header.flags.encrypted() {
             // Unprotected notifies (e.g. NO-PROPOSAL-CHOSEN before keys exist) cannot be trusted to end an SA;
             // they are reported for the logs only.
@@ -116,7 +121,7 @@ impl Endpoint {
             return;
         }
         let payloads = match self.established_crypto(&icookie) {
-            Ok((_, rcookie, crypto)) if rcookie == msg.header.responder_cookie => open(crypto, msg),
+            Ok((_, _, rcookie, crypto)) if rcookie == msg.header.responder_cookie => open(crypto, msg),
             Ok(_) => Err(IkeError::Unexpected("responder cookie does not match")),
             Err(e) => Err(e),
         };

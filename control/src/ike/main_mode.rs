@@ -11,6 +11,7 @@
 //!                             <--    HDR*, IDir, HASH_R
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::crypto::dh::{self, KeyExchange};
@@ -19,16 +20,21 @@ use crate::crypto::{ct_eq, Secret};
 use crate::isakmp::{Cookie, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotifyType, Payload, SaRepr};
 
 use super::keys::{Phase1Crypto, Phase1Material};
+use super::nat::{self, NatStatus};
 use super::proposal::{choose, Phase1Proposal};
 use super::IkeError;
 
 const NONCE_LEN: usize = 32;
 
-/// What a state needs from the endpoint: local policy, key and identity.
+/// What a state needs from the endpoint: local policy, key and identity, and the addresses of the datagram being
+/// handled (for NAT-D).
 pub(crate) struct Context<'a> {
     pub policies: &'a [Phase1Proposal],
     pub psk: &'a Secret,
     pub local_id: &'a IdRepr,
+    pub nat_traversal: bool,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
 }
 
 /// The result of one step: next state, and the message to send (if any).
@@ -41,6 +47,7 @@ pub(crate) struct ExpectSaReply {
 
 #[derive(Clone)]
 pub(crate) struct ExpectKeReply {
+    nat_t: bool,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
     dh: Arc<dyn KeyExchange>,
@@ -49,6 +56,7 @@ pub(crate) struct ExpectKeReply {
 
 #[derive(Clone)]
 pub(crate) struct ExpectHashR {
+    nat: NatStatus,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
     gxi: Vec<u8>,
@@ -58,12 +66,14 @@ pub(crate) struct ExpectHashR {
 
 #[derive(Clone)]
 pub(crate) struct ExpectKe {
+    nat_t: bool,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
 }
 
 #[derive(Clone)]
 pub(crate) struct ExpectHashI {
+    nat: NatStatus,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
     gxi: Vec<u8>,
@@ -74,6 +84,7 @@ pub(crate) struct ExpectHashI {
 /// An ISAKMP SA whose authentication succeeded.
 #[derive(Clone)]
 pub(crate) struct Established {
+    pub nat: NatStatus,
     pub proposal: Phase1Proposal,
     pub crypto: Phase1Crypto,
 }
@@ -101,6 +112,17 @@ impl State {
     /// Whether this side still waits for a message (and so retransmits its last one).
     pub fn awaits_reply(&self) -> bool {
         !matches!(self, State::Established(_))
+    }
+
+    /// What NAT detection found so far (nothing before the KE exchange, or without NAT traversal).
+    pub fn nat(&self) -> NatStatus {
+        match self {
+            State::ExpectHashR(s) => s.nat,
+            State::ExpectHashI(s) => s.nat,
+            State::AmExpectHashI(s) => s.nat(),
+            State::Established(s) => s.nat,
+            _ => NatStatus::default(),
+        }
     }
 }
 
@@ -144,7 +166,9 @@ pub(super) fn id_body(id: &IdRepr) -> Vec<u8> {
 /// Main Mode initiator: message 1 offers the local policies.
 pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeError> {
     let offered = super::proposal::offer(ctx.policies);
-    let msg = plain(header(icookie, [0; 8]), vec![Payload::Sa(offered.clone())])?;
+    let mut payloads = vec![Payload::Sa(offered.clone())];
+    payloads.extend(nat::vendor_ids(ctx.nat_traversal));
+    let msg = plain(header(icookie, [0; 8]), payloads)?;
     Ok((State::ExpectSaReply(ExpectSaReply { offered }), Some(msg)))
 }
 
@@ -152,9 +176,12 @@ pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeEr
 pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Result<Step, IkeError> {
     let offered = take!(msg.payloads(), Sa, "SA");
     let (reply, proposal) = choose(ctx.policies, offered).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let nat_t = ctx.nat_traversal && nat::peer_supports(msg.payloads());
     let h = header(msg.header.initiator_cookie, rcookie);
-    let out = plain(h, vec![Payload::Sa(reply)])?;
-    Ok((State::ExpectKe(ExpectKe { proposal, sai_b: sa_body(offered) }), Some(out)))
+    let mut payloads = vec![Payload::Sa(reply)];
+    payloads.extend(nat::vendor_ids(nat_t));
+    let out = plain(h, payloads)?;
+    Ok((State::ExpectKe(ExpectKe { nat_t, proposal, sai_b: sa_body(offered) }), Some(out)))
 }
 
 impl State {
@@ -173,14 +200,16 @@ impl State {
                 if !ctx.policies.iter().any(|local| local.accepts(&proposal)) {
                     return Err(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN));
                 }
+                let nat_t = ctx.nat_traversal && nat::peer_supports(msg.payloads());
                 let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(proposal.group)?);
                 let ni = nonce()?;
-                let out = plain(
-                    header(icookie, rcookie),
-                    vec![Payload::Ke(dh.public_value().to_vec()), Payload::Nonce(ni.clone())],
-                )?;
+                let mut payloads = vec![Payload::Ke(dh.public_value().to_vec()), Payload::Nonce(ni.clone())];
+                if nat_t {
+                    payloads.extend(nat::nat_d_payloads(prf(&proposal)?, &icookie, &rcookie, ctx.local, ctx.remote));
+                }
+                let out = plain(header(icookie, rcookie), payloads)?;
                 let sai_b = sa_body(&s.offered);
-                Ok((State::ExpectKeReply(ExpectKeReply { proposal, sai_b, dh, ni }), Some(out)))
+                Ok((State::ExpectKeReply(ExpectKeReply { nat_t, proposal, sai_b, dh, ni }), Some(out)))
             }
             State::ExpectKe(s) => {
                 let (gxi, ni) = (take!(msg.payloads(), Ke, "KE"), take!(msg.payloads(), Nonce, "NONCE"));
@@ -189,9 +218,17 @@ impl State {
                 let gxy = dh.shared_secret(gxi)?;
                 let nr = nonce()?;
                 let gxr = dh.public_value().to_vec();
-                let out = plain(header(icookie, rcookie), vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr.clone())])?;
+                let mut payloads = vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr.clone())];
+                let mut nat = NatStatus::default();
+                if s.nat_t {
+                    let prf = prf(&s.proposal)?;
+                    nat =
+                        nat::detect(prf, &icookie, &rcookie, ctx.local, ctx.remote, msg.payloads()).unwrap_or_default();
+                    payloads.extend(nat::nat_d_payloads(prf, &icookie, &rcookie, ctx.local, ctx.remote));
+                }
+                let out = plain(header(icookie, rcookie), payloads)?;
                 let crypto = derive(ctx, &s.proposal, &gxy, gxi, &gxr, ni, &nr, &icookie, &rcookie)?;
-                let next = ExpectHashI { proposal: s.proposal, sai_b: s.sai_b, gxi: gxi.clone(), gxr, crypto };
+                let next = ExpectHashI { nat, proposal: s.proposal, sai_b: s.sai_b, gxi: gxi.clone(), gxr, crypto };
                 Ok((State::ExpectHashI(next), Some(out)))
             }
             State::ExpectKeReply(s) => {
@@ -200,11 +237,16 @@ impl State {
                 let gxy = s.dh.shared_secret(gxr)?;
                 let gxi = s.dh.public_value().to_vec();
                 let mut crypto = derive(ctx, &s.proposal, &gxy, &gxi, gxr, &s.ni, nr, &icookie, &rcookie)?;
+                let nat = match s.nat_t {
+                    true => nat::detect(crypto.prf, &icookie, &rcookie, ctx.local, ctx.remote, msg.payloads()),
+                    false => None,
+                }
+                .unwrap_or_default();
                 let input = AuthHashInput { gxi: &gxi, gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
                 let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
                 let out = crypto
                     .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
-                let next = ExpectHashR { proposal: s.proposal, sai_b: s.sai_b, gxi, gxr: gxr.clone(), crypto };
+                let next = ExpectHashR { nat, proposal: s.proposal, sai_b: s.sai_b, gxi, gxr: gxr.clone(), crypto };
                 Ok((State::ExpectHashR(next), Some(out)))
             }
             State::ExpectHashI(mut s) => {
@@ -220,7 +262,8 @@ impl State {
                 let out = s
                     .crypto
                     .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
-                Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), Some(out)))
+                let done = Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto };
+                Ok((State::Established(done), Some(out)))
             }
             State::ExpectHashR(mut s) => {
                 let payloads = s.crypto.decrypt(msg).map_err(undecryptable)?;
@@ -231,7 +274,7 @@ impl State {
                 if !ct_eq(&expected, received) {
                     return Err(IkeError::AuthenticationFailed("HASH_R does not match"));
                 }
-                Ok((State::Established(Established { proposal: s.proposal, crypto: s.crypto }), None))
+                Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
             }
             State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
             State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, msg),
@@ -258,6 +301,10 @@ pub(super) fn check_nonce(n: &[u8]) -> Result<(), IkeError> {
     }
 }
 
+fn prf(p: &Phase1Proposal) -> Result<crate::crypto::Prf, IkeError> {
+    p.prf().ok_or(IkeError::Notify(NotifyType::ATTRIBUTES_NOT_SUPPORTED))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn derive(
     ctx: &Context<'_>,
@@ -270,7 +317,7 @@ pub(super) fn derive(
     cky_i: &[u8],
     cky_r: &[u8],
 ) -> Result<Phase1Crypto, IkeError> {
-    let prf = p.prf().ok_or(IkeError::Notify(NotifyType::ATTRIBUTES_NOT_SUPPORTED))?;
+    let prf = prf(p)?;
     Ok(Phase1Crypto::derive_psk(&Phase1Material {
         prf,
         cipher: p.cipher,

@@ -15,151 +15,29 @@ macro_rules! take {
 }
 
 mod aggressive;
+mod api;
 mod informational;
 mod keys;
 mod main_mode;
+mod nat;
 mod proposal;
+mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::crypto::{CryptoError, Secret};
+use crate::crypto::Secret;
 use crate::isakmp::{
     Body, Cookie, Doi, ExchangeType, Flags, HeaderRepr, IdData, IdRepr, Message, NotificationRepr, NotifyType, Payload,
     ProtocolId,
 };
+pub use api::{Config, Event, IkeError, Stats, Transmit};
+pub use nat::{NatStatus, NAT_T_PORT};
 pub use proposal::{choose, offer, Phase1Proposal, ProposalError, DEFAULT_LIFETIME_SECS};
 
 use main_mode::{Context, State};
-
-/// Why a message was refused or an exchange failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IkeError {
-    #[error("malformed message: {0}")]
-    Wire(#[from] crate::isakmp::Error),
-    #[error("crypto: {0}")]
-    Crypto(#[from] CryptoError),
-    #[error("{0} payload missing")]
-    MissingPayload(&'static str),
-    #[error("unexpected message: {0}")]
-    Unexpected(&'static str),
-    #[error("negotiation failed: {0}")]
-    Notify(NotifyType),
-    #[error("authentication failed: {0}")]
-    AuthenticationFailed(&'static str),
-    #[error("no answer after {0} retransmissions")]
-    Timeout(u32),
-    #[error("no pre-shared key for peer {0}")]
-    NoKey(IpAddr),
-    #[error("no local ISAKMP policy this implementation supports")]
-    NoPolicy,
-}
-
-impl IkeError {
-    /// The notify type this error answers with, if any.
-    pub fn notify(&self) -> Option<NotifyType> {
-        match self {
-            IkeError::Notify(n) => Some(*n),
-            IkeError::AuthenticationFailed(_) => Some(NotifyType::AUTHENTICATION_FAILED),
-            IkeError::Wire(e) => Some(e.notify()),
-            _ => None,
-        }
-    }
-
-    /// Errors that end the exchange. Others (malformed, misplaced or undecryptable messages, which anyone can
-    /// forge) drop the message and keep the state, so the retransmission timer still runs.
-    fn is_fatal(&self) -> bool {
-        matches!(self, IkeError::Notify(_) | IkeError::AuthenticationFailed(_))
-    }
-}
-
-/// Endpoint configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// ISAKMP policies in priority order (the initiator offers them in this order).
-    pub policies: Vec<Phase1Proposal>,
-    /// Pre-shared keys by peer address.
-    pub keys: Vec<(IpAddr, Secret)>,
-    /// First retransmission interval; doubled after each retransmission.
-    pub retransmit_interval: Duration,
-    /// Retransmissions before an exchange is given up.
-    pub retransmit_tries: u32,
-    /// Responder exchanges in negotiation at once; message 1 beyond this is dropped (each costs a DH computation
-    /// later, so a flood of forged message 1s must not grow the table without bound).
-    pub max_half_open: usize,
-    /// Whether to answer Aggressive Mode as responder (Cisco's `crypto isakmp aggressive-mode disable` turns it off).
-    pub aggressive_mode: bool,
-}
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub destination: SocketAddr,
-    pub contents: Vec<u8>,
-}
-
-/// What happened, for the SA manager and the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Phase1Established {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        responder_cookie: Cookie,
-        initiator: bool,
-        proposal: Phase1Proposal,
-    },
-    Phase1Failed {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        error: IkeError,
-    },
-    /// The ISAKMP SA reached its negotiated lifetime and was removed.
-    Phase1Expired {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-    },
-    /// The ISAKMP SA was deleted, by us (`Endpoint::delete`) or by the peer's authenticated Delete.
-    Phase1Deleted {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        by_peer: bool,
-    },
-    /// The answer to a DPD probe.
-    DpdAck {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        sequence: u32,
-    },
-    /// A notification other than DPD; `protected` says whether it came authenticated in an informational
-    /// exchange on the ISAKMP SA.
-    Notification {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        notify_type: NotifyType,
-        protected: bool,
-    },
-    /// The peer deleted Phase 2 SAs (for the SA manager).
-    Phase2Deleted {
-        peer: SocketAddr,
-        initiator_cookie: Cookie,
-        protocol: ProtocolId,
-        spis: Vec<Vec<u8>>,
-    },
-}
-
-/// Counters of what the endpoint dropped or repeated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub malformed: u64,
-    pub unsupported_exchange: u64,
-    pub unknown_sa: u64,
-    pub dropped_in_state: u64,
-    pub duplicates: u64,
-    pub retransmits: u64,
-    pub half_open_limit: u64,
-    pub aggressive_refused: u64,
-}
+use nat::Framed;
 
 struct Timer {
     at: Instant,
@@ -168,6 +46,8 @@ struct Timer {
 }
 
 struct Phase1Sa {
+    /// Our address for this SA: port 500, or 4500 after floating.
+    local: SocketAddr,
     peer: SocketAddr,
     /// Main Mode or Aggressive Mode: messages of the other exchange are not for this SA.
     exchange: ExchangeType,
@@ -176,16 +56,21 @@ struct Phase1Sa {
     initiator: bool,
     rcookie: Cookie,
     state: State,
+    /// ISAKMP bytes (without the port-4500 marker, added when sent).
     last_sent: Option<Vec<u8>>,
     last_received: Option<Vec<u8>>,
     timer: Option<Timer>,
     /// When an established SA's lifetime ends.
     expires: Option<Instant>,
+    /// When the next NAT keepalive is due (established, behind a NAT).
+    keepalive: Option<Instant>,
 }
 
 /// One IKE endpoint (one local address).
 pub struct Endpoint {
     config: Config,
+    /// Our address on the IKE port (500).
+    local: SocketAddr,
     local_id: IdRepr,
     sas: HashMap<Cookie, Phase1Sa>,
     transmits: VecDeque<Transmit>,
@@ -200,7 +85,8 @@ fn random_cookie() -> Result<Cookie, IkeError> {
 }
 
 impl Endpoint {
-    /// An endpoint at `local`, identifying itself by that address (ID_IPV4_ADDR / ID_IPV6_ADDR, UDP port 500).
+    /// An endpoint at `local` (the IKE port, normally 500), identifying itself by that address (ID_IPV4_ADDR /
+    /// ID_IPV6_ADDR, UDP port 500).
     pub fn new(config: Config, local: SocketAddr) -> Result<Self, IkeError> {
         if config.policies.is_empty() || config.policies.iter().any(|p| !p.is_supported()) {
             return Err(IkeError::NoPolicy);
@@ -211,6 +97,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             config,
+            local,
             local_id: IdRepr { protocol: 17, port: 500, data },
             sas: HashMap::new(),
             transmits: VecDeque::new(),
@@ -221,6 +108,23 @@ impl Endpoint {
 
     fn psk(&self, peer: IpAddr) -> Result<&Secret, IkeError> {
         self.config.keys.iter().find(|(a, _)| *a == peer).map(|(_, k)| k).ok_or(IkeError::NoKey(peer))
+    }
+
+    fn context(&self, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {
+        Ok(Context {
+            policies: &self.config.policies,
+            psk: self.psk(remote.ip())?,
+            local_id: &self.local_id,
+            nat_traversal: self.config.nat_traversal,
+            local,
+            remote,
+        })
+    }
+
+    /// Queues an ISAKMP message from `local` to `peer`, with the non-ESP marker on the NAT-T port.
+    fn queue(&mut self, local: SocketAddr, peer: SocketAddr, isakmp: &[u8]) {
+        let contents = if local.port() == NAT_T_PORT { nat::frame(isakmp) } else { isakmp.to_vec() };
+        self.transmits.push_back(Transmit { source: local, destination: peer, contents });
     }
 
     /// Starts Main Mode towards `peer`; returns the initiator cookie naming the new ISAKMP SA.
@@ -235,13 +139,14 @@ impl Endpoint {
 
     fn initiate(&mut self, now: Instant, peer: SocketAddr, exchange: ExchangeType) -> Result<Cookie, IkeError> {
         let icookie = random_cookie()?;
-        let ctx = Context { policies: &self.config.policies, psk: self.psk(peer.ip())?, local_id: &self.local_id };
+        let ctx = self.context(self.local, peer)?;
         let (state, msg) = if exchange == ExchangeType::AGGRESSIVE {
             aggressive::initiate(&ctx, icookie)?
         } else {
             main_mode::initiate(&ctx, icookie)?
         };
         let mut sa = Phase1Sa {
+            local: self.local,
             peer,
             exchange,
             answered: false,
@@ -252,6 +157,7 @@ impl Endpoint {
             last_received: None,
             timer: None,
             expires: None,
+            keepalive: None,
         };
         self.send(now, &mut sa, msg);
         self.sas.insert(icookie, sa);
@@ -260,7 +166,7 @@ impl Endpoint {
 
     fn send(&mut self, now: Instant, sa: &mut Phase1Sa, msg: Option<Vec<u8>>) {
         if let Some(m) = msg {
-            self.transmits.push_back(Transmit { destination: sa.peer, contents: m.clone() });
+            self.queue(sa.local, sa.peer, &m);
             sa.last_sent = Some(m);
         }
         sa.timer = sa.state.awaits_reply().then(|| Timer {
@@ -270,8 +176,24 @@ impl Endpoint {
         });
     }
 
-    /// Processes one received datagram (the UDP payload) from `remote`.
-    pub fn handle(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
+    /// Processes one received UDP datagram: `local` is the address and port it arrived at (500, or 4500 where the
+    /// payload starts with the non-ESP marker), `remote` where it came from.
+    pub fn handle(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, udp_payload: &[u8]) {
+        let datagram = if local.port() == NAT_T_PORT {
+            match nat::unframe(udp_payload) {
+                Framed::Ike(d) => d,
+                Framed::Keepalive => {
+                    self.stats.keepalives_received += 1;
+                    return;
+                }
+                Framed::NotIke => {
+                    self.stats.not_ike += 1;
+                    return;
+                }
+            }
+        } else {
+            udp_payload
+        };
         let msg = match Message::parse(datagram) {
             Ok(m) => m,
             Err(_) => {
@@ -291,21 +213,32 @@ impl Endpoint {
         let icookie = msg.header.initiator_cookie;
         let Some(mut sa) = self.sas.remove(&icookie) else {
             if msg.header.responder_cookie == [0; 8] && !msg.header.flags.encrypted() {
-                self.accept(now, remote, &msg, datagram);
+                self.accept(now, local, remote, &msg, datagram);
             } else {
                 self.stats.unknown_sa += 1;
             }
             return;
         };
-        let keep = self.step(now, remote, &mut sa, &msg, datagram);
+        let keep = self.step(now, local, remote, &mut sa, &msg, datagram);
         if keep {
             self.sas.insert(icookie, sa);
         }
     }
 
     /// Advances an existing SA; returns whether it is kept.
-    fn step(&mut self, now: Instant, remote: SocketAddr, sa: &mut Phase1Sa, msg: &Message, datagram: &[u8]) -> bool {
-        if remote != sa.peer
+    fn step(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        sa: &mut Phase1Sa,
+        msg: &Message,
+        datagram: &[u8],
+    ) -> bool {
+        // After NAT-D found a NAT, the peer moves to port 4500, possibly through a new NAT mapping: follow it
+        // (RFC 3947 §4). The message must still authenticate for the exchange to advance.
+        let floats = local.port() == NAT_T_PORT && remote.ip() == sa.peer.ip() && sa.state.nat().detected();
+        if (remote != sa.peer && !floats)
             || msg.header.exchange_type != sa.exchange
             || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie)
         {
@@ -315,22 +248,23 @@ impl Endpoint {
         if sa.last_received.as_deref() == Some(datagram) {
             // A retransmitted request: answer with the stored reply, state unchanged.
             self.stats.duplicates += 1;
-            if let (true, Some(m)) = (sa.answered, &sa.last_sent) {
-                self.transmits.push_back(Transmit { destination: sa.peer, contents: m.clone() });
+            if let (true, Some(m)) = (sa.answered, sa.last_sent.clone()) {
+                self.queue(sa.local, sa.peer, &m);
             }
             return true;
         }
-        let result = match self.psk(sa.peer.ip()) {
-            Ok(psk) => {
-                let ctx = Context { policies: &self.config.policies, psk, local_id: &self.local_id };
-                sa.state.clone().handle(&ctx, msg)
-            }
-            Err(e) => Err(e),
-        };
+        let result = self.context(local, remote).and_then(|ctx| sa.state.clone().handle(&ctx, msg));
         match result {
             Ok((next, reply)) => {
                 if sa.initiator && sa.rcookie == [0; 8] {
                     sa.rcookie = msg.header.responder_cookie;
+                }
+                if floats {
+                    (sa.local, sa.peer) = (local, remote);
+                } else if sa.initiator && next.nat().detected() && sa.local.port() != NAT_T_PORT {
+                    // RFC 3947 §4: the initiator switches to port 4500 for message 5 on.
+                    sa.local.set_port(NAT_T_PORT);
+                    sa.peer.set_port(NAT_T_PORT);
                 }
                 sa.state = next;
                 sa.last_received = Some(datagram.to_vec());
@@ -338,12 +272,17 @@ impl Endpoint {
                 self.send(now, sa, reply);
                 if let State::Established(e) = &sa.state {
                     sa.expires = Some(now + Duration::from_secs(u64::from(e.proposal.lifetime_secs)));
+                    if e.nat.local_behind_nat {
+                        sa.keepalive = Some(now + self.config.nat_keepalive);
+                    }
                     self.events.push_back(Event::Phase1Established {
+                        local: sa.local,
                         peer: sa.peer,
                         initiator_cookie: msg.header.initiator_cookie,
                         responder_cookie: sa.rcookie,
                         initiator: sa.initiator,
                         proposal: e.proposal,
+                        nat: e.nat,
                     });
                 }
                 true
@@ -363,8 +302,8 @@ impl Endpoint {
         }
     }
 
-    /// A Main Mode message 1 from a new peer: answer as responder.
-    fn accept(&mut self, now: Instant, remote: SocketAddr, msg: &Message, datagram: &[u8]) {
+    /// Message 1 from a new peer: answer as responder.
+    fn accept(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, msg: &Message, datagram: &[u8]) {
         let half_open = self.sas.values().filter(|s| !s.initiator && s.state.awaits_reply()).count();
         if half_open >= self.config.max_half_open {
             self.stats.half_open_limit += 1;
@@ -377,8 +316,7 @@ impl Endpoint {
             return;
         }
         let result = random_cookie().and_then(|rcookie| {
-            let ctx =
-                Context { policies: &self.config.policies, psk: self.psk(remote.ip())?, local_id: &self.local_id };
+            let ctx = self.context(local, remote)?;
             let step = if exchange == ExchangeType::AGGRESSIVE {
                 aggressive::respond(&ctx, msg, rcookie)?
             } else {
@@ -389,6 +327,7 @@ impl Endpoint {
         match result {
             Ok((rcookie, (state, reply))) => {
                 let mut sa = Phase1Sa {
+                    local,
                     peer: remote,
                     exchange,
                     answered: true,
@@ -399,13 +338,15 @@ impl Endpoint {
                     last_received: Some(datagram.to_vec()),
                     timer: None,
                     expires: None,
+                    keepalive: None,
                 };
                 self.send(now, &mut sa, reply);
                 self.sas.insert(icookie, sa);
             }
             Err(error) => {
+                // (A responder that failed keeps no state, so a retransmitted message 1 is judged afresh.)
                 if let Some(n) = error.notify() {
-                    self.notify_unprotected(remote, icookie, n);
+                    self.notify_unprotected(local, remote, icookie, n);
                 }
                 self.events.push_back(Event::Phase1Failed { peer: remote, initiator_cookie: icookie, error });
             }
@@ -413,7 +354,7 @@ impl Endpoint {
     }
 
     /// An unencrypted Informational notify, for failures before keys exist (RFC 2408 §4.8 allows it).
-    fn notify_unprotected(&mut self, peer: SocketAddr, icookie: Cookie, notify_type: NotifyType) {
+    fn notify_unprotected(&mut self, local: SocketAddr, peer: SocketAddr, icookie: Cookie, notify_type: NotifyType) {
         let mut mid = [0u8; 4];
         if crate::crypto::dh::random_bytes(&mut mid).is_err() {
             return;
@@ -433,8 +374,8 @@ impl Endpoint {
             spi: Vec::new(),
             data: Vec::new(),
         };
-        if let Ok(contents) = (Message { header, body: Body::Payloads(vec![Payload::Notification(n)]) }).to_bytes() {
-            self.transmits.push_back(Transmit { destination: peer, contents });
+        if let Ok(m) = (Message { header, body: Body::Payloads(vec![Payload::Notification(n)]) }).to_bytes() {
+            self.queue(local, peer, &m);
         }
     }
 
@@ -446,45 +387,6 @@ impl Endpoint {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// When `handle_timeout` must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().flat_map(|s| [s.timer.as_ref().map(|t| t.at), s.expires]).flatten().min()
-    }
-
-    /// Retransmits what is due and gives up exchanges that ran out of retransmissions.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<Cookie> =
-            self.sas.iter().filter(|(_, s)| s.expires.is_some_and(|at| at <= now)).map(|(c, _)| *c).collect();
-        for c in expired {
-            if let Some(sa) = self.sas.remove(&c) {
-                self.events.push_back(Event::Phase1Expired { peer: sa.peer, initiator_cookie: c });
-            }
-        }
-        let due: Vec<Cookie> =
-            self.sas.iter().filter(|(_, s)| s.timer.as_ref().is_some_and(|t| t.at <= now)).map(|(c, _)| *c).collect();
-        for c in due {
-            let Some(sa) = self.sas.get_mut(&c) else { continue };
-            let Some(t) = sa.timer.as_mut() else { continue };
-            if t.tries >= self.config.retransmit_tries {
-                let (peer, tries) = (sa.peer, t.tries);
-                self.sas.remove(&c);
-                self.events.push_back(Event::Phase1Failed {
-                    peer,
-                    initiator_cookie: c,
-                    error: IkeError::Timeout(tries),
-                });
-                continue;
-            }
-            t.tries += 1;
-            t.interval *= 2;
-            t.at = now + t.interval;
-            if let Some(m) = &sa.last_sent {
-                self.stats.retransmits += 1;
-                self.transmits.push_back(Transmit { destination: sa.peer, contents: m.clone() });
-            }
-        }
     }
 
     pub fn stats(&self) -> Stats {

@@ -26,16 +26,26 @@ pub fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
         retransmit_tries: 3,
         max_half_open: 4,
         aggressive_mode: true,
+        nat_traversal: true,
+        nat_keepalive: Duration::from_secs(20),
     }
 }
 
-/// Two endpoints and the datagrams in flight between them.
+/// A NAT in front of the initiator: its private address maps to `public`, each port shifted by `port_shift`.
+#[derive(Clone, Copy)]
+pub struct Nat {
+    pub public: std::net::IpAddr,
+    pub port_shift: u16,
+}
+
+/// Two endpoints and the datagrams in flight between them (`log` holds what was sent, as sent, by sender).
 pub struct Net {
     pub i: Endpoint,
     pub r: Endpoint,
     pub now: Instant,
     pub delivered: usize,
     pub log: Vec<(SocketAddr, Vec<u8>)>,
+    pub nat: Option<Nat>,
 }
 
 impl Net {
@@ -46,6 +56,25 @@ impl Net {
             now: Instant::now(),
             delivered: 0,
             log: Vec::new(),
+            nat: None,
+        }
+    }
+
+    /// The initiator's address as the responder sees it.
+    pub fn outside(&self, private: SocketAddr) -> SocketAddr {
+        match self.nat {
+            Some(n) => SocketAddr::new(n.public, private.port() + n.port_shift),
+            None => private,
+        }
+    }
+
+    fn inside(&self, public: SocketAddr) -> SocketAddr {
+        match self.nat {
+            Some(n) => {
+                assert_eq!(public.ip(), n.public, "sent to the NAT's public address");
+                SocketAddr::new(addr(I).ip(), public.port() - n.port_shift)
+            }
+            None => public,
         }
     }
 
@@ -54,21 +83,24 @@ impl Net {
         loop {
             let mut moved = false;
             while let Some(t) = self.i.poll_transmit() {
-                assert_eq!(t.destination, addr(R));
+                assert_eq!(t.destination.ip(), addr(R).ip());
+                assert_eq!(t.source.ip(), addr(I).ip());
                 moved = true;
                 self.delivered += 1;
                 self.log.push((addr(I), t.contents.clone()));
                 if !drop(self.delivered, &t.contents) {
-                    self.r.handle(self.now, addr(I), &t.contents);
+                    let from = self.outside(t.source);
+                    self.r.handle(self.now, t.destination, from, &t.contents);
                 }
             }
             while let Some(t) = self.r.poll_transmit() {
-                assert_eq!(t.destination, addr(I));
+                assert_eq!(t.source.ip(), addr(R).ip());
                 moved = true;
                 self.delivered += 1;
                 self.log.push((addr(R), t.contents.clone()));
                 if !drop(self.delivered, &t.contents) {
-                    self.i.handle(self.now, addr(R), &t.contents);
+                    let to = self.inside(t.destination);
+                    self.i.handle(self.now, to, t.source, &t.contents);
                 }
             }
             if !moved {
