@@ -153,21 +153,42 @@ fn through_two_gateways(tag: &str, ts: &str, key_a_out: &str, key_b_out: &str) {
             udp_frame(A_IN, HOST_A, [192, 0, 2, 10], [203, 0, 113, 10], 64, &payload)
         })
         .collect();
-    write_pcap(&d.join("a_in_rx.pcap"), &originals);
+    // Two packets too big for the tunnel once encrypted: one may be fragmented, the other has DF set.
+    let big_payload: Vec<u8> = (0..1750).map(|j| (j * 3) as u8).collect();
+    let big = udp_frame(A_IN, HOST_A, [192, 0, 2, 10], [203, 0, 113, 10], 64, &big_payload);
+    let mut big_df = big.clone();
+    big_df[14 + 6] |= 0x40;
+    big_df[14 + 10..14 + 12].fill(0);
+    let c = checksum(&big_df[14..34]);
+    big_df[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    let mut a_input = originals.clone();
+    a_input.push(big);
+    a_input.push(big_df);
+    write_pcap(&d.join("a_in_rx.pcap"), &a_input);
     write_pcap(&d.join("a_out_rx.pcap"), &[]);
     let cfg_a = d.join("a.toml");
     write_config(&cfg_a, &config(d, &A, &B, "a", ts, 0x2000, 0x1000, (key_b_out, key_a_out)));
     let out_a = espgate(&cfg_a);
     let esp = read_pcap(&d.join("a_out_tx.pcap"));
-    assert_eq!(esp.len(), N, "A sent every packet, encrypted:\n{out_a}");
-    for f in &esp {
+    assert_eq!(esp.len(), N + 2, "A sent every packet, encrypted, the big one in two fragments:\n{out_a}");
+    assert!(esp.iter().all(|f| f.len() <= 14 + 1500), "nothing over the MTU");
+    // The DF packet came back to its sender as ICMP Fragmentation Needed.
+    let back = read_pcap(&d.join("a_in_tx.pcap"));
+    assert_eq!(back.len(), 1, "{out_a}");
+    assert_eq!(&back[0][0..6], &HOST_A);
+    assert_eq!((back[0][14 + 9], back[0][34], back[0][35]), (1, 3, 4), "ICMP fragmentation needed");
+    let mtu = u16::from_be_bytes([back[0][40], back[0][41]]);
+    assert!((1400..1500).contains(&mtu), "announced MTU {mtu}");
+    let (esp, frags) = esp.split_at(N);
+    for f in esp {
         assert_eq!(&f[0..6], &B_OUT, "to B's outside MAC");
         assert_eq!(f[14 + 9], 50, "IP protocol ESP");
         assert_eq!(&f[14 + 20..14 + 24], &0x1000u32.to_be_bytes(), "A's outbound SPI");
     }
 
     // B's input: A's ESP, plus a replay, a tampered packet and an unknown SPI.
-    let mut input = esp.clone();
+    let mut input = esp.to_vec();
+    input.extend_from_slice(frags);
     input.push(esp[3].clone());
     let mut tampered = esp[N - 1].clone();
     let len = tampered.len();
@@ -176,6 +197,7 @@ fn through_two_gateways(tag: &str, ts: &str, key_a_out: &str, key_b_out: &str) {
     unknown[14 + 23] ^= 0x5a;
     // The tampered copy of the last packet arrives before the original: its ICV fails, and then the real one passes.
     input.insert(N - 1, tampered);
+    assert_eq!(input.len(), N + 4);
     input.push(unknown);
     write_pcap(&d.join("b_out_rx.pcap"), &input);
     write_pcap(&d.join("b_in_rx.pcap"), &[]);
@@ -183,7 +205,15 @@ fn through_two_gateways(tag: &str, ts: &str, key_a_out: &str, key_b_out: &str) {
     write_config(&cfg_b, &config(d, &B, &A, "b", ts, 0x1000, 0x2000, (key_a_out, key_b_out)));
     let out_b = espgate(&cfg_b);
     let clear = read_pcap(&d.join("b_in_tx.pcap"));
-    assert_eq!(clear.len(), N, "B decrypted every valid packet and nothing else:\n{out_b}");
+    assert_eq!(clear.len(), N + 2, "B decrypted every valid packet and nothing else:\n{out_b}");
+    let (clear, frag_out) = clear.split_at(N);
+    let mut data = Vec::new();
+    for f in frag_out {
+        let ihl = usize::from(f[14] & 0xf) * 4;
+        assert_eq!(checksum(&f[14..14 + ihl]), 0);
+        data.extend_from_slice(&f[14 + ihl..]);
+    }
+    assert_eq!(&data[8..], &big_payload[..], "the fragments carry the whole big packet");
     for (got, orig) in clear.iter().zip(&originals) {
         assert_eq!(&got[0..6], &HOST_B);
         assert_eq!(&got[6..12], &B_IN);

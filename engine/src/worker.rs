@@ -1,7 +1,7 @@
 //! The poll loop of a worker lcore: receive bursts on its queues, run each frame through the [`Datapath`], transmit,
 //! punt or drop. Everything from the control thread arrives on bounded lock-free queues and is applied between
 //! bursts; a full queue is a counted drop, never a wait.
-use crate::datapath::{Action, Datapath, Drop as DropCause, PuntKind, Tables};
+use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
 use crate::wire::Spi;
@@ -134,28 +134,25 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             }
             bump(&stats.rx, n as u64);
             let port = rq.port_id();
+            let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for mut m in rx.drain() {
-                match dp.process(port, &mut m) {
-                    Action::Transmit { port: p } => {
-                        let Some(b) = out.get_mut(usize::from(p)) else {
-                            bump(&stats.drops[DropCause::NoRoute.index()], 1);
-                            continue;
-                        };
-                        if b.is_full() {
-                            flush(&mut q.tx[usize::from(p)], b, stats);
+                let action = dp.process(port, &mut m);
+                if let Action::Fragment { max_len } = action {
+                    let ok = frag::fragment_v4(m.data(), usize::from(max_len), |h, d| {
+                        let Some(mut f) = m.alloc_like() else { return false };
+                        if !(f.extend_from_slice(h) && f.extend_from_slice(d)) {
+                            return false;
                         }
-                        // Cannot fail: the burst was just flushed if it was full.
-                        let _ = b.push(m);
+                        let a = dp.send_ip(&mut f);
+                        sink.dispatch(port, f, a);
+                        true
+                    });
+                    if ok.is_err() {
+                        bump(&stats.drops[DropCause::Mtu.index()], 1);
                     }
-                    Action::Punt(kind) => {
-                        if ch.punt.push(Punted { port, kind, mbuf: m }).is_ok() {
-                            bump(&stats.punted, 1);
-                        } else {
-                            bump(&stats.punt_dropped, 1);
-                        }
-                    }
-                    Action::Drop(cause) => bump(&stats.drops[cause.index()], 1),
+                    continue;
                 }
+                sink.dispatch(port, m, action);
             }
         }
         for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
@@ -165,6 +162,43 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
         }
     }
     dp
+}
+
+/// Where the frames of one rx burst go: a tx burst per port, the punt queue, or a drop counter.
+struct Sink<'a> {
+    out: &'a mut [Burst],
+    tx: &'a mut [TxQueue],
+    stats: &'a WorkerStats,
+    ch: &'a Channels,
+}
+
+impl Sink<'_> {
+    fn dispatch(&mut self, in_port: u16, m: Mbuf, action: Action) {
+        match action {
+            Action::Transmit { port } => {
+                let (Some(b), Some(t)) = (self.out.get_mut(usize::from(port)), self.tx.get_mut(usize::from(port)))
+                else {
+                    bump(&self.stats.drops[DropCause::NoRoute.index()], 1);
+                    return;
+                };
+                if b.is_full() {
+                    flush(t, b, self.stats);
+                }
+                // Cannot fail: the burst was just flushed if it was full.
+                let _ = b.push(m);
+            }
+            Action::Punt(kind) => {
+                if self.ch.punt.push(Punted { port: in_port, kind, mbuf: m }).is_ok() {
+                    bump(&self.stats.punted, 1);
+                } else {
+                    bump(&self.stats.punt_dropped, 1);
+                }
+            }
+            Action::Drop(cause) => bump(&self.stats.drops[cause.index()], 1),
+            // Fragments are sent with send_ip, which never asks to fragment again (they fit by construction).
+            Action::Fragment { .. } => bump(&self.stats.drops[DropCause::Mtu.index()], 1),
+        }
+    }
 }
 
 fn flush(t: &mut TxQueue, b: &mut Burst, stats: &WorkerStats) {

@@ -14,6 +14,8 @@
 //! numbers atomic. The tables are an immutable snapshot the control side replaces whole.
 
 pub mod ether;
+pub mod frag;
+pub mod icmp;
 pub mod tables;
 
 use crate::buf::PacketBuf;
@@ -139,6 +141,11 @@ pub enum Action {
     },
     /// Hand the buffer, unchanged from reception unless `Resolve` (then it holds the IP packet), to the control thread.
     Punt(PuntKind),
+    /// The buffer holds an IPv4 packet (DF clear, TTL already decremented) too big for its path: split it with
+    /// [`frag::fragment_v4`] into fragments of at most `max_len` bytes and pass each to [`Datapath::send_ip`].
+    Fragment {
+        max_len: u16,
+    },
     Drop(Drop),
 }
 
@@ -148,6 +155,7 @@ pub struct Datapath {
     inbound: Sad<InboundSa>,
     /// Indexed by the handle in `PolicyAction::Protect`.
     outbound: Vec<Option<Arc<OutboundSa>>>,
+    errors_sent: u64,
 }
 
 impl core::fmt::Debug for Datapath {
@@ -159,7 +167,7 @@ impl core::fmt::Debug for Datapath {
 impl Datapath {
     /// A pipeline with room for `max_inbound` inbound SAs.
     pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
-        Self { tables, inbound: Sad::with_capacity(max_inbound), outbound: Vec::new() }
+        Self { tables, inbound: Sad::with_capacity(max_inbound), outbound: Vec::new(), errors_sent: 0 }
     }
 
     pub fn tables(&self) -> &Arc<Tables> {
@@ -236,6 +244,9 @@ impl Datapath {
 
     /// A packet to one of our addresses: ESP for an inbound SA, or something for the control thread.
     fn local<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, ip: &IpInfo) -> Action {
+        if ip.fragment {
+            return Action::Drop(Drop::Ipsec(DropReason::Fragment));
+        }
         let l4 = &buf.data()[ether::HEADER_LEN + ip.header_len..];
         let spi_at =
             |b: &[u8]| b.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(|s| Spi(u32::from_be_bytes(s)));
@@ -281,12 +292,23 @@ impl Datapath {
         }
     }
 
-    /// Routes an IP packet (the buffer's data starts at the IP header), applies the egress crypto map and writes
-    /// the Ethernet header.
+    /// Forwards a received IP packet (the buffer's data starts at the IP header): TTL, then [`Self::send_ip`].
     fn forward<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B) -> Action {
         if !decrement_ttl_in_place(buf.data_mut()) {
             return Action::Drop(Drop::Ttl);
         }
+        self.route_out(tables, buf, true)
+    }
+
+    /// Sends an IP packet whose TTL is already accounted for (fragments of a forwarded packet, packets the control
+    /// thread originates): route, egress crypto map, MTU, neighbor, Ethernet header.
+    pub fn send_ip<B: PacketBuf>(&mut self, buf: &mut B) -> Action {
+        let tables = self.tables.clone();
+        self.route_out(&tables, buf, true)
+    }
+
+    /// `may_answer`: whether a too-big packet may be turned into an ICMP error (not when sending one already).
+    fn route_out<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, may_answer: bool) -> Action {
         let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
         let Some((route, _)) = tables.routes.lookup(ip.dst) else { return Action::Drop(Drop::NoRoute) };
         let mut port = route.port;
@@ -298,17 +320,56 @@ impl Datapath {
                     let Some(sa) = self.outbound.get(h as usize).and_then(Option::as_ref) else {
                         return Action::Drop(Drop::NoOutboundSa);
                     };
+                    // The ESP packet goes to the peer: its size must fit the path there.
+                    let peer = match sa.params().mode {
+                        crate::sa::Mode::Tunnel { remote, .. } => remote,
+                        crate::sa::Mode::Transport => ip.dst,
+                    };
+                    let Some((r, _)) = tables.routes.lookup(peer) else { return Action::Drop(Drop::NoRoute) };
+                    let mtu = tables.interface(r.port).map_or(0, |i| usize::from(i.mtu));
+                    let len = buf.data_len();
+                    if sa.encapsulated_len(len, ip.header_len) > mtu {
+                        let fits = largest_inner(|l| sa.encapsulated_len(l, ip.header_len), mtu);
+                        return self.too_big(tables, buf, fits, may_answer);
+                    }
                     if let Err(r) = sa.protect(buf).0 {
                         return Action::Drop(Drop::Ipsec(r));
                     }
-                    // The packet is now addressed to the peer: route that.
-                    let Some(outer) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
-                    let Some((r, _)) = tables.routes.lookup(outer.dst) else { return Action::Drop(Drop::NoRoute) };
                     port = r.port;
                 }
             }
         }
+        let mtu = tables.interface(port).map_or(0, |i| usize::from(i.mtu));
+        if buf.data_len() > mtu {
+            return self.too_big(tables, buf, mtu, may_answer);
+        }
         self.emit_frame(tables, buf, port)
+    }
+
+    /// A packet larger than `fits` bytes: fragment it (IPv4 without DF) or answer its sender with ICMP "too big".
+    fn too_big<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, fits: usize, may_answer: bool) -> Action {
+        let d = buf.data();
+        if d.first().map(|b| b >> 4) == Some(4) && d.len() > 7 && d[6] & 0x40 == 0 {
+            return Action::Fragment { max_len: fits.min(usize::from(u16::MAX)) as u16 };
+        }
+        if !may_answer {
+            return Action::Drop(Drop::Mtu);
+        }
+        // From our address on the port the error leaves by, of the sender's family.
+        let Some(to) = icmp::error_destination(d) else { return Action::Drop(Drop::Mtu) };
+        let Some((back, _)) = tables.routes.lookup(to) else { return Action::Drop(Drop::Mtu) };
+        let from = tables
+            .interface(back.port)
+            .and_then(|i| i.addresses.iter().find(|a| a.addr.is_ipv4() == to.is_ipv4()))
+            .map(|a| a.addr);
+        let mtu = fits.min(usize::from(u16::MAX)) as u16;
+        match from {
+            Some(from) if icmp::too_big_in_place(buf, from, mtu) => {
+                self.errors_sent += 1;
+                self.route_out(tables, buf, false)
+            }
+            _ => Action::Drop(Drop::Mtu),
+        }
     }
 
     fn emit_frame<B: PacketBuf>(&self, tables: &Tables, buf: &mut B, port: u16) -> Action {
@@ -328,6 +389,24 @@ impl Datapath {
         ether::emit(buf.data_mut(), mac, out.mac, et);
         Action::Transmit { port }
     }
+
+    /// ICMP "too big" errors this pipeline generated.
+    pub fn errors_sent(&self) -> u64 {
+        self.errors_sent
+    }
+}
+
+/// The largest inner packet length `l` with `encapsulated(l) <= mtu` (padding makes the relation a staircase).
+fn largest_inner(encapsulated: impl Fn(usize) -> usize, mtu: usize) -> usize {
+    let overhead = encapsulated(0);
+    let mut l = mtu.saturating_sub(overhead);
+    while l > 0 && encapsulated(l) > mtu {
+        l -= 1;
+    }
+    while encapsulated(l + 1) <= mtu {
+        l += 1;
+    }
+    l
 }
 
 /// The few IP header fields the pipeline dispatches on.
@@ -336,6 +415,8 @@ struct IpInfo {
     dst: IpAddr,
     protocol: IpProtocol,
     header_len: usize,
+    /// Forwarded as is; to us, a fragment would need reassembly, which the fast path does not do.
+    fragment: bool,
 }
 
 impl IpInfo {
@@ -343,15 +424,22 @@ impl IpInfo {
         match p.first()? >> 4 {
             4 => {
                 let v = ipv4::Packet::new_checked(p).ok()?;
-                // Fragments carry no complete upper-layer header; reassembly is not done on the fast path.
-                if v.is_fragment() && v.protocol() != IpProtocol::ICMP {
-                    return None;
-                }
-                Some(Self { dst: IpAddr::V4(v.dst_addr()), protocol: v.protocol(), header_len: v.header_len() })
+                Some(Self {
+                    dst: IpAddr::V4(v.dst_addr()),
+                    protocol: v.protocol(),
+                    header_len: v.header_len(),
+                    fragment: v.is_fragment(),
+                })
             }
             6 => {
                 let v = ipv6::Packet::new_checked(p).ok()?;
-                Some(Self { dst: IpAddr::V6(v.dst_addr()), protocol: v.next_header(), header_len: ipv6::HEADER_LEN })
+                let fragment = v.next_header() == IpProtocol::IPV6_FRAGMENT;
+                Some(Self {
+                    dst: IpAddr::V6(v.dst_addr()),
+                    protocol: v.next_header(),
+                    header_len: ipv6::HEADER_LEN,
+                    fragment,
+                })
             }
             _ => None,
         }

@@ -225,9 +225,73 @@ fn punts_and_drops() {
     b.dp.remove_outbound(0);
     let inside = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &[0; 8]);
     assert_eq!(run(&mut b, 0, inside), Action::Drop(Drop::NoOutboundSa));
-    // Too big for the egress MTU once encapsulated... or already: 1600 bytes.
+    // Too big for the egress MTU without DF: the worker fragments it.
     let big = udp_frame(B_OUT, "198.51.100.1", "203.0.113.10", 1, 2, 64, &[0; 1600]);
-    assert_eq!(run(&mut b, 1, big), Action::Drop(Drop::Mtu));
+    assert_eq!(run(&mut b, 1, big), Action::Fragment { max_len: 1500 });
+}
+
+fn with_df(mut f: Vec<u8>) -> Vec<u8> {
+    f[14 + 6] |= 0x40;
+    f[14 + 10..14 + 12].fill(0);
+    let c = checksum(&f[14..34]);
+    f[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn too_big_with_df_gets_icmp_and_protected_path_accounts_for_overhead() {
+    let (_, mut b) = pair();
+    // Plain egress: 1600 bytes with DF toward the inside network: ICMP back to the sender on the outside.
+    let big = with_df(udp_frame(B_OUT, "198.51.100.1", "203.0.113.10", 1, 2, 64, &[0; 1600]));
+    let mut buf = VecBuf::new(&big);
+    assert_eq!(b.dp.process(1, &mut buf), Action::Transmit { port: 1 });
+    let f = buf.data();
+    assert_eq!(ether::parse(f).unwrap().dst, A_OUT);
+    assert_eq!((f[14 + 9], f[34], f[35]), (1, 3, 4), "ICMP fragmentation needed");
+    assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1500);
+    assert_eq!(&f[14 + 12..14 + 16], &[198, 51, 100, 2], "from our outside address");
+    assert_eq!(b.dp.errors_sent(), 1);
+
+    // Into the tunnel: the MTU announced is the largest inner packet that still fits once encapsulated.
+    let big = with_df(udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &[0; 1472]));
+    let mut buf = VecBuf::new(&big);
+    assert_eq!(b.dp.process(0, &mut buf), Action::Transmit { port: 0 });
+    let f = buf.data();
+    assert_eq!(ether::parse(f).unwrap().dst, HOST_B);
+    let announced = usize::from(u16::from_be_bytes([f[40], f[41]]));
+    assert!((1400..1500).contains(&announced), "{announced}");
+    let fits = with_df(udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &vec![0; announced - 28]));
+    assert_eq!(b.dp.process(0, &mut VecBuf::new(&fits)), Action::Transmit { port: 1 });
+    let over = with_df(udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &vec![0; announced - 27]));
+    assert_eq!(b.dp.process(0, &mut VecBuf::new(&over)), Action::Transmit { port: 0 }, "ICMP again");
+    // Without DF the same packet is fragmented to the announced size.
+    let nodf = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &vec![0; announced - 27]);
+    assert_eq!(b.dp.process(0, &mut VecBuf::new(&nodf)), Action::Fragment { max_len: announced as u16 });
+}
+
+#[test]
+fn fragments_go_through_the_tunnel_and_arrive_whole() {
+    let (mut a, mut b) = pair();
+    let payload: Vec<u8> = (0..3000).map(|i| i as u8).collect();
+    let big = udp_frame(A_IN, "192.0.2.10", "203.0.113.10", 1, 2, 64, &payload);
+    let mut buf = VecBuf::new(&big);
+    let Action::Fragment { max_len } = a.dp.process(0, &mut buf) else { panic!("expected fragmentation") };
+    let mut data = Vec::new();
+    let mut n = 0;
+    frag::fragment_v4(buf.data(), usize::from(max_len), |h, d| {
+        let mut f = VecBuf::new(&[h, d].concat());
+        assert_eq!(a.dp.send_ip(&mut f), Action::Transmit { port: 1 }, "each fragment fits once encrypted");
+        assert!(f.data_len() <= 14 + 1500);
+        assert_eq!(b.dp.process(1, &mut f), Action::Transmit { port: 0 });
+        let ip = &f.data()[14..];
+        assert_eq!(ip[8], 62);
+        data.extend_from_slice(&ip[usize::from(ip[0] & 0xf) * 4..]);
+        n += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(&data[8..], &payload[..], "UDP header and payload reassemble");
 }
 
 #[test]

@@ -168,6 +168,14 @@ impl Mbuf {
         unsafe { dpdk_sys::espgate_pktmbuf_linearize(self.raw.as_ptr()) == 0 }
     }
 
+    /// A fresh mbuf from the pool this one came from (for packets made on the packet path, such as fragments).
+    #[inline]
+    pub fn alloc_like(&self) -> Option<Mbuf> {
+        // SAFETY: an mbuf's pool outlives it (Mempool never frees a pool with mbufs out); alloc returns an owned mbuf.
+        let m = unsafe { dpdk_sys::espgate_pktmbuf_alloc(self.m().pool) };
+        NonNull::new(m).map(Mbuf::from_nonnull)
+    }
+
     /// Empties the packet (length 0, default headroom), keeping the buffer: for reuse by generators.
     pub fn reset(&mut self) {
         // SAFETY: we own the mbuf; reset only rewrites its metadata.
