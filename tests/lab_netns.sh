@@ -24,6 +24,8 @@ check() {
   if "$@" >/dev/null 2>&1; then pass=$((pass + 1)); echo "ok $n - $what"
   else fail=$((fail + 1)); echo "not ok $n - $what"; fi
 }
+# No `grep -q` after a pipe anywhere in the lab: it exits at the first match, the writer gets SIGPIPE and pipefail
+# turns a match into a failure, now and then.
 ns_ids() { local p=$1 ns; for ns in /run/netns/"$p"*; do stat -L -c '%n %i' "$ns"; done; }
 ping1() { ip netns exec "$1" ping -n -q -c 1 -W 1 "$2"; }
 # all_doc_ranges FILE: every IPv4 address in FILE is in 192.0.2/24, 198.51.100/24 or 203.0.113/24
@@ -41,7 +43,7 @@ check "A: gateways reach each other on the WAN" ping1 "$NS_LEFT" "$RIGHT_WAN_IP"
 check "A: each host reaches its own gateway" eval "ping1 '$NS_LEFT_LAN' '$LEFT_LAN_IP' && ping1 '$NS_RIGHT_LAN' '$RIGHT_LAN_IP'"
 check "A: no cleartext path between the LANs (only a tunnel may join them)" eval "! ping1 '$NS_LEFT_LAN' '$RIGHT_HOST_IP'"
 check "A: MACs are the ones in the env" \
-  eval "ip -n '$NS_RIGHT' link show '$RIGHT_WAN_IF' | grep -q 'link/ether $RIGHT_WAN_MAC '"
+  eval "ip -n '$NS_RIGHT' link show '$RIGHT_WAN_IF' | grep 'link/ether $RIGHT_WAN_MAC ' >/dev/null"
 check "A: env holds documentation-range addresses only" all_doc_ranges "$(envf "$A")"
 before=$(ns_ids "$A")
 check "A: netns-up again is a no-op" up "$A"
@@ -56,7 +58,7 @@ check "B: netns-up --nat beside A" up "$B" --nat
 check "B: has its own NAT namespace" test -e "/run/netns/${B}nat"
 check "B: the left gateway reaches the right one through the NAT" ping1 "$NS_LEFT" "$RIGHT_WAN_IP"
 check "B: the NAT masquerades (nft rule present)" \
-  eval "ip netns exec '$NS_NAT' nft list ruleset | grep -q masquerade"
+  eval "ip netns exec '$NS_NAT' nft list ruleset | grep masquerade >/dev/null"
 check "B: env holds documentation-range addresses only" all_doc_ranges "$(envf "$B")"
 check "A: still up and unchanged while B runs" test "$before" = "$(ns_ids "$A")"
 
@@ -72,17 +74,17 @@ for ns in "$NS_LEFT" "$NS_RIGHT"; do
 done
 check "B: the NAT still has its addresses" test -n "$(ip -n "$NS_NAT" -4 -o addr show dev "$NAT_OUT_IF")"
 check "B: --nat-remap adds the port rewrite" \
-  eval "up '$B' --nat-remap --force && ip netns exec '${B}nat' nft list ruleset | grep -q '40000-40999'"
+  eval "up '$B' --nat-remap --force && ip netns exec '${B}nat' nft list ruleset | grep '40000-40999' >/dev/null"
 
 # --- cleanup --------------------------------------------------------------------------------------------------------
-check "B: netns-down removes every B namespace" eval "down '$B' && ! ls /run/netns/ | grep -q '^$B'"
+check "B: netns-down removes every B namespace" eval "down '$B' && ! ls /run/netns/ | grep '^$B' >/dev/null"
 check "B: netns-down again is a no-op" down "$B"
 check "A: untouched by B's teardown" test "$before" = "$(ns_ids "$A")"
 ip netns add "${B}gw" # what a netns-up that died half way could leave behind
 check "B: netns-down removes a leftover namespace without any topology.env" \
   eval "down '$B' && ! test -e '/run/netns/${B}gw'"
 check "A: netns-down --purge removes namespaces and state" \
-  eval "down '$A' --purge && ! ls /run/netns/ | grep -q '^$A' && ! test -d '$RUN/$A'"
+  eval "down '$A' --purge && ! ls /run/netns/ | grep '^$A' >/dev/null && ! test -d '$RUN/$A'"
 mkdir -p "$RUN/unmarked" && touch "$RUN/unmarked/keep"
 check "--purge refuses a directory the lab did not make" \
   eval "LAB_PREFIX=$A LAB_RUN_DIR='$RUN/unmarked' '$lab/netns-down' --quiet --purge && test -f '$RUN/unmarked/keep'"

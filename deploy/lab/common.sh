@@ -42,6 +42,12 @@ wait_until() {
   done
 }
 
+# lab_mkrundir: create LAB_RUN_DIR with a marker file; `netns-down --purge` deletes only marked directories.
+lab_mkrundir() {
+  mkdir -p "$LAB_RUN_DIR"
+  [[ -f $LAB_RUN_DIR/.espgate-lab ]] || echo "espgate lab state; deploy/lab/netns-down --purge removes it" >"$LAB_RUN_DIR/.espgate-lab"
+}
+
 # lab_load_env: source the topology file written by netns-up, or fail with a hint.
 lab_load_env() {
   [[ -f $LAB_ENV ]] || die "no lab topology at $LAB_ENV (run deploy/lab/netns-up with the same LAB_PREFIX/LAB_RUN_DIR)"
