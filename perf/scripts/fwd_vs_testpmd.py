@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A/B: espgate-perf fwd against dpdk-testpmd io forwarding on the same vdevs and the same core, alternating runs.
 
-Both are timed the same way: from the moment forwarding starts to the end of the run, and also per second of the
-forwarding lcore's own CPU time (from /proc/PID/task/TID/schedstat), which is steadier on a shared machine.
-Prints a table and, with --json, one JSON object with the medians and the ratio.
+Both report a forwarding rate every second; each run's figure is the median of its steady-state seconds (the first
+SKIP seconds, where testpmd and espgate both ramp up, are left out). Rounds alternate which tool goes first, so drift
+on a shared machine hits both alike; the result is the ratio of the medians over rounds.
 """
 import argparse
 import json
@@ -16,64 +16,46 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SKIP = 1
 
 
-def thread_cpu_ns(pid, comm_prefix):
-    """CPU ns of the first thread of pid whose name starts with comm_prefix."""
-    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                comm = f.read().strip()
-            if comm.startswith(comm_prefix):
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    return int(f.read().split()[0])
-        except OSError:
-            continue
-    return None
+def steady(rates):
+    """Median of the per-second rates after the ramp-up."""
+    rates = [r for r in rates if r > 0]
+    if len(rates) <= SKIP:
+        raise RuntimeError(f"too few periodic samples: {rates}")
+    return statistics.median(rates[SKIP:])
 
 
 def run_testpmd(vdevs, lcore, main, seconds, burst, tag):
-    # Line-buffered, or testpmd holds its "started" line in a pipe buffer.
-    cmd = ["stdbuf", "-oL", "dpdk-testpmd", "-l", f"{main},{lcore}", "--main-lcore", str(main), "--no-huge", "-m", "1024",
-           "--no-pci", "--no-telemetry", f"--file-prefix=tp-{tag}-{os.getpid()}"]
+    cmd = ["stdbuf", "-oL", "dpdk-testpmd", "-l", f"{main},{lcore}", "--main-lcore", str(main), "--no-huge",
+           "-m", "1024", "--no-pci", "--no-telemetry", f"--file-prefix=tp-{tag}-{os.getpid()}"]
     for v in vdevs:
         cmd += ["--vdev", v]
     cmd += ["--", "--forward-mode=io", f"--burst={burst}", "--rxq=1", "--txq=1", "--nb-cores=1", "--auto-start",
-            "--stats-period=3600"]
+            "--stats-period=1"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = []
-    t0 = None
-    for line in p.stdout:
-        out.append(line)
-        if "packet forwarding packets/burst" in line:
-            t0 = time.monotonic()
-            break
-    if t0 is None:
-        p.kill()
-        raise RuntimeError("testpmd did not start forwarding:\n" + "".join(out))
-    cpu0 = thread_cpu_ns(p.pid, f"rte-worker-{lcore}") or 0
-    time.sleep(seconds)
-    cpu1 = thread_cpu_ns(p.pid, f"rte-worker-{lcore}") or 0
+    # testpmd can take a few seconds to start forwarding: zero-rate periods are not counted.
+    time.sleep(seconds + SKIP + 4)
     p.send_signal(signal.SIGINT)
-    t1 = time.monotonic()
-    rest, _ = p.communicate(timeout=60)
-    text = "".join(out) + rest
-    m = re.search(r"Accumulated forward statistics for all ports\+*\s*\n\s*RX-packets: (\d+).*\n\s*TX-packets: (\d+)", text)
-    if not m:
-        raise RuntimeError("no accumulated statistics in testpmd output:\n" + text[-2000:])
-    tx = int(m.group(2))
-    return {"mpps": tx / (t1 - t0) / 1e6, "mpps_per_cpu_second": tx / max(cpu1 - cpu0, 1) * 1e3, "tx_packets": tx}
+    out, _ = p.communicate(timeout=60)
+    # Each period prints one block per port; a period's rate is the sum of the ports' Tx-pps.
+    per_port = [int(x) for x in re.findall(r"Tx-pps:\s+(\d+)", out)]
+    n = len(vdevs)
+    periods = [sum(per_port[i:i + n]) / 1e6 for i in range(0, len(per_port) - n + 1, n)]
+    return steady(periods)
 
 
 def run_espgate(perf, vdevs, lcore, main, seconds, burst):
-    cmd = [perf, "fwd", "--lcores", str(lcore), "--main-core", str(main), "--no-huge", "--seconds", str(seconds),
-           "--burst", str(burst), "--stats-period", "0", "--json"]
+    cmd = [perf, "fwd", "--lcores", str(lcore), "--main-core", str(main), "--no-huge", "--seconds",
+           str(seconds + SKIP + 1), "--burst", str(burst), "--stats-period", "1"]
     for v in vdevs:
         cmd += ["--vdev", v]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds + 60)
     if r.returncode != 0:
         raise RuntimeError(f"espgate-perf failed: {r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    periods = [float(x) for x in re.findall(r"Forwarded: ([\d.]+) Mpps", r.stdout)]
+    return steady(periods)
 
 
 def main():
@@ -82,7 +64,7 @@ def main():
     ap.add_argument("--vdev", action="append", default=None)
     ap.add_argument("--lcore", type=int, default=1)
     ap.add_argument("--main-core", type=int, default=0)
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5, help="steady-state seconds per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--burst", type=int, default=32)
     ap.add_argument("--json", action="store_true")
@@ -90,34 +72,24 @@ def main():
     vdevs = a.vdev or ["net_null0", "net_null1"]
     rows = []
     for i in range(a.rounds):
-        # Alternate which goes first, so drift on the machine hits both alike.
         order = ["espgate", "testpmd"] if i % 2 == 0 else ["testpmd", "espgate"]
         for who in order:
             if who == "espgate":
-                r = run_espgate(a.perf, vdevs, a.lcore, a.main_core, a.seconds, a.burst)
+                mpps = run_espgate(a.perf, vdevs, a.lcore, a.main_core, a.seconds, a.burst)
             else:
-                r = run_testpmd(vdevs, a.lcore, a.main_core, a.seconds, a.burst, i)
-            rows.append((i, who, r["mpps"], r["mpps_per_cpu_second"]))
+                mpps = run_testpmd(vdevs, a.lcore, a.main_core, a.seconds, a.burst, i)
+            rows.append((i, who, mpps))
             if not a.json:
-                print(f"round {i} {who:8s} {r['mpps']:8.3f} Mpps wall  {r['mpps_per_cpu_second']:8.3f} Mpps/CPU-s",
-                      flush=True)
-    med = {}
-    for who in ("espgate", "testpmd"):
-        med[who] = {
-            "mpps": statistics.median(r[2] for r in rows if r[1] == who),
-            "mpps_per_cpu_second": statistics.median(r[3] for r in rows if r[1] == who),
-        }
-    res = {
-        "vdevs": vdevs, "lcore": a.lcore, "seconds": a.seconds, "rounds": a.rounds, "burst": a.burst,
-        "espgate": med["espgate"], "testpmd": med["testpmd"],
-        "ratio_wall": med["espgate"]["mpps"] / med["testpmd"]["mpps"],
-        "ratio_cpu": med["espgate"]["mpps_per_cpu_second"] / med["testpmd"]["mpps_per_cpu_second"],
-    }
+                print(f"round {i} {who:8s} {mpps:8.3f} Mpps", flush=True)
+    med = {w: statistics.median(r[2] for r in rows if r[1] == w) for w in ("espgate", "testpmd")}
+    res = {"vdevs": vdevs, "lcore": a.lcore, "seconds": a.seconds, "rounds": a.rounds, "burst": a.burst,
+           "espgate_mpps": med["espgate"], "testpmd_mpps": med["testpmd"],
+           "ratio": med["espgate"] / med["testpmd"],
+           "runs": [{"round": r[0], "tool": r[1], "mpps": r[2]} for r in rows]}
     if a.json:
         print(json.dumps(res))
     else:
-        print(f"median espgate {med['espgate']['mpps']:.3f} Mpps, testpmd {med['testpmd']['mpps']:.3f} Mpps: "
-              f"ratio {res['ratio_wall']:.3f} (wall), {res['ratio_cpu']:.3f} (per lcore CPU-second)")
+        print(f"median espgate {med['espgate']:.3f} Mpps, testpmd {med['testpmd']:.3f} Mpps: ratio {res['ratio']:.3f}")
 
 
 if __name__ == "__main__":
