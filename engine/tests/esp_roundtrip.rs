@@ -342,3 +342,15 @@ fn inner_packet_outside_the_sa_selectors_is_dropped() {
     assert_eq!(inb.unprotect(&mut bad).0, Err(DropReason::PolicyMismatch));
     assert_eq!(inb.counters().snapshot().drop_count(DropReason::PolicyMismatch), 1);
 }
+
+#[test]
+fn packets_that_would_overflow_the_length_field_are_mtu_drops() {
+    let out = OutboundSa::new(params(E::AesCbc128, I::HmacSha1_96, tunnel4(), false, false, 0x2400)).unwrap();
+    let big = udp4(V4_A, V4_B, 65_535 - 28, 0);
+    assert_eq!(out.protect(&mut VecBuf::new(&big)).0, Err(DropReason::Mtu));
+    let ah =
+        engine::ah::OutboundAh::new(params(E::Null, I::HmacSha1_96, Mode::Transport, false, false, 0x2400)).unwrap();
+    assert_eq!(ah.protect(&mut VecBuf::new(&big)).0, Err(DropReason::Mtu));
+    let fits = udp4(V4_A, V4_B, 65_535 - 28 - 100, 0);
+    assert_eq!(out.protect(&mut VecBuf::new(&fits)).0, Ok(()));
+}

@@ -171,6 +171,9 @@ impl OutboundAh {
             Mode::Tunnel { local, remote } => {
                 let outer_len = if local.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
                 let ah_len = ah::FIXED_LEN + icv_field_len(icv_len, !local.is_ipv4());
+                if ip_len + outer_len + ah_len > usize::from(u16::MAX) {
+                    return Err(DropReason::Mtu);
+                }
                 if buf.headroom() < outer_len + ah_len {
                     return Err(DropReason::NoRoom);
                 }
@@ -202,6 +205,9 @@ impl OutboundAh {
                     }
                 };
                 let ah_len = ah::FIXED_LEN + icv_field_len(icv_len, version == 6);
+                if ip_len + ah_len > usize::from(u16::MAX) {
+                    return Err(DropReason::Mtu);
+                }
                 if buf.headroom() < ah_len {
                     return Err(DropReason::NoRoom);
                 }

@@ -10,6 +10,9 @@ use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
 use core::net::IpAddr;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// The result must fit the 16-bit IPv4 total length (and IPv6 payload length) field.
+const MAX_IP_LEN: usize = u16::MAX as usize;
+
 /// An outbound SA: shared by every lcore that protects traffic for it (`&self` methods, atomics inside).
 pub struct OutboundSa {
     params: SaParams,
@@ -236,6 +239,9 @@ impl OutboundSa {
                 let outer_len = if local.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
                 let front = outer_len + nat + esp::HEADER_LEN + iv_len;
                 let back = pad + esp::TRAILER_LEN + icv_len;
+                if front + payload + back > MAX_IP_LEN {
+                    return Err(DropReason::Mtu);
+                }
                 if buf.headroom() < front || buf.tailroom() < back {
                     return Err(DropReason::NoRoom);
                 }
@@ -293,6 +299,9 @@ impl OutboundSa {
                 let pad = (align - (payload + esp::TRAILER_LEN) % align) % align;
                 let ins = nat + esp::HEADER_LEN + iv_len;
                 let back = pad + esp::TRAILER_LEN + icv_len;
+                if ip_len + ins + back > MAX_IP_LEN {
+                    return Err(DropReason::Mtu);
+                }
                 if buf.headroom() < ins || buf.tailroom() < back {
                     return Err(DropReason::NoRoom);
                 }
