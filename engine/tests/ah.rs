@@ -212,3 +212,33 @@ fn esp_tunnel_inside_ah_transport_bundle() {
     assert_eq!(esp_in.unprotect(&mut b).0, Ok(()));
     assert_eq!(b.data(), &inner[..]);
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Arbitrary bytes and mutated or cut AH packets are drops, never panics.
+        #[test]
+        fn unprotect_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200),
+                                  edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+                                  cut in any::<usize>(), which in 0usize..3) {
+            let mode = modes()[which];
+            let (out, mut inb) = pair(I::HmacSha256_128, mode, which == 1);
+            let _ = inb.unprotect(&mut VecBuf::new(&bytes));
+            let inner = &inners()[bytes.len() % 3];
+            let mut b = VecBuf::new(inner);
+            prop_assert_eq!(out.protect(&mut b).0, Ok(()));
+            let mut pkt = b.data().to_vec();
+            for (pos, v) in edits {
+                let l = pkt.len();
+                pkt[pos % l] = v;
+            }
+            let l = pkt.len();
+            pkt.truncate(l - cut % (l / 2));
+            let _ = inb.unprotect(&mut VecBuf::new(&pkt));
+        }
+    }
+}
