@@ -8,6 +8,9 @@ use engine::wire::checksum;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
+mod nd;
+pub use nd::solicited_node;
+
 /// Packets held per unresolved next hop; older ones are dropped first.
 const HOLD_PER_NEXT_HOP: usize = 8;
 /// Learned neighbors are forgotten after this many seconds without being refreshed (static ones never).
@@ -25,7 +28,9 @@ pub struct Frame {
 /// Counters of what the host did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostStats {
+    /// ARP replies and IPv6 Neighbor Advertisements.
     pub arp_replies_sent: u64,
+    /// ARP requests and IPv6 Neighbor Solicitations.
     pub arp_requests_sent: u64,
     pub neighbors_learned: u64,
     pub echo_replies_sent: u64,
@@ -68,7 +73,7 @@ impl Host {
     pub fn handle(&mut self, port: u16, kind: PuntKind, frame: &[u8], now: u64) -> Vec<Frame> {
         match kind {
             PuntKind::Arp => self.arp(port, frame, now),
-            PuntKind::Icmp => self.icmp(port, frame),
+            PuntKind::Icmp => self.icmp(port, frame, now),
             PuntKind::Resolve { port, next_hop } => self.resolve(port, next_hop, frame, now),
             PuntKind::Ike | PuntKind::NatKeepalive => {
                 self.stats.ignored += 1;
@@ -203,9 +208,10 @@ impl Host {
     }
 
     fn arp_request(&mut self, port: u16, target: IpAddr) -> Option<Frame> {
-        // IPv6 next hops need Neighbor Discovery, which this host does not speak yet: they stay unresolved unless
-        // configured as static neighbors.
-        let IpAddr::V4(t) = target else { return None };
+        let t = match target {
+            IpAddr::V4(t) => t,
+            IpAddr::V6(t) => return self.neighbor_solicitation(port, t),
+        };
         let mac = self.our_mac(port)?;
         let ip = self.our_v4_on(port, Some(t))?;
         let req = Arp { op: ArpOp::Request, sender_mac: mac, sender_ip: ip, target_mac: MacAddr::ZERO, target_ip: t };
@@ -213,8 +219,14 @@ impl Host {
         Some(arp_frame(port, MacAddr::BROADCAST, mac, &req))
     }
 
-    /// IPv4 echo request to one of our addresses: answered from that address.
-    fn icmp(&mut self, port: u16, frame: &[u8]) -> Vec<Frame> {
+    /// ICMP to one of our addresses (IPv4 echo; ICMPv6 echo and Neighbor Discovery).
+    fn icmp(&mut self, port: u16, frame: &[u8], now: u64) -> Vec<Frame> {
+        if ether::parse(frame).is_some_and(|e| e.ethertype == EtherType::IPV6) {
+            return self.icmpv6(port, frame, now).unwrap_or_else(|| {
+                self.stats.ignored += 1;
+                Vec::new()
+            });
+        }
         match echo_reply(frame, self.our_mac(port)) {
             Some(bytes) => {
                 self.stats.echo_replies_sent += 1;

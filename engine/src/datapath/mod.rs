@@ -152,6 +152,11 @@ pub enum Action {
 /// One worker's pipeline state: its inbound SAs, the shared outbound SAs and the published tables.
 pub struct Datapath {
     tables: Arc<Tables>,
+    sas: Sas,
+}
+
+/// The SAs (kept apart from the tables so the packet path borrows both without touching the tables' refcount).
+struct Sas {
     inbound: Sad<InboundSa>,
     /// Indexed by the handle in `PolicyAction::Protect`.
     outbound: Vec<Option<Arc<OutboundSa>>>,
@@ -160,14 +165,14 @@ pub struct Datapath {
 
 impl core::fmt::Debug for Datapath {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Datapath").field("inbound", &self.inbound.len()).finish_non_exhaustive()
+        f.debug_struct("Datapath").field("inbound", &self.sas.inbound.len()).finish_non_exhaustive()
     }
 }
 
 impl Datapath {
     /// A pipeline with room for `max_inbound` inbound SAs.
     pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
-        Self { tables, inbound: Sad::with_capacity(max_inbound), outbound: Vec::new(), errors_sent: 0 }
+        Self { tables, sas: Sas { inbound: Sad::with_capacity(max_inbound), outbound: Vec::new(), errors_sent: 0 } }
     }
 
     pub fn tables(&self) -> &Arc<Tables> {
@@ -180,33 +185,49 @@ impl Datapath {
     }
 
     pub fn install_inbound(&mut self, sa: InboundSa) -> Result<(), crate::sad::SadError> {
-        self.inbound.insert(sa.params().spi, sa)
+        self.sas.inbound.insert(sa.params().spi, sa)
     }
 
     pub fn remove_inbound(&mut self, spi: Spi) -> Option<InboundSa> {
-        self.inbound.remove(spi)
+        self.sas.inbound.remove(spi)
     }
 
     pub fn inbound(&self, spi: Spi) -> Option<&InboundSa> {
-        self.inbound.get(spi)
+        self.sas.inbound.get(spi)
     }
 
     /// Installs (or replaces) the outbound SA behind SPD handle `handle`; returns the one it replaced.
     pub fn install_outbound(&mut self, handle: u32, sa: Arc<OutboundSa>) -> Option<Arc<OutboundSa>> {
         let h = handle as usize;
-        if self.outbound.len() <= h {
-            self.outbound.resize(h + 1, None);
+        if self.sas.outbound.len() <= h {
+            self.sas.outbound.resize(h + 1, None);
         }
-        self.outbound[h].replace(sa)
+        self.sas.outbound[h].replace(sa)
     }
 
     pub fn remove_outbound(&mut self, handle: u32) -> Option<Arc<OutboundSa>> {
-        self.outbound.get_mut(handle as usize).and_then(Option::take)
+        self.sas.outbound.get_mut(handle as usize).and_then(Option::take)
     }
 
     /// Runs one received frame through the pipeline.
     pub fn process<B: PacketBuf>(&mut self, in_port: u16, buf: &mut B) -> Action {
-        let tables = self.tables.clone();
+        self.sas.process(&self.tables, in_port, buf)
+    }
+
+    /// Sends an IP packet whose TTL is already accounted for (fragments of a forwarded packet, packets the control
+    /// thread originates): route, egress crypto map, MTU, neighbor, Ethernet header.
+    pub fn send_ip<B: PacketBuf>(&mut self, buf: &mut B) -> Action {
+        self.sas.route_out(&self.tables, buf, true)
+    }
+
+    /// ICMP "too big" errors this pipeline generated.
+    pub fn errors_sent(&self) -> u64 {
+        self.sas.errors_sent
+    }
+}
+
+impl Sas {
+    fn process<B: PacketBuf>(&mut self, tables: &Tables, in_port: u16, buf: &mut B) -> Action {
         let Some(iface) = tables.interface(in_port) else {
             return Action::Drop(Drop::NotForUs);
         };
@@ -225,7 +246,15 @@ impl Datapath {
             return Action::Drop(Drop::Malformed);
         };
         if tables.is_local(ip.dst) {
-            return self.local(&tables, buf, &ip);
+            return self.local(tables, buf, &ip);
+        }
+        if ip.dst_multicast {
+            // Neighbor Discovery and other link-local ICMPv6 goes to the control thread; other multicast and
+            // broadcast is not forwarded.
+            if ip.protocol == IpProtocol::ICMPV6 {
+                return Action::Punt(PuntKind::Icmp);
+            }
+            return Action::Drop(Drop::LocalUnhandled);
         }
         // Transit cleartext: if the ingress crypto map protects this flow, it should have arrived in ESP.
         if let Some(spd) = iface.policy.and_then(|p| tables.policies.get(p)) {
@@ -239,7 +268,7 @@ impl Datapath {
         if buf.adj(ether::HEADER_LEN).is_err() {
             return Action::Drop(Drop::Malformed);
         }
-        self.forward(&tables, buf)
+        self.forward(tables, buf)
     }
 
     /// A packet to one of our addresses: ESP for an inbound SA, or something for the control thread.
@@ -298,13 +327,6 @@ impl Datapath {
             return Action::Drop(Drop::Ttl);
         }
         self.route_out(tables, buf, true)
-    }
-
-    /// Sends an IP packet whose TTL is already accounted for (fragments of a forwarded packet, packets the control
-    /// thread originates): route, egress crypto map, MTU, neighbor, Ethernet header.
-    pub fn send_ip<B: PacketBuf>(&mut self, buf: &mut B) -> Action {
-        let tables = self.tables.clone();
-        self.route_out(&tables, buf, true)
     }
 
     /// `may_answer`: whether a too-big packet may be turned into an ICMP error (not when sending one already).
@@ -389,11 +411,6 @@ impl Datapath {
         ether::emit(buf.data_mut(), mac, out.mac, et);
         Action::Transmit { port }
     }
-
-    /// ICMP "too big" errors this pipeline generated.
-    pub fn errors_sent(&self) -> u64 {
-        self.errors_sent
-    }
 }
 
 /// The largest inner packet length `l` with `encapsulated(l) <= mtu` (padding makes the relation a staircase).
@@ -417,6 +434,8 @@ struct IpInfo {
     header_len: usize,
     /// Forwarded as is; to us, a fragment would need reassembly, which the fast path does not do.
     fragment: bool,
+    /// Multicast, or IPv4 limited broadcast: never forwarded.
+    dst_multicast: bool,
 }
 
 impl IpInfo {
@@ -424,21 +443,25 @@ impl IpInfo {
         match p.first()? >> 4 {
             4 => {
                 let v = ipv4::Packet::new_checked(p).ok()?;
+                let dst = v.dst_addr();
                 Some(Self {
-                    dst: IpAddr::V4(v.dst_addr()),
+                    dst: IpAddr::V4(dst),
                     protocol: v.protocol(),
                     header_len: v.header_len(),
                     fragment: v.is_fragment(),
+                    dst_multicast: dst.is_multicast() || dst.is_broadcast(),
                 })
             }
             6 => {
                 let v = ipv6::Packet::new_checked(p).ok()?;
                 let fragment = v.next_header() == IpProtocol::IPV6_FRAGMENT;
+                let dst = v.dst_addr();
                 Some(Self {
-                    dst: IpAddr::V6(v.dst_addr()),
+                    dst: IpAddr::V6(dst),
                     protocol: v.next_header(),
                     header_len: ipv6::HEADER_LEN,
                     fragment,
+                    dst_multicast: dst.is_multicast(),
                 })
             }
             _ => None,

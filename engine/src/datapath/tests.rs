@@ -304,3 +304,20 @@ fn drop_indexes_are_dense_and_unique() {
     let names: std::collections::HashSet<_> = all.iter().map(|d| d.name()).collect();
     assert_eq!(names.len(), Drop::COUNT);
 }
+
+#[test]
+fn multicast_nd_is_punted_and_broadcast_dropped() {
+    let (_, mut b) = pair();
+    // An IPv6 Neighbor Solicitation to a solicited-node group (33:33:ff:.. Ethernet group address).
+    let mut ns = vec![0u8; 14 + 40 + 32];
+    ether::emit(&mut ns, MacAddr([0x33, 0x33, 0xff, 0, 0, 2]), A_OUT, EtherType::IPV6);
+    ns[14] = 0x60;
+    ns[14 + 4..14 + 6].copy_from_slice(&32u16.to_be_bytes());
+    ns[14 + 6] = 58;
+    ns[14 + 7] = 255;
+    ns[14 + 24..14 + 40].copy_from_slice(&"ff02::1:ff00:2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    ns[14 + 40] = 135;
+    assert_eq!(b.dp.process(1, &mut VecBuf::new(&ns)), Action::Punt(PuntKind::Icmp));
+    let bcast = udp_frame(MacAddr::BROADCAST, "198.51.100.1", "255.255.255.255", 67, 68, 64, &[0; 8]);
+    assert_eq!(b.dp.process(1, &mut VecBuf::new(&bcast)), Action::Drop(Drop::LocalUnhandled));
+}
