@@ -190,6 +190,10 @@ fn control_loop(host: &mut Host, ch: &Channels, pool: &Mempool, stop: &AtomicBoo
             // A full command queue means the worker is stuck; the next change retries with fresher tables.
             let _ = ch.commands.push(Command::Tables(Arc::new(t)));
         }
+        while let Some(e) = ch.events.pop() {
+            // Manual SAs have no lifetime; IKE-negotiated ones are rekeyed on Soft and removed on Hard by IKE.
+            eprintln!("espgate: SA lifetime event: {e:?}");
+        }
         while let Some(r) = ch.retired.pop() {
             if let Retired::InstallFailed(spi) = r {
                 eprintln!("espgate: could not install inbound SA {spi}");

@@ -4,6 +4,7 @@
 use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
+use crate::sa::LifetimeEvent;
 use crate::wire::Spi;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -47,6 +48,8 @@ pub struct Channels {
     pub retired: Arc<ArrayQueue<Retired>>,
     pub punt: Arc<ArrayQueue<Punted>>,
     pub inject: Arc<ArrayQueue<Injected>>,
+    /// SA lifetime events (soft: rekey; hard: the SA stopped) for the control thread.
+    pub events: Arc<ArrayQueue<LifetimeEvent>>,
 }
 
 impl Channels {
@@ -56,6 +59,7 @@ impl Channels {
             retired: Arc::new(ArrayQueue::new(capacity)),
             punt: Arc::new(ArrayQueue::new(capacity)),
             inject: Arc::new(ArrayQueue::new(capacity)),
+            events: Arc::new(ArrayQueue::new(capacity)),
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct WorkerStats {
     /// Punts lost because the punt queue was full.
     pub punt_dropped: AtomicU64,
     pub injected: AtomicU64,
+    /// Lifetime events lost because the event queue was full.
+    pub events_lost: AtomicU64,
     /// Indexed by [`DropCause::index`].
     pub drops: [AtomicU64; DropCause::COUNT],
 }
@@ -84,6 +90,7 @@ impl Default for WorkerStats {
             punted: AtomicU64::new(0),
             punt_dropped: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            events_lost: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -154,6 +161,11 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
                 }
                 sink.dispatch(port, m, action);
             }
+            dp.take_events(|e| {
+                if ch.events.push(e).is_err() {
+                    bump(&stats.events_lost, 1);
+                }
+            });
         }
         for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
             if !b.is_empty() {

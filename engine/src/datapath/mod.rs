@@ -21,6 +21,7 @@ pub mod tables;
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::esp::{InboundSa, OutboundSa};
+use crate::sa::LifetimeEvent;
 use crate::sad::Sad;
 use crate::selector::FlowKey;
 use crate::spd::PolicyAction;
@@ -161,6 +162,26 @@ struct Sas {
     /// Indexed by the handle in `PolicyAction::Protect`.
     outbound: Vec<Option<Arc<OutboundSa>>>,
     errors_sent: u64,
+    /// Lifetime events raised since the worker last took them (each SA raises each kind once, so few).
+    events: [Option<LifetimeEvent>; MAX_EVENTS],
+    events_len: usize,
+    events_lost: u64,
+}
+
+/// Lifetime events held between two [`Datapath::take_events`] calls.
+const MAX_EVENTS: usize = 64;
+
+impl Sas {
+    fn note(&mut self, outcome: &crate::esp::BurstOutcome) {
+        for e in outcome.events.iter() {
+            if self.events_len < MAX_EVENTS {
+                self.events[self.events_len] = Some(*e);
+                self.events_len += 1;
+            } else {
+                self.events_lost += 1;
+            }
+        }
+    }
 }
 
 impl core::fmt::Debug for Datapath {
@@ -172,7 +193,15 @@ impl core::fmt::Debug for Datapath {
 impl Datapath {
     /// A pipeline with room for `max_inbound` inbound SAs.
     pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
-        Self { tables, sas: Sas { inbound: Sad::with_capacity(max_inbound), outbound: Vec::new(), errors_sent: 0 } }
+        let sas = Sas {
+            inbound: Sad::with_capacity(max_inbound),
+            outbound: Vec::new(),
+            errors_sent: 0,
+            events: [None; MAX_EVENTS],
+            events_len: 0,
+            events_lost: 0,
+        };
+        Self { tables, sas }
     }
 
     pub fn tables(&self) -> &Arc<Tables> {
@@ -223,6 +252,21 @@ impl Datapath {
     /// ICMP "too big" errors this pipeline generated.
     pub fn errors_sent(&self) -> u64 {
         self.sas.errors_sent
+    }
+
+    /// Hands over the SA lifetime events raised since the last call (soft: rekey now; hard: the SA stopped).
+    pub fn take_events(&mut self, mut f: impl FnMut(LifetimeEvent)) {
+        for e in self.sas.events[..self.sas.events_len].iter_mut() {
+            if let Some(e) = e.take() {
+                f(e);
+            }
+        }
+        self.sas.events_len = 0;
+    }
+
+    /// Events that did not fit between two [`Self::take_events`] calls.
+    pub fn events_lost(&self) -> u64 {
+        self.sas.events_lost
     }
 }
 
@@ -314,7 +358,11 @@ impl Sas {
         if buf.adj(ether::HEADER_LEN).is_err() {
             return Action::Drop(Drop::Malformed);
         }
-        match sa.unprotect(buf).0 {
+        let (verdict, outcome) = sa.unprotect(buf);
+        if !outcome.events.is_empty() {
+            self.note(&outcome);
+        }
+        match verdict {
             // The inner packet continues as transit traffic; its TTL is the inner one (RFC 4301 §5.2 step 4).
             Ok(()) => self.forward(tables, buf),
             Err(r) => Action::Drop(Drop::Ipsec(r)),
@@ -354,7 +402,11 @@ impl Sas {
                         let fits = largest_inner(|l| sa.encapsulated_len(l, ip.header_len), mtu);
                         return self.too_big(tables, buf, fits, may_answer);
                     }
-                    if let Err(r) = sa.protect(buf).0 {
+                    let (verdict, outcome) = sa.protect(buf);
+                    if !outcome.events.is_empty() {
+                        self.note(&outcome);
+                    }
+                    if let Err(r) = verdict {
                         return Action::Drop(Drop::Ipsec(r));
                     }
                     port = r.port;

@@ -321,3 +321,35 @@ fn multicast_nd_is_punted_and_broadcast_dropped() {
     let bcast = udp_frame(MacAddr::BROADCAST, "198.51.100.1", "255.255.255.255", 67, 68, 64, &[0; 8]);
     assert_eq!(b.dp.process(1, &mut VecBuf::new(&bcast)), Action::Drop(Drop::LocalUnhandled));
 }
+
+#[test]
+fn lifetime_events_reach_the_worker_and_hard_stops_the_sa() {
+    let (mut a, mut b) = pair();
+    // Replace B's inbound SA with one that is soft at 2 packets and hard at 3.
+    let inb = b.dp.remove_inbound(Spi(0x1000)).unwrap();
+    let mut p = inb.params().clone();
+    p.lifetime.soft_packets = 2;
+    p.lifetime.hard_packets = 3;
+    b.dp.install_inbound(InboundSa::new(p).unwrap()).unwrap();
+    let mut events = Vec::new();
+    for i in 0..4 {
+        let mut f = VecBuf::new(&udp_frame(A_IN, "192.0.2.10", "203.0.113.10", 1, 2, 64, &[i; 20]));
+        assert_eq!(a.dp.process(0, &mut f), Action::Transmit { port: 1 });
+        let r = b.dp.process(1, &mut f);
+        if i < 3 {
+            assert_eq!(r, Action::Transmit { port: 0 }, "packet {i}");
+        } else {
+            assert_eq!(r, Action::Drop(Drop::Ipsec(DropReason::SaExpired)));
+        }
+        b.dp.take_events(|e| events.push((i, e)));
+    }
+    use crate::sa::{LifetimeEvent, LimitKind};
+    assert_eq!(
+        events,
+        vec![
+            (1, LifetimeEvent::Soft { spi: Spi(0x1000), limit: LimitKind::Packets }),
+            (2, LifetimeEvent::Hard { spi: Spi(0x1000), limit: LimitKind::Packets }),
+        ]
+    );
+    assert_eq!(b.dp.events_lost(), 0);
+}
