@@ -123,3 +123,32 @@ fn port_4500_carries_only_marked_ike() {
     let s = net.r.stats();
     assert_eq!((s.not_ike, s.keepalives_received, s.malformed), (1, 1, 1));
 }
+
+#[test]
+fn aggressive_mode_behind_nat_sends_message_3_from_4500() {
+    let mut net = Net::new(config(vec![p()], R, b"k"), config(vec![p()], PUBLIC, b"k"));
+    net.nat = Some(Nat { public: "203.0.113.5".parse().unwrap(), port_shift: 30_000 });
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.delivered, 3);
+    let marked: Vec<bool> = net.log.iter().map(|(_, m)| m.starts_with(&[0, 0, 0, 0])).collect();
+    assert_eq!(marked, vec![false, false, true]);
+    let nat_d = |n: usize| parse(&net.log[n].1).payloads().iter().filter(|p| matches!(p, Payload::NatD { .. })).count();
+    assert_eq!((nat_d(0), nat_d(1), nat_d(2)), (0, 2, 2));
+    let (local, peer, nat) = established_event(&mut net.i);
+    assert_eq!((local.port(), peer.port()), (NAT_T_PORT, NAT_T_PORT));
+    assert_eq!(nat, NatStatus { local_behind_nat: true, peer_behind_nat: false });
+    let (local, peer, nat) = established_event(&mut net.r);
+    assert_eq!((local.port(), peer), (NAT_T_PORT, net.outside(with_port(addr(I), NAT_T_PORT))));
+    assert_eq!(nat, NatStatus { local_behind_nat: false, peer_behind_nat: true });
+}
+
+#[test]
+fn aggressive_mode_without_nat_stays_on_500() {
+    let mut net = Net::new(config(vec![p()], R, b"k"), config(vec![p()], I, b"k"));
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert!(net.log.iter().all(|(_, m)| !m.starts_with(&[0, 0, 0, 0])));
+    assert_eq!(established_event(&mut net.i).2, NatStatus::default());
+    assert_eq!(established_event(&mut net.r).2, NatStatus::default());
+}

@@ -3,11 +3,14 @@
 //! group. Responders may refuse Aggressive Mode altogether (`Config::aggressive_mode`), since its HASH_R lets an
 //! eavesdropper attack the pre-shared key offline.
 //!
+//! With RFC 3947 NAT traversal the Vendor IDs ride in messages 1 and 2, NAT-D in 2 and 3, and the initiator sends
+//! message 3 from port 4500 when a NAT was found.
+//!
 //! ```text
 //! Initiator                              Responder
-//! HDR, SA, KE, Ni, IDii           -->
-//!                                 <--    HDR, SA, KE, Nr, IDir, HASH_R
-//! HDR, HASH_I (or HDR*)           -->
+//! HDR, SA, KE, Ni, IDii, [VID]    -->
+//!                                 <--    HDR, SA, KE, Nr, IDir, [VID, NAT-D, NAT-D,] HASH_R
+//! HDR, [NAT-D, NAT-D,] HASH_I     -->    (HDR* accepted too)
 //! ```
 
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use super::keys::Phase1Crypto;
 use super::main_mode::{
     check_nonce, derive, exchange_header, id_body, nonce, plain, sa_body, Context, Established, State, Step,
 };
+use super::nat::{self, NatStatus, NAT_T_PORT};
 use super::proposal::{choose, offer, Phase1Proposal};
 use super::IkeError;
 
@@ -34,7 +38,8 @@ pub(crate) struct ExpectReply {
 
 #[derive(Clone)]
 pub(crate) struct ExpectHashI {
-    nat: super::nat::NatStatus,
+    /// Whether both sides announced NAT traversal (message 3 then carries NAT-D and may come from port 4500).
+    nat_t: bool,
     proposal: Phase1Proposal,
     sai_b: Vec<u8>,
     gxi: Vec<u8>,
@@ -54,12 +59,13 @@ pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeEr
     let offered = offer(&same_group);
     let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(group)?);
     let ni = nonce()?;
-    let payloads = vec![
+    let mut payloads = vec![
         Payload::Sa(offered.clone()),
         Payload::Ke(dh.public_value().to_vec()),
         Payload::Nonce(ni.clone()),
         Payload::Id(ctx.local_id.clone()),
     ];
+    payloads.extend(nat::vendor_ids(ctx.nat_traversal));
     let msg = plain(header(icookie, [0; 8]), payloads)?;
     Ok((State::AmExpectReply(ExpectReply { group, sai_b: sa_body(&offered), dh, ni }), Some(msg)))
 }
@@ -80,16 +86,16 @@ pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Resu
     let sai_b = sa_body(sa);
     let input = AuthHashInput { gxi, gxr: &gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &sai_b };
     let hash = hash_r(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
-    let payloads = vec![
-        Payload::Sa(reply_sa),
-        Payload::Ke(gxr.clone()),
-        Payload::Nonce(nr),
-        Payload::Id(ctx.local_id.clone()),
-        Payload::Hash(hash),
-    ];
+    let nat_t = ctx.nat_traversal && nat::peer_supports(p);
+    let mut payloads =
+        vec![Payload::Sa(reply_sa), Payload::Ke(gxr.clone()), Payload::Nonce(nr), Payload::Id(ctx.local_id.clone())];
+    payloads.extend(nat::vendor_ids(nat_t));
+    if nat_t {
+        payloads.extend(nat::nat_d_payloads(crypto.prf, &icookie, &rcookie, ctx.local, ctx.remote));
+    }
+    payloads.push(Payload::Hash(hash));
     let out = plain(header(icookie, rcookie), payloads)?;
-    let nat = super::nat::NatStatus::default();
-    let next = ExpectHashI { nat, proposal, sai_b, gxi: gxi.clone(), gxr, idii_b: id_body(idii), crypto };
+    let next = ExpectHashI { nat_t, proposal, sai_b, gxi: gxi.clone(), gxr, idii_b: id_body(idii), crypto };
     Ok((State::AmExpectHashI(next), Some(out)))
 }
 
@@ -118,14 +124,26 @@ pub(crate) fn handle_reply(s: ExpectReply, ctx: &Context<'_>, msg: &Message) -> 
         return Err(IkeError::AuthenticationFailed("HASH_R does not match"));
     }
     let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
+    let mut payloads = Vec::new();
+    let mut nat = NatStatus::default();
+    if ctx.nat_traversal && nat::peer_supports(p) {
+        nat = nat::detect(crypto.prf, &icookie, &rcookie, ctx.local, ctx.remote, p).unwrap_or_default();
+        // Message 3 leaves from port 4500 when a NAT was found (the endpoint moves the SA): hash those addresses.
+        let (mut local, mut remote) = (ctx.local, ctx.remote);
+        if nat.detected() {
+            local.set_port(NAT_T_PORT);
+            remote.set_port(NAT_T_PORT);
+        }
+        payloads.extend(nat::nat_d_payloads(crypto.prf, &icookie, &rcookie, local, remote));
+    }
+    payloads.push(Payload::Hash(hash));
     // Message 3 goes in the clear, as RFC 2409 §5.4 draws it (and as most peers send it).
-    let out = plain(header(icookie, rcookie), vec![Payload::Hash(hash)])?;
-    let nat = super::nat::NatStatus::default();
+    let out = plain(header(icookie, rcookie), payloads)?;
     Ok((State::Established(Established { nat, proposal, crypto }), Some(out)))
 }
 
 /// Responder: message 3 in (plain or encrypted), established.
-pub(crate) fn handle_hash_i(mut s: ExpectHashI, msg: &Message) -> Result<Step, IkeError> {
+pub(crate) fn handle_hash_i(mut s: ExpectHashI, ctx: &Context<'_>, msg: &Message) -> Result<Step, IkeError> {
     let (icookie, rcookie) = (msg.header.initiator_cookie, msg.header.responder_cookie);
     let payloads = if msg.header.flags.encrypted() {
         s.crypto.decrypt(msg).map_err(super::main_mode::undecryptable)?
@@ -138,11 +156,16 @@ pub(crate) fn handle_hash_i(mut s: ExpectHashI, msg: &Message) -> Result<Step, I
     if !ct_eq(&expected, received) {
         return Err(IkeError::AuthenticationFailed("HASH_I does not match"));
     }
-    Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
+    let nat = match s.nat_t {
+        true => nat::detect(s.crypto.prf, &icookie, &rcookie, ctx.local, ctx.remote, &payloads).unwrap_or_default(),
+        false => NatStatus::default(),
+    };
+    Ok((State::Established(Established { nat, proposal: s.proposal, crypto: s.crypto }), None))
 }
 
 impl ExpectHashI {
-    pub(super) fn nat(&self) -> super::nat::NatStatus {
-        self.nat
+    /// Message 3 may arrive from port 4500 (through a new NAT mapping) once NAT traversal was agreed.
+    pub(super) fn may_float(&self) -> bool {
+        self.nat_t
     }
 }

@@ -119,9 +119,16 @@ impl State {
         match self {
             State::ExpectHashR(s) => s.nat,
             State::ExpectHashI(s) => s.nat,
-            State::AmExpectHashI(s) => s.nat(),
             State::Established(s) => s.nat,
             _ => NatStatus::default(),
+        }
+    }
+
+    /// Whether the peer may move to port 4500 (and a new NAT mapping) with its next message.
+    pub fn may_float(&self) -> bool {
+        match self {
+            State::AmExpectHashI(s) => s.may_float(),
+            other => other.nat().detected(),
         }
     }
 }
@@ -277,7 +284,7 @@ impl State {
                 Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
             }
             State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
-            State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, msg),
+            State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, ctx, msg),
             State::Established(_) => Err(IkeError::Unexpected("a Phase 1 message after the SA was established")),
         }
     }

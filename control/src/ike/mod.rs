@@ -237,7 +237,7 @@ impl Endpoint {
     ) -> bool {
         // After NAT-D found a NAT, the peer moves to port 4500, possibly through a new NAT mapping: follow it
         // (RFC 3947 §4). The message must still authenticate for the exchange to advance.
-        let floats = local.port() == NAT_T_PORT && remote.ip() == sa.peer.ip() && sa.state.nat().detected();
+        let floats = local.port() == NAT_T_PORT && remote.ip() == sa.peer.ip() && sa.state.may_float();
         if (remote != sa.peer && !floats)
             || msg.header.exchange_type != sa.exchange
             || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie)
