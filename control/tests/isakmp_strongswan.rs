@@ -91,7 +91,7 @@ fn gateway(role: &str, mode: &str, ike: &str, local: IpAddr, peer: IpAddr) {
         retransmit_interval: Duration::from_secs(1),
         retransmit_tries: 4,
         max_half_open: 8,
-        aggressive_mode: false,
+        aggressive_mode: mode == "aggressive",
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
     };
@@ -217,25 +217,28 @@ fn strongswan_interop() {
         assert!(listed.contains("ESTABLISHED") && listed.contains("IKEv1"), "strongSwan responder: {listed}");
     }
 
-    // 2. strongSwan initiates, the gateway responds.
-    let mut gw = gateway_in(&right, "responder", "main", ike, RIGHT, LEFT);
-    std::thread::sleep(Duration::from_millis(500));
-    let ok =
-        run("strongswan-peer", &["start", "left", "--netns", &left, "--remote", RIGHT, "--ike", ike, "--psk", PSK]);
-    assert!(ok.status.success());
-    // Quick Mode is not implemented yet, so `initiate` (which waits for the CHILD_SA) times out; Phase 1 is what
-    // is checked here.
-    let mut initiate = Command::new(lab("strongswan-peer"))
-        .args(["initiate", "left", "--timeout", "8"])
-        .env("LAB_PREFIX", PREFIX)
-        .env("LAB_RUN_DIR", RUN_DIR)
-        .spawn()
-        .unwrap();
-    let status = gw.wait().unwrap();
-    let waited = run("strongswan-peer", &["wait", "left", "--ike", "--timeout", "10"]);
-    let listed = sas("left");
-    let _ = initiate.wait();
-    assert!(waited.status.success(), "strongSwan saw its ISAKMP SA established");
-    assert!(status.success(), "gateway as responder");
-    assert!(listed.contains("ESTABLISHED") && listed.contains("IKEv1"), "strongSwan initiator: {listed}");
+    // 2. strongSwan initiates, the gateway responds, in Main and Aggressive Mode.
+    for mode in ["main", "aggressive"] {
+        let mut gw = gateway_in(&right, "responder", mode, ike, RIGHT, LEFT);
+        std::thread::sleep(Duration::from_millis(500));
+        let args = ["start", "left", "--netns", &left, "--remote", RIGHT, "--mode", mode, "--ike", ike, "--psk", PSK];
+        assert!(run("strongswan-peer", &args).status.success());
+        // Quick Mode is not implemented yet, so `initiate` (which waits for the CHILD_SA) would time out; Phase 1
+        // is what is checked here, and the initiate command is ended once it is.
+        let mut initiate = Command::new(lab("strongswan-peer"))
+            .args(["initiate", "left", "--timeout", "20"])
+            .env("LAB_PREFIX", PREFIX)
+            .env("LAB_RUN_DIR", RUN_DIR)
+            .spawn()
+            .unwrap();
+        let status = gw.wait().unwrap();
+        let waited = run("strongswan-peer", &["wait", "left", "--ike", "--timeout", "10"]);
+        let listed = sas("left");
+        let _ = initiate.kill();
+        let _ = initiate.wait();
+        run("strongswan-peer", &["stop", "left"]);
+        assert!(waited.status.success(), "strongSwan saw its ISAKMP SA established ({mode})");
+        assert!(status.success(), "gateway as {mode} responder");
+        assert!(listed.contains("ESTABLISHED") && listed.contains("IKEv1"), "strongSwan initiator: {listed}");
+    }
 }

@@ -2,7 +2,9 @@
 //! events and its next deadline; it never reads a clock or touches a socket. So far: Phase 1 Main Mode and
 //! Aggressive Mode with pre-shared keys, as initiator and responder, with retransmission (exponential backoff) and
 //! duplicate detection (a retransmitted request gets the stored reply); protected informational exchanges on the
-//! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime.
+//! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime; RFC 3947 NAT traversal
+//! (NAT-D, float to port 4500, keepalives). Interoperates with strongSwan 5.9 (tests/isakmp_strongswan.rs).
+//! Not yet: Quick Mode, certificate (RSA/ECDSA) authentication, rekeying.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
