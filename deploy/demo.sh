@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: sets up a fresh Debian 12 machine (as root), builds espgate and runs its demo.
-# Today that is espgate-perf forwarding between two DPDK null ports (testpmd's io mode) for 10 seconds, then the
-# espgate binary's build facts. The IPsec demo (two gateways and IKE) replaces this as it lands.
+# The main job: sets up a fresh Debian 12 machine (as root), builds espgate and shows the system working:
+#  1. two espgate gateways on DPDK net_af_packet ports over veth pairs, in network namespaces with a host behind
+#     each, protect a ping between the hosts with ESP (manually keyed crypto maps; deploy/demo-manual.sh);
+#  2. espgate-perf forwards between two DPDK null ports for a few seconds (testpmd's io mode), the I/O ceiling.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,9 +11,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
+command -v ping >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iputils-ping >/dev/null; }
+[ "$(nproc)" -ge 2 ] || { echo "espgate needs at least 2 CPUs (one control, one worker lcore)" >&2; exit 1; }
 cargo build --release --locked -p espgate -p perf
 ./target/release/espgate version
-./target/release/espgate ports --vdev net_null0 --vdev net_null1
-lcores=1
-[ "$(nproc)" -lt 2 ] && { echo "need at least 2 CPUs (one main, one forwarding lcore)" >&2; exit 1; }
-./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --lcores "$lcores" --seconds "${SECONDS_TO_RUN:-10}"
+echo
+echo "== 1. IPsec between two espgate gateways"
+bash deploy/demo-manual.sh
+echo
+echo "== 2. espgate-perf fwd on two null ports"
+./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --lcores 1 --seconds "${FWD_SECONDS:-5}"

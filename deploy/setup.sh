@@ -19,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-pkgs=(libdpdk-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 ca-certificates)
+pkgs=(libdpdk-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 iputils-ping ca-certificates)
 [ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do

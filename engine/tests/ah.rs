@@ -104,7 +104,7 @@ fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python3");
-    assert!(p.exists(), "no Python for the Scapy oracle at {}: run deploy/setup-tests.sh", p.display());
+    assert!(p.exists(), "no Python for the Scapy oracle at {}: run `bash deploy/setup.sh --tests`", p.display());
     p
 }
 
@@ -116,7 +116,7 @@ fn scapy(cases: &[Value]) -> Vec<Value> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start python (run deploy/setup-tests.sh)");
+        .expect("start python (run `bash deploy/setup.sh --tests`)");
     let input = json!({ "cases": cases }).to_string();
     let mut stdin = child.stdin.take().unwrap();
     let w = std::thread::spawn(move || stdin.write_all(input.as_bytes()));

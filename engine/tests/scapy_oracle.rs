@@ -6,7 +6,7 @@
 //! and a replayed one is a Replay drop.
 //!
 //! Python comes from `ESPGATE_PYTHON`, else `target/venv/bin/python3` in the workspace. Without it this test fails:
-//! run `deploy/setup-tests.sh`, which creates that venv with `scapy` and `cryptography`.
+//! run `bash deploy/setup.sh --tests`, which creates that venv with `scapy` and `cryptography`.
 
 mod common;
 
@@ -29,7 +29,7 @@ fn python() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python3");
     assert!(
         p.exists(),
-        "no Python for the Scapy oracle at {} and ESPGATE_PYTHON is not set: run deploy/setup-tests.sh \
+        "no Python for the Scapy oracle at {} and ESPGATE_PYTHON is not set: run `bash deploy/setup.sh --tests` \
          (it creates target/venv with scapy and cryptography)",
         p.display()
     );
@@ -66,7 +66,7 @@ fn run_scapy(cases: &[Value]) -> Vec<Value> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start python for the Scapy oracle (run deploy/setup-tests.sh)");
+        .expect("start python for the Scapy oracle (run `bash deploy/setup.sh --tests`)");
     let input = json!({ "cases": cases }).to_string();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
@@ -74,7 +74,7 @@ fn run_scapy(cases: &[Value]) -> Vec<Value> {
     writer.join().unwrap().unwrap();
     assert!(
         out.status.success(),
-        "scapy_esp.py failed (is scapy installed? run deploy/setup-tests.sh): {}",
+        "scapy_esp.py failed (is scapy installed? run `bash deploy/setup.sh --tests`): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
