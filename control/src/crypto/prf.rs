@@ -65,7 +65,7 @@ impl Prf {
         }
     }
 
-    /// prf(key, parts[0] | parts[1] | ...).
+    /// `prf(key, parts[0] | parts[1] | ...)`.
     pub fn compute(self, key: &[u8], parts: &[&[u8]]) -> Secret {
         Secret::new(match self {
             Prf::HmacMd5 => hmac_parts!(md5::Md5, key, parts),
@@ -77,7 +77,7 @@ impl Prf {
         })
     }
 
-    /// The underlying hash of parts[0] | parts[1] | ... (not keyed; for IVs).
+    /// The underlying hash of `parts[0] | parts[1] | ...` (not keyed; for IVs).
     pub fn hash(self, parts: &[&[u8]]) -> Vec<u8> {
         match self {
             Prf::HmacMd5 => hash_parts!(md5::Md5, parts),
