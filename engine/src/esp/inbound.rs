@@ -1,5 +1,6 @@
 //! Inbound ESP: check, verify, decrypt and decapsulate.
 
+use std::sync::Arc;
 use super::{BurstOutcome, Verdict, MAX_BURST};
 use crate::buf::PacketBuf;
 use crate::crypto::{EspCrypto, EspJob, SoftwareEsp};
@@ -15,7 +16,8 @@ pub struct InboundSa {
     params: SaParams,
     crypto: Box<dyn EspCrypto>,
     replay: ReplayWindow,
-    counters: SaCounters,
+    /// Shared so the control thread can read them while the owning lcore counts (see `shared_counters`).
+    counters: Arc<SaCounters>,
     lifetime: LifetimeState,
 }
 
@@ -60,7 +62,7 @@ impl InboundSa {
         }
         let replay =
             ReplayWindow::new(params.replay_window, params.esn).ok_or(SaError::ReplayWindow(params.replay_window))?;
-        Ok(Self { params, crypto, replay, counters: SaCounters::default(), lifetime: LifetimeState::default() })
+        Ok(Self { params, crypto, replay, counters: Arc::default(), lifetime: LifetimeState::default() })
     }
 
     pub fn params(&self) -> &SaParams {
@@ -68,6 +70,10 @@ impl InboundSa {
     }
     pub fn counters(&self) -> &SaCounters {
         &self.counters
+    }
+    /// A handle on the counters that outlives the SA's move to its lcore: `show` reads it from the control thread.
+    pub fn shared_counters(&self) -> Arc<SaCounters> {
+        self.counters.clone()
     }
     pub fn replay_window(&self) -> &ReplayWindow {
         &self.replay
