@@ -1,6 +1,9 @@
 //! espgate-perf: throughput and latency jobs on espgate's own DPDK layer, reported like testpmd.
 mod eal_args;
+mod esp;
+mod esp_plan;
 mod fwd;
+mod gen;
 mod report;
 
 use anyhow::Result;
@@ -17,6 +20,8 @@ struct Cli {
 enum Job {
     /// Forward bursts between paired ports (testpmd's io mode): the I/O ceiling of espgate's DPDK layer.
     Fwd(fwd::FwdOpts),
+    /// Run the engine's worker loop (datapath, SPD, SAs) on ring ports fed by a generator: ESP encrypt or decrypt.
+    Esp(esp::EspOpts),
 }
 
 fn main() -> Result<()> {
@@ -31,6 +36,14 @@ fn main() -> Result<()> {
                     "\n  Forward statistics: {:.3} Mpps, {:.3} Gbps over {:.1} s on lcores {:?}\n  rx {} tx {} dropped {}, {:.1} cycles/packet, {:.3} Mpps per lcore CPU-second",
                     r.mpps, r.gbps, r.seconds, r.lcores, r.rx_packets, r.tx_packets, r.dropped, r.cycles_per_packet, r.mpps_per_cpu_second
                 );
+            }
+        }
+        Job::Esp(o) => {
+            let r = esp::run(&o)?;
+            if o.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                esp::print_final(&r);
             }
         }
     }
