@@ -6,4 +6,5 @@ pub mod crypto;
 pub mod ike;
 pub mod isakmp;
 pub mod neighbor;
+pub mod pki;
 pub mod plan;
