@@ -3,8 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+
 use crate::crypto::{CryptoError, Secret};
-use crate::isakmp::{Cookie, NotifyType, ProtocolId};
+use crate::isakmp::{Cookie, GroupDescription, NotifyType, ProtocolId};
 
 use super::nat::NatStatus;
 use super::proposal::Phase1Proposal;
@@ -123,6 +125,15 @@ pub enum Event {
         notify_type: NotifyType,
         protected: bool,
     },
+    /// A Quick Mode exchange finished: one SA bundle (ESP and/or AH, both directions) to install.
+    Phase2Established(Box<Phase2Sa>),
+    /// A Quick Mode exchange failed (refused by either side, or no answer).
+    Phase2Failed {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        message_id: u32,
+        error: IkeError,
+    },
     /// The peer deleted Phase 2 SAs (for the SA manager).
     Phase2Deleted {
         peer: SocketAddr,
@@ -147,4 +158,104 @@ pub struct Stats {
     pub not_ike: u64,
     pub keepalives_received: u64,
     pub keepalives_sent: u64,
+}
+
+/// The addresses of a Quick Mode proxy identity (IDci/IDcr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyAddress {
+    /// An address and prefix length (a host is /32 or /128).
+    Prefix(IpAddr, u8),
+    /// First and last address, inclusive.
+    Range(IpAddr, IpAddr),
+}
+
+/// One side of a Quick Mode proxy identity: addresses, IP protocol (0: any) and port (0: any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProxyIdentity {
+    pub address: ProxyAddress,
+    pub protocol: u8,
+    pub port: u16,
+}
+
+/// IPsec encapsulation mode of a transform set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EncapsulationMode {
+    Tunnel,
+    Transport,
+}
+
+/// One IPsec transform set (Cisco's `crypto ipsec transform-set`): ESP (encryption + integrity; no integrity with
+/// GCM), AH, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpsecTransformSet {
+    pub esp: Option<(EncryptionAlgorithm, IntegrityAlgorithm)>,
+    pub ah: Option<IntegrityAlgorithm>,
+    pub mode: EncapsulationMode,
+}
+
+/// What Quick Mode needs of one crypto map entry (one permit line of its access list): the peer, the proxy
+/// identities, the transform sets in preference order, PFS and lifetimes. Built from the config by
+/// [`super::phase2_policies`], or by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoMapPolicy {
+    /// Crypto map name and sequence number, reported back in [`Phase2Sa`].
+    pub map: String,
+    pub seq: u32,
+    /// The SPD handle (`PolicyAction::Protect`) of this entry, as `control::plan` numbers them.
+    pub handle: u32,
+    pub peer: IpAddr,
+    /// Our side (IDci when we initiate) and the peer's side of the protected traffic.
+    pub local: ProxyIdentity,
+    pub remote: ProxyIdentity,
+    pub transform_sets: Vec<IpsecTransformSet>,
+    /// DH group for PFS (KE in Quick Mode).
+    pub pfs: Option<GroupDescription>,
+    pub lifetime_secs: u32,
+    /// 0: no volume limit.
+    pub lifetime_kilobytes: u64,
+}
+
+/// The keys of one SA (one direction of one protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaKeys {
+    pub spi: u32,
+    pub encryption: EncryptionAlgorithm,
+    pub integrity: IntegrityAlgorithm,
+    /// For CTR and GCM the AES key followed by the 4-byte nonce/salt; empty for AH and ESP-NULL.
+    pub cipher_key: Secret,
+    pub auth_key: Secret,
+}
+
+/// Both directions of one protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaPair {
+    pub inbound: SaKeys,
+    pub outbound: SaKeys,
+}
+
+/// Everything the engine needs to install what one Quick Mode negotiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase2Sa {
+    /// Our IKE address and the peer's (the tunnel endpoints; with NAT-T, also the UDP ports of ESP).
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub initiator_cookie: Cookie,
+    pub message_id: u32,
+    pub initiator: bool,
+    /// The crypto map entry: name, sequence number and SPD handle.
+    pub map: String,
+    pub seq: u32,
+    pub handle: u32,
+    /// The negotiated proxy identities, from our point of view.
+    pub local_id: ProxyIdentity,
+    pub remote_id: ProxyIdentity,
+    pub mode: EncapsulationMode,
+    /// UDP encapsulation (RFC 3948) because NAT was detected in Phase 1.
+    pub nat_t: Option<engine::sa::NatT>,
+    pub lifetime_secs: u32,
+    /// 0: no volume limit.
+    pub lifetime_kilobytes: u64,
+    pub pfs: Option<GroupDescription>,
+    pub esp: Option<SaPair>,
+    pub ah: Option<SaPair>,
 }

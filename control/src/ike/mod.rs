@@ -4,7 +4,9 @@
 //! duplicate detection (a retransmitted request gets the stored reply); protected informational exchanges on the
 //! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime; RFC 3947 NAT traversal
 //! (NAT-D, float to port 4500, keepalives). Interoperates with strongSwan 5.9 (tests/isakmp_strongswan.rs).
-//! Not yet: Quick Mode, certificate (RSA/ECDSA) authentication, rekeying.
+//! Quick Mode (RFC 2409 §5.5) as initiator and responder: ESP/AH proposals, proxy identities, PFS, lifetimes,
+//! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Not yet: certificate (RSA/ECDSA)
+//! authentication, rekeying.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
@@ -19,13 +21,18 @@ macro_rules! take {
 mod aggressive;
 mod api;
 mod informational;
+mod ipsec_proposal;
 mod keys;
 mod main_mode;
 mod nat;
 mod proposal;
+mod proxy;
+mod qm_keys;
+mod qm_responder;
+mod quick_mode;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -34,7 +41,12 @@ use crate::isakmp::{
     Body, Cookie, Doi, ExchangeType, Flags, HeaderRepr, IdData, IdRepr, Message, NotificationRepr, NotifyType, Payload,
     ProtocolId,
 };
-pub use api::{Config, Event, IkeError, Stats, Transmit};
+pub use api::{
+    Config, CryptoMapPolicy, EncapsulationMode, Event, IkeError, IpsecTransformSet, Phase2Sa, ProxyAddress,
+    ProxyIdentity, SaKeys, SaPair, Stats, Transmit,
+};
+pub use ipsec_proposal::DEFAULT_IPSEC_LIFETIME_SECS;
+pub use proxy::{phase2_policies, PolicyError};
 pub use nat::{NatStatus, NAT_T_PORT};
 pub use proposal::{choose, offer, Phase1Proposal, ProposalError, DEFAULT_LIFETIME_SECS};
 
@@ -78,6 +90,14 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// Quick Mode exchanges by (initiator cookie, message ID).
+    quick: HashMap<(Cookie, u32), quick_mode::QuickExchange>,
+    /// Quick Mode policies (crypto map entries) the responder matches against.
+    crypto_maps: Vec<CryptoMapPolicy>,
+    /// Inbound SPIs in use (negotiating or installed), never handed out twice.
+    inbound_spis: HashSet<u32>,
+    /// Whether our Quick Mode initiator sets the commit bit.
+    qm_commit: bool,
 }
 
 fn random_cookie() -> Result<Cookie, IkeError> {
@@ -105,6 +125,10 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            quick: HashMap::new(),
+            crypto_maps: Vec::new(),
+            inbound_spis: HashSet::new(),
+            qm_commit: false,
         })
     }
 
@@ -204,8 +228,18 @@ impl Endpoint {
             }
         };
         let exchange = msg.header.exchange_type;
+        let qm_key = (msg.header.initiator_cookie, msg.header.message_id);
+        if exchange == ExchangeType::INFORMATIONAL && self.quick.contains_key(&qm_key) {
+            self.quick_connected(now, qm_key, &msg, datagram);
+            return;
+        }
         if exchange == ExchangeType::INFORMATIONAL {
+            self.quick_error_notify(&msg);
             self.informational(now, remote, &msg);
+            return;
+        }
+        if exchange == ExchangeType::QUICK_MODE {
+            self.quick_message(now, remote, &msg, datagram);
             return;
         }
         if exchange != ExchangeType::MAIN_MODE && exchange != ExchangeType::AGGRESSIVE {

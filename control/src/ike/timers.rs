@@ -9,12 +9,14 @@ use crate::isakmp::Cookie;
 impl Endpoint {
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().flat_map(|s| [s.timer.as_ref().map(|t| t.at), s.expires, s.keepalive]).flatten().min()
+        let phase1 = self.sas.values().flat_map(|s| [s.timer.as_ref().map(|t| t.at), s.expires, s.keepalive]).flatten();
+        phase1.chain(self.quick_deadline()).min()
     }
 
     /// Retransmits what is due, gives up exchanges that ran out of retransmissions, removes expired SAs and sends
     /// NAT keepalives.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.quick_timeout(now);
         let expired: Vec<Cookie> =
             self.sas.iter().filter(|(_, s)| s.expires.is_some_and(|at| at <= now)).map(|(c, _)| *c).collect();
         for c in expired {
