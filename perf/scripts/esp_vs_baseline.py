@@ -48,6 +48,21 @@ def run_base(cipher, integrity, direction, size, total_ops, priority, tag):
     return json.loads(r.stdout.strip().splitlines()[-1])[0]
 
 
+def markdown(rows):
+    """A Markdown table of rows (as --json prints them)."""
+    out = ["| cipher | integrity | direction | size | SAs | espgate Mpps (wall) | espgate Mpps per worker CPU-s | "
+           "espgate cycles/pkt | aesni_mb Mpps | aesni_mb cycles/op | ratio (per CPU-s) | generator ceiling Mpps | "
+           "p50 / p99 latency us | drops |",
+           "|" + "---|" * 14]
+    for r in rows:
+        ceiling = f"{r['bypass_mpps']:.2f}" if r.get("bypass_mpps") else "-"
+        out.append(f"| {r['cipher']} | {r['integrity']} | {r['direction']} | {r['size']} | {r['sas']} | "
+                   f"{r['esp_mpps']:.3f} | {r['esp_mpps_per_cpu_second']:.3f} | {r['esp_cycles_per_packet']:.0f} | "
+                   f"{r['aesni_mb_mpps']:.3f} | {r['aesni_mb_cycles_per_packet']:.0f} | {r['ratio_cpu']:.2f} | "
+                   f"{ceiling} | {r['esp_p50_ns'] / 1000:.0f} / {r['esp_p99_ns'] / 1000:.0f} | {r['esp_dropped']} |")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--perf", default=os.path.join(ROOT, "target/release/espgate-perf"))
@@ -63,43 +78,48 @@ def main():
     ap.add_argument("--priority", action="store_true")
     ap.add_argument("--esp-arg", action="append", default=[], help="extra espgate-perf esp argument (repeatable)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--markdown", metavar="FILE", action="append",
+                    help="print a Markdown table of saved --json output instead of running (repeatable)")
     a = ap.parse_args()
+    if a.markdown:
+        rows = [r for f in a.markdown for r in json.load(open(f))]
+        print(markdown(rows))
+        return
     rows = []
     for cipher in a.cipher.split(","):
         integ = a.integrity or ("none" if crypto_perf.CIPHERS[cipher][4] else "esp-sha-hmac")
         for direction in a.direction.split(","):
             for size in [int(s) for s in a.size.split(",")]:
-                for sas in [int(s) for s in a.sas.split(",")]:
-                    runs = {"esp": [], "base": [], "bypass": []}
-                    for i in range(a.rounds):
-                        order = ["esp", "base", "bypass"] if i % 2 == 0 else ["bypass", "base", "esp"]
-                        for who in order:
-                            if who == "esp":
-                                r = run_esp(a.perf, cipher, integ, direction, size, sas, a.seconds, False, a.priority,
-                                            a.esp_arg)
-                            elif who == "bypass":
-                                if a.no_bypass:
-                                    continue
-                                r = run_esp(a.perf, cipher, integ, direction, size, sas, a.seconds, True, a.priority,
-                                            a.esp_arg)
-                            else:
-                                r = run_base(cipher, integ, direction, size, a.total_ops, a.priority, f"{i}")
-                            runs[who].append(r)
-                    med = lambda who, k: statistics.median(r[k] for r in runs[who]) if runs[who] else None  # noqa
+                sas_list = [int(s) for s in a.sas.split(",")]
+                runs = {(who, n): [] for n in sas_list for who in ("esp", "bypass")}
+                base = []
+                for i in range(a.rounds):
+                    # Alternate the order every round (and the SA counts), so drift on the machine hits all alike.
+                    jobs = [("base", None)] + [(who, n) for n in sas_list for who in ("esp", "bypass")
+                                               if who == "esp" or not a.no_bypass]
+                    for who, n in (jobs if i % 2 == 0 else jobs[::-1]):
+                        if who == "base":
+                            base.append(run_base(cipher, integ, direction, size, a.total_ops, a.priority, f"{i}"))
+                        else:
+                            runs[(who, n)].append(run_esp(a.perf, cipher, integ, direction, size, n, a.seconds,
+                                                          who == "bypass", a.priority, a.esp_arg))
+                for sas in sas_list:
+                    esp, byp = runs[("esp", sas)], runs[("bypass", sas)]
+                    med = lambda rs, k: statistics.median(r[k] for r in rs) if rs else None  # noqa: E731
                     row = {
                         "cipher": cipher, "integrity": integ, "direction": direction, "size": size, "sas": sas,
                         "rounds": a.rounds, "seconds": a.seconds,
-                        "esp_mpps": med("esp", "mpps"), "esp_mpps_per_cpu_second": med("esp", "mpps_per_cpu_second"),
-                        "esp_cycles_per_packet": med("esp", "cycles_per_packet"),
-                        "esp_p50_ns": med("esp", "p50_ns"), "esp_p99_ns": med("esp", "p99_ns"),
-                        "esp_dropped": max(r["dropped"] for r in runs["esp"]),
-                        "esp_worker_cpu_fraction": med("esp", "worker_cpu_fraction"),
-                        "esp_generator_waited_fraction": med("esp", "generator_waited_fraction"),
-                        "aesni_mb_mpps": med("base", "mpps"), "aesni_mb_cycles_per_packet": med("base", "cycles_per_packet"),
-                        "bypass_mpps": med("bypass", "mpps"),
-                        "bypass_mpps_per_cpu_second": med("bypass", "mpps_per_cpu_second"),
-                        "esp_runs": [r["mpps"] for r in runs["esp"]], "aesni_mb_runs": [r["mpps"] for r in runs["base"]],
-                        "esp_command": runs["esp"][0]["command"], "aesni_mb_command": runs["base"][0]["command"],
+                        "esp_mpps": med(esp, "mpps"), "esp_mpps_per_cpu_second": med(esp, "mpps_per_cpu_second"),
+                        "esp_cycles_per_packet": med(esp, "cycles_per_packet"),
+                        "esp_p50_ns": med(esp, "p50_ns"), "esp_p99_ns": med(esp, "p99_ns"),
+                        "esp_dropped": max(r["dropped"] for r in esp),
+                        "esp_worker_cpu_fraction": med(esp, "worker_cpu_fraction"),
+                        "esp_generator_waited_fraction": med(esp, "generator_waited_fraction"),
+                        "aesni_mb_mpps": med(base, "mpps"), "aesni_mb_cycles_per_packet": med(base, "cycles_per_packet"),
+                        "bypass_mpps": med(byp, "mpps"), "bypass_mpps_per_cpu_second": med(byp, "mpps_per_cpu_second"),
+                        "esp_runs": [r["mpps_per_cpu_second"] for r in esp], "aesni_mb_runs": [r["mpps"] for r in base],
+                        "esp_command": esp[0]["command"], "aesni_mb_command": base[0]["command"],
+                        "tsc_hz": esp[0]["tsc_hz"],
                     }
                     row["ratio_wall"] = row["esp_mpps"] / row["aesni_mb_mpps"]
                     row["ratio_cpu"] = row["esp_mpps_per_cpu_second"] / row["aesni_mb_mpps"]

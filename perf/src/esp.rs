@@ -62,11 +62,15 @@ pub struct EspOpts {
     /// Slots per ring (a power of two): bounds the frames in flight, and so the latency at saturation.
     #[arg(long, default_value_t = 1024)]
     pub ring_size: u32,
+    /// Most frames in flight (default: the ring size less a burst). At saturation the latency is about this many
+    /// frames' service time: lower it to measure latency with short queues.
+    #[arg(long)]
+    pub in_flight: Option<u32>,
     /// Frames per generator burst.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub burst: u16,
     /// Decrypt: bytes of pre-built ESP frames (each replay of them costs a drain and SA reinstall).
-    #[arg(long, default_value_t = 512 << 20)]
+    #[arg(long, default_value_t = 64 << 20)]
     pub arena_bytes: usize,
     #[arg(long, default_value_t = 1)]
     pub stats_period: u64,
@@ -242,7 +246,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         worker: &stats,
         burst: usize::from(o.burst),
         // An rte_ring of N slots holds N - 1; keep a burst of margin.
-        in_flight: u64::from(o.ring_size).saturating_sub(64).max(32),
+        in_flight: u64::from(o.in_flight.unwrap_or(o.ring_size).min(o.ring_size.saturating_sub(64))).max(1),
     };
     let title = format!(
         "{:?} {} {} {} SA(s) size {}{}",
