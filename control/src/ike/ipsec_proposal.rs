@@ -428,3 +428,128 @@ pub(super) fn parse_lifetime_attributes(mut data: &[u8]) -> (Option<u32>, Option
     }
     (secs, kb)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isakmp::AttributeValue;
+
+    fn policy(sets: Vec<IpsecTransformSet>, pfs: Option<GroupDescription>) -> CryptoMapPolicy {
+        let any = super::super::api::ProxyIdentity::host("192.0.2.1".parse().unwrap());
+        CryptoMapPolicy {
+            map: "CM".into(),
+            seq: 1,
+            handle: 0,
+            peer: "198.51.100.1".parse().unwrap(),
+            local: any,
+            remote: any,
+            transform_sets: sets,
+            pfs,
+            lifetime_secs: 3600,
+            lifetime_kilobytes: 4_608_000,
+        }
+    }
+
+    fn set(esp: Option<(Enc, Integ)>, ah: Option<Integ>, mode: EncapsulationMode) -> IpsecTransformSet {
+        IpsecTransformSet { esp, ah, mode }
+    }
+
+    fn attr(t: &TransformRepr, kind: A) -> Option<&AttributeValue> {
+        t.attribute(kind).map(|a| &a.value)
+    }
+
+    #[test]
+    fn gcm_offer_on_the_wire() {
+        let p = policy(vec![set(Some((Enc::AesGcm256, Integ::None)), None, EncapsulationMode::Tunnel)], None);
+        let props = offer(&p, true, 0x1234_5678, 0);
+        let [prop] = props.as_slice() else { panic!("{props:?}") };
+        assert_eq!(
+            (prop.number, prop.protocol, prop.spi.as_slice()),
+            (1, ProtocolId::IPSEC_ESP, &[0x12, 0x34, 0x56, 0x78][..])
+        );
+        let t = &prop.transforms[0];
+        assert_eq!(t.transform_id, 20, "ESP_AES_GCM_16");
+        assert_eq!(attr(t, A::KEY_LENGTH), Some(&AttributeValue::Basic(256)));
+        assert_eq!(attr(t, A::AUTHENTICATION_ALGORITHM), None, "no integrity with GCM (RFC 4106 §8.4)");
+        assert_eq!(attr(t, A::ENCAPSULATION_MODE), Some(&AttributeValue::Basic(3)), "UDP-Encapsulated-Tunnel");
+        // 4608000 kB does not fit 16 bits: a variable attribute.
+        assert!(t.attributes.iter().any(|a| a.value == AttributeValue::Variable(4_608_000u32.to_be_bytes().to_vec())));
+    }
+
+    #[test]
+    fn esp_plus_ah_share_a_proposal_number() {
+        let both =
+            set(Some((Enc::AesCbc128, Integ::HmacSha1_96)), Some(Integ::HmacMd5_96), EncapsulationMode::Transport);
+        let gcm = set(Some((Enc::AesGcm128, Integ::None)), None, EncapsulationMode::Transport);
+        let props = offer(&policy(vec![both, gcm], Some(GroupDescription::MODP_2048)), false, 0x1000, 0x2000);
+        let summary: Vec<(u8, ProtocolId, u8)> =
+            props.iter().map(|p| (p.number, p.protocol, p.transforms[0].transform_id)).collect();
+        assert_eq!(
+            summary,
+            [(1, ProtocolId::IPSEC_AH, 2), (1, ProtocolId::IPSEC_ESP, 12), (2, ProtocolId::IPSEC_ESP, 20)],
+            "AH_MD5, ESP_AES, ESP_AES_GCM_16"
+        );
+        let ah = &props[0].transforms[0];
+        assert_eq!(attr(ah, A::AUTHENTICATION_ALGORITHM), Some(&AttributeValue::Basic(1)));
+        assert_eq!(attr(ah, A::ENCAPSULATION_MODE), Some(&AttributeValue::Basic(2)));
+        assert_eq!(attr(ah, A::GROUP_DESCRIPTION), Some(&AttributeValue::Basic(14)));
+        // Every transform reads back as offered.
+        for p in &props {
+            let t = Transform::parse(p.protocol, &p.transforms[0]).unwrap();
+            assert_eq!(t.to_repr(1), p.transforms[0]);
+        }
+    }
+
+    #[test]
+    fn unsupported_transforms_are_not_read() {
+        let esp = |id: u8, attrs: Vec<Attribute>| TransformRepr { number: 1, transform_id: id, attributes: attrs };
+        let auth = |v: u16| Attribute::basic(A::AUTHENTICATION_ALGORITHM, v);
+        let bits = |v: u16| Attribute::basic(A::KEY_LENGTH, v);
+        let parse = |t: &TransformRepr| Transform::parse(ProtocolId::IPSEC_ESP, t);
+        assert!(parse(&esp(20, vec![bits(128), auth(2)])).is_none(), "GCM with an integrity algorithm");
+        assert!(parse(&esp(12, vec![bits(128)])).is_none(), "CBC without integrity");
+        assert!(parse(&esp(18, vec![bits(128)])).is_none(), "GCM with an 8-byte ICV");
+        assert!(parse(&esp(12, vec![bits(100), auth(2)])).is_none(), "odd AES key length");
+        assert!(parse(&esp(12, vec![auth(2), Attribute::basic(A::ENCAPSULATION_MODE, 9u16)])).is_none());
+        assert!(parse(&esp(12, vec![auth(2), Attribute::basic(A::GROUP_DESCRIPTION, 3u16)])).is_none(), "EC2N");
+        assert!(parse(&esp(12, vec![auth(2), Attribute::basic(A::SA_LIFE_DURATION, 5u16)])).is_none(), "no type");
+        // AES without a key length is AES-128; the drafts' UDP tunnel value is accepted.
+        let t = parse(&esp(12, vec![auth(5), Attribute::basic(A::ENCAPSULATION_MODE, 61443u16)])).unwrap();
+        assert_eq!(
+            (t.alg, t.mode, t.udp),
+            (Alg::Esp(Enc::AesCbc128, Integ::HmacSha256_128), EncapsulationMode::Tunnel, true)
+        );
+    }
+
+    #[test]
+    fn responder_needs_the_mode_nat_detection_calls_for() {
+        let ts = set(Some((Enc::AesCbc128, Integ::HmacSha1_96)), None, EncapsulationMode::Tunnel);
+        let p = policy(vec![ts], None);
+        let plain = offer(&p, false, 0x1000, 0);
+        assert!(choose(&p, &plain, false).is_some());
+        assert!(choose(&p, &plain, true).is_none(), "behind a NAT the peer must ask for UDP encapsulation");
+        assert!(choose(&p, &offer(&p, true, 0x1000, 0), true).is_some());
+        let mut transport = p.clone();
+        transport.transform_sets[0].mode = EncapsulationMode::Transport;
+        assert!(choose(&transport, &plain, false).is_none());
+        // An SPI in the reserved range is refused.
+        assert!(choose(&p, &offer(&p, false, 7, 0), false).is_none());
+    }
+
+    #[test]
+    fn lifetimes_and_responder_lifetime_data() {
+        let ts = set(Some((Enc::AesCbc128, Integ::HmacSha1_96)), None, EncapsulationMode::Tunnel);
+        let mut mine = policy(vec![ts], None);
+        let mut theirs = mine.clone();
+        theirs.lifetime_secs = 100_000;
+        theirs.lifetime_kilobytes = 0;
+        mine.lifetime_kilobytes = 1000;
+        let c = choose(&mine, &offer(&theirs, false, 0x1000, 0), false).unwrap();
+        assert_eq!((c.life_secs, c.life_kb, c.shortened), (3600, 1000, true));
+        let data = lifetime_attributes(c.life_secs, c.life_kb);
+        assert_eq!(parse_lifetime_attributes(&data), (Some(3600), Some(1000)));
+        let c = choose(&mine, &offer(&mine, false, 0x1000, 0), false).unwrap();
+        assert!(!c.shortened);
+        assert_eq!(parse_lifetime_attributes(&[0x80, 0x01]), (None, None), "truncated data is ignored");
+    }
+}

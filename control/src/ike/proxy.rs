@@ -187,3 +187,66 @@ pub fn phase2_policies(cfg: &Config) -> Result<Vec<CryptoMapPolicy>, PolicyError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ProxyIdentity {
+        let (a, l) = s.split_once('/').unwrap();
+        ProxyIdentity { address: ProxyAddress::Prefix(a.parse().unwrap(), l.parse().unwrap()), protocol: 0, port: 0 }
+    }
+
+    #[test]
+    fn id_payload_round_trips() {
+        let range = ProxyIdentity {
+            address: ProxyAddress::Range("203.0.113.10".parse().unwrap(), "203.0.113.20".parse().unwrap()),
+            protocol: 6,
+            port: 443,
+        };
+        for p in
+            [id("192.0.2.0/24"), id("192.0.2.1/32"), id("0.0.0.0/0"), id("2001:db8::/32"), id("2001:db8::1/128"), range]
+        {
+            let wire = p.to_id();
+            assert_eq!(ProxyIdentity::from_id(&wire), Some(p), "{wire:?}");
+        }
+        assert_eq!(id("192.0.2.1/32").to_id().data, IdData::Ipv4Addr("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            id("192.0.2.77/24").to_id().data,
+            IdData::Ipv4Subnet("192.0.2.0".parse().unwrap(), "255.255.255.0".parse().unwrap()),
+            "host bits cleared"
+        );
+    }
+
+    #[test]
+    fn odd_ids_are_refused() {
+        let sub = |m: &str| IdRepr {
+            protocol: 0,
+            port: 0,
+            data: IdData::Ipv4Subnet("192.0.2.0".parse().unwrap(), m.parse().unwrap()),
+        };
+        assert!(ProxyIdentity::from_id(&sub("255.0.255.0")).is_none(), "non-contiguous mask");
+        assert!(ProxyIdentity::from_id(&sub("255.255.255.252")).is_some());
+        let backwards = IdData::Ipv4Range("192.0.2.9".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        assert!(ProxyIdentity::from_id(&IdRepr { protocol: 0, port: 0, data: backwards }).is_none());
+        assert!(ProxyIdentity::from_id(&IdRepr { protocol: 0, port: 0, data: IdData::Fqdn(b"gw".to_vec()) }).is_none());
+    }
+
+    #[test]
+    fn containment() {
+        let net = id("192.0.2.0/24");
+        assert!(net.contains(&id("192.0.2.128/25")) && net.contains(&id("192.0.2.5/32")) && net.contains(&net));
+        assert!(!net.contains(&id("192.0.0.0/16")) && !net.contains(&id("198.51.100.0/24")));
+        assert!(!net.contains(&id("::/0")), "families differ");
+        let range = ProxyIdentity {
+            address: ProxyAddress::Range("192.0.2.10".parse().unwrap(), "192.0.2.20".parse().unwrap()),
+            protocol: 0,
+            port: 0,
+        };
+        assert!(net.contains(&range) && !range.contains(&net) && range.contains(&id("192.0.2.16/30")));
+        let dns = ProxyIdentity { protocol: 17, port: 53, ..net };
+        assert!(net.contains(&dns) && !dns.contains(&net));
+        assert!(!dns.contains(&ProxyIdentity { port: 54, ..dns }));
+        assert!(id("0.0.0.0/0").contains(&id("203.0.113.1/32")));
+    }
+}
