@@ -163,6 +163,12 @@ fn nat_detected_gives_udp_encapsulation() {
         let n = sr.nat_t.expect("UDP-encapsulated");
         assert_eq!((n.local_port, n.remote_port), (4500, 5500));
         assert_eq!(sr.peer.ip(), public.ip());
+        // Transport mode carries NAT-OA (RFC 3947 §5.2): each side learns the other's own address.
+        let (oa_i, oa_r) = match mode {
+            EncapsulationMode::Transport => (Some(addr(R).ip()), Some(addr(I).ip())),
+            EncapsulationMode::Tunnel => (None, None),
+        };
+        assert_eq!((si.peer_original, sr.peer_original), (oa_i, oa_r));
     }
 }
 

@@ -256,6 +256,8 @@ pub struct Phase2Sa {
     /// 0: no volume limit.
     pub lifetime_kilobytes: u64,
     pub pfs: Option<GroupDescription>,
+    /// The peer's own address from its NAT-OA payload (transport mode through a NAT: for checksum fix-up).
+    pub peer_original: Option<IpAddr>,
     pub esp: Option<SaPair>,
     pub ah: Option<SaPair>,
 }

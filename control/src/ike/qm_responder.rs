@@ -10,10 +10,10 @@ use crate::isakmp::{
     emit_payloads, Cookie, Doi, ExchangeType, Flags, Message, NotificationRepr, NotifyType, Payload, ProtocolId, SaRepr,
 };
 
-use super::api::ProxyIdentity;
+use super::api::{EncapsulationMode, ProxyIdentity};
 use super::ipsec_proposal::{self as ipsec, Agreed};
 use super::main_mode::{check_nonce, exchange_header, nonce};
-use super::quick_mode::{ids_of, ke_of, open, qm_header, seal, QuickExchange, Stage};
+use super::quick_mode::{ids_of, ke_of, nat_oa, nat_oa_of, open, qm_header, seal, QuickExchange, Stage};
 use super::{Endpoint, Event, IkeError};
 
 /// A refused message 1: the error, and the protocol and SPI of the first proposal (for the notify).
@@ -127,6 +127,9 @@ impl Endpoint {
                 out.push(Payload::Id(ci.clone()));
                 out.push(Payload::Id(cr.clone()));
             }
+            if udp && choice.agreed[0].transform.mode == EncapsulationMode::Transport {
+                out.extend(nat_oa(peer.ip(), local.ip()));
+            }
             if choice.shortened {
                 for (protocol, spi) in &spis {
                     out.push(Payload::Notification(NotificationRepr {
@@ -176,6 +179,7 @@ impl Endpoint {
             agreed: choice.agreed,
             nr,
             gxy,
+            peer_original: nat_oa_of(&rest).map(|(i, _)| i),
         })
     }
 

@@ -12,18 +12,18 @@
 //! Retransmission and duplicate handling follow Phase 1: the last message is resent on a timer, a retransmitted
 //! request gets the stored answer, and a finished exchange lingers a while to answer late duplicates.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::crypto::dh::{self, random_bytes, KeyExchange};
 use crate::crypto::kdf::{message_hash, quick_mode_hash2, quick_mode_hash3};
 use crate::crypto::{ct_eq, Secret};
 use crate::isakmp::{
-    emit_payloads, Cookie, Doi, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotificationRepr, NotifyType,
-    Payload, ProposalRepr, ProtocolId, SaRepr, SIT_IDENTITY_ONLY,
+    emit_payloads, Cookie, Doi, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NatOaRepr, NotificationRepr,
+    NotifyType, Payload, ProposalRepr, ProtocolId, SaRepr, SIT_IDENTITY_ONLY,
 };
 
-use super::api::{CryptoMapPolicy, Phase2Sa, ProxyIdentity};
+use super::api::{CryptoMapPolicy, EncapsulationMode, Phase2Sa, ProxyIdentity};
 use super::ipsec_proposal::{self as ipsec, Agreed};
 use super::keys::Phase1Crypto;
 use super::main_mode::{check_nonce, exchange_header, nonce, State};
@@ -71,6 +71,8 @@ pub(super) struct QuickExchange {
     pub(super) agreed: Vec<Agreed>,
     pub(super) nr: Vec<u8>,
     pub(super) gxy: Option<Secret>,
+    /// The peer's own address from its NAT-OA payload (transport mode through a NAT, RFC 3947 §5.2).
+    pub(super) peer_original: Option<IpAddr>,
 }
 
 /// The parts of an established ISAKMP SA a Quick Mode needs.
@@ -124,6 +126,18 @@ pub(super) fn ids_of(payloads: &[Payload]) -> Result<Option<(IdRepr, IdRepr)>, I
         [ci, cr] => Ok(Some(((*ci).clone(), (*cr).clone()))),
         _ => Err(IkeError::Notify(NotifyType::INVALID_ID_INFORMATION)),
     }
+}
+
+/// NAT-OAi and NAT-OAr payloads: the initiator's and the responder's original address.
+pub(super) fn nat_oa(initiator: IpAddr, responder: IpAddr) -> [Payload; 2] {
+    [initiator, responder].map(|address| Payload::NatOa { draft: false, oa: NatOaRepr { address } })
+}
+
+/// The (NAT-OAi, NAT-OAr) addresses a message carries, if it has both.
+pub(super) fn nat_oa_of(payloads: &[Payload]) -> Option<(IpAddr, IpAddr)> {
+    let mut oa =
+        payloads.iter().filter_map(|p| if let Payload::NatOa { oa, .. } = p { Some(oa.address) } else { None });
+    Some((oa.next()?, oa.next()?))
 }
 
 pub(super) fn ke_of(payloads: &[Payload]) -> Option<&Vec<u8>> {
@@ -227,6 +241,10 @@ impl Endpoint {
             }
             rest.push(Payload::Id(ids.0.clone()));
             rest.push(Payload::Id(ids.1.clone()));
+            // RFC 3947 §5.2: transport mode through a NAT carries the original addresses (NAT-OAi, NAT-OAr).
+            if v.udp && policy.transform_sets.iter().any(|t| t.mode == EncapsulationMode::Transport) {
+                rest.extend(nat_oa(v.local.ip(), v.peer.ip()));
+            }
             let hash = message_hash(v.crypto.prf, &v.crypto.skeyids.skeyid_a, mid, &emit_payloads(&rest)?);
             let msg = seal(v.crypto, qm_header(*icookie, v.rcookie, mid, commit), hash, rest)?;
             Ok::<_, IkeError>((msg, v.local, v.peer, dh, ni, ids, offered))
@@ -264,6 +282,7 @@ impl Endpoint {
             agreed: Vec::new(),
             nr: Vec::new(),
             gxy: None,
+            peer_original: None,
         };
         self.quick.insert((*icookie, mid), ex);
         Ok(mid)
@@ -400,6 +419,7 @@ impl Endpoint {
                 }
             }
         }
+        ex.peer_original = nat_oa_of(&rest).map(|(_, r)| r);
         let commit = ex.commit || msg.header.flags.contains(Flags::COMMIT);
         let h3 = quick_mode_hash3(v.crypto.prf, &v.crypto.skeyids.skeyid_a, key.1, &ex.ni, nr);
         let out = seal(v.crypto, qm_header(key.0, v.rcookie, key.1, ex.commit), h3, Vec::new())?;
@@ -473,6 +493,7 @@ impl Endpoint {
             lifetime_secs: ex.life_secs,
             lifetime_kilobytes: ex.life_kb,
             pfs: t.group,
+            peer_original: ex.peer_original,
             esp,
             ah,
         }))
