@@ -1,11 +1,11 @@
 //! From the operator's config to what the engine runs: forwarding tables, egress policies (SPDs built from the
 //! crypto maps' access lists) and the manually keyed SAs of `ipsec-manual` crypto maps. IKE-negotiated SAs use the
 //! same policy handles later.
-use crate::config::{self, AclEntry, Config, CryptoMapKind, EspEncryption, EspIntegrity, Selector};
+use crate::config::{self, AclEntry, AhIntegrity, Config, CryptoMapKind, EspEncryption, EspIntegrity, Selector};
 use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use engine::datapath::ether::MacAddr;
 use engine::datapath::{Interface, Route, Tables};
-use engine::sa::{Lifetime, Mode, SaParams};
+use engine::sa::{Lifetime, Mode, NatT, SaParams};
 use engine::selector::{IpPrefix, TrafficSelector};
 use engine::spd::{PolicyAction, Spd, SpdEntry};
 use engine::wire::{IpProtocol, Spi};
@@ -31,7 +31,11 @@ pub struct MapPlan {
     pub peer: IpAddr,
     /// The handle `PolicyAction::Protect` carries for this entry.
     pub handle: u32,
+    /// Manual ESP SAs (inbound, outbound), when the transform set has ESP.
     pub manual: Option<(SaParams, SaParams)>,
+    /// Manual AH SAs (inbound, outbound), when the transform set has AH. With ESP too they form a bundle: ESP in
+    /// the transform set's mode, then AH in transport mode over ESP's packet (the params link the two inbound SAs).
+    pub manual_ah: Option<(SaParams, SaParams)>,
 }
 
 /// Everything the engine needs at start.
@@ -78,8 +82,8 @@ pub fn build(
                 policies[spd].push(SpdEntry { selector, action });
             }
         }
-        let manual = if m.kind == CryptoMapKind::IpsecManual { Some(manual_sas(cfg, m)?) } else { None };
-        maps.push(MapPlan { name: m.name.clone(), seq: m.seq, peer: m.peer, handle, manual });
+        let (manual, manual_ah) = if m.kind == CryptoMapKind::IpsecManual { manual_sas(cfg, m)? } else { (None, None) };
+        maps.push(MapPlan { name: m.name.clone(), seq: m.seq, peer: m.peer, handle, manual, manual_ah });
     }
     // Traffic that no crypto map entry claims goes out in clear, as on IOS.
     let any = |v4: bool| {
@@ -160,20 +164,18 @@ fn selectors(e: &AclEntry) -> Vec<TrafficSelector> {
         .collect()
 }
 
-/// The inbound and outbound SA of an `ipsec-manual` entry: tunnel between the local address facing the peer and the
-/// peer, keys from the config, inbound traffic checked against the mirrored ACL.
-fn manual_sas(cfg: &Config, m: &config::CryptoMap) -> Result<(SaParams, SaParams), PlanError> {
+/// The inbound and outbound SAs of an `ipsec-manual` entry, ESP and/or AH: tunnel between the local address facing
+/// the peer and the peer, keys from the config, inbound traffic checked against the mirrored ACL.
+#[allow(clippy::type_complexity)]
+fn manual_sas(
+    cfg: &Config,
+    m: &config::CryptoMap,
+) -> Result<(Option<(SaParams, SaParams)>, Option<(SaParams, SaParams)>), PlanError> {
     let ts = m
         .transform_sets
         .first()
         .and_then(|n| cfg.transform_sets.iter().find(|t| &t.name == n))
         .ok_or_else(|| map_err(m, "no transform set"))?;
-    let enc = ts
-        .esp_encryption
-        .ok_or_else(|| map_err(m, "manual keying needs ESP (AH-only manual SAs are not supported yet)"))?;
-    let (Some(inb), Some(outb)) = (m.inbound_esp.as_ref(), m.outbound_esp.as_ref()) else {
-        return Err(map_err(m, "manual keying needs inbound_esp and outbound_esp"));
-    };
     let local = cfg
         .interfaces
         .iter()
@@ -185,29 +187,99 @@ fn manual_sas(cfg: &Config, m: &config::CryptoMap) -> Result<(SaParams, SaParams
         config::Mode::Tunnel => Mode::Tunnel { local, remote: m.peer },
         config::Mode::Transport => Mode::Transport,
     };
-    let (e, i) = (encryption(enc), integrity(ts.esp_integrity));
+    let selectors = inbound_selectors(cfg, m);
+    let esn = m.esn.unwrap_or(false);
+    // Manual SAs have no IKE to rekey them, so they have no lifetime (as on IOS): the defaults mean none.
+    let finish = |mut n: SaParams, mut o: SaParams| {
+        n.replay_window = cfg.engine.replay_window;
+        n.esn = esn;
+        o.esn = esn;
+        n.lifetime = Lifetime::default();
+        o.lifetime = Lifetime::default();
+        (n, o)
+    };
     let key = |k: &Option<config::HexKey>| k.as_ref().map(|k| k.as_bytes().to_vec()).unwrap_or_default();
-    let mut o = SaParams::new(Spi(outb.spi), mode, e, &key(&outb.cipher_key), i, &key(&outb.auth_key));
-    let mut n = SaParams::new(Spi(inb.spi), mode, e, &key(&inb.cipher_key), i, &key(&inb.auth_key));
-    n.replay_window = cfg.engine.replay_window;
-    // Manual SAs have no IKE to rekey them, so they have no lifetime (as on IOS); the defaults mean none.
-    o.lifetime = Lifetime::default();
-    n.lifetime = Lifetime::default();
-    // Inbound: the inner packet must match the ACL seen from the peer's side (RFC 4301 §5.2). With several permit
-    // entries the first one is enforced here; the SPD carries all of them outbound.
-    let acl = cfg.access_lists.iter().find(|a| a.name == m.match_address);
-    if let Some(e) = acl.and_then(|a| a.entries.iter().find(|e| e.action == config::Action::Permit)) {
-        if let Some(s) = selectors(e).into_iter().next() {
-            n.selector = Some(TrafficSelector {
-                src: s.dst,
-                dst: s.src,
-                protocol: s.protocol,
-                src_ports: s.dst_ports,
-                dst_ports: s.src_ports,
-            });
+    let esp = match ts.esp_encryption {
+        Some(enc) => {
+            let (Some(inb), Some(outb)) = (m.inbound_esp.as_ref(), m.outbound_esp.as_ref()) else {
+                return Err(map_err(m, "manual keying needs inbound_esp and outbound_esp"));
+            };
+            let (e, i) = (encryption(enc), integrity(ts.esp_integrity));
+            let o = SaParams::new(Spi(outb.spi), mode, e, &key(&outb.cipher_key), i, &key(&outb.auth_key));
+            let n = SaParams::new(Spi(inb.spi), mode, e, &key(&inb.cipher_key), i, &key(&inb.auth_key));
+            let (mut n, mut o) = finish(n, o);
+            let nat = m.nat_t.as_ref().map(|p| NatT { local_port: p.local_port, remote_port: p.remote_port });
+            (n.nat_t, o.nat_t) = (nat, nat);
+            Some((n, o))
         }
+        None => None,
+    };
+    let ah = match ts.ah {
+        Some(alg) => {
+            let (Some(inb), Some(outb)) = (m.inbound_ah.as_ref(), m.outbound_ah.as_ref()) else {
+                return Err(map_err(m, "manual keying needs inbound_ah and outbound_ah"));
+            };
+            // In a bundle ESP makes the tunnel and AH authenticates ESP's packet, outer header included.
+            let ah_mode = if esp.is_some() { Mode::Transport } else { mode };
+            let (null, i) = (EncryptionAlgorithm::Null, ah_integrity(alg));
+            let o = SaParams::new(Spi(outb.spi), ah_mode, null, &[], i, outb.auth_key.as_bytes());
+            let n = SaParams::new(Spi(inb.spi), ah_mode, null, &[], i, inb.auth_key.as_bytes());
+            Some(finish(n, o))
+        }
+        None => None,
+    };
+    let (esp, ah) = match (esp, ah) {
+        (Some((mut en, eo)), Some((mut an, ao))) => {
+            // The inner packet is ESP's to check; AH checks that it carries the bundle's ESP.
+            en.bundle_ah = Some(an.spi);
+            an.bundle_esp = Some(en.spi);
+            (en.selector, en.extra_selectors) = selectors;
+            (Some((en, eo)), Some((an, ao)))
+        }
+        (Some((mut en, eo)), None) => {
+            (en.selector, en.extra_selectors) = selectors;
+            (Some((en, eo)), None)
+        }
+        (None, Some((mut an, ao))) => {
+            (an.selector, an.extra_selectors) = selectors;
+            (None, Some((an, ao)))
+        }
+        (None, None) => return Err(map_err(m, "the transform set has neither ESP nor AH")),
+    };
+    Ok((esp, ah))
+}
+
+/// What the inbound SA accepts (RFC 4301 §5.2): every permit entry of the ACL seen from the peer's side.
+fn inbound_selectors(cfg: &Config, m: &config::CryptoMap) -> (Option<TrafficSelector>, Vec<TrafficSelector>) {
+    let mirrored = cfg
+        .access_lists
+        .iter()
+        .filter(|a| a.name == m.match_address)
+        .flat_map(|a| a.entries.iter().filter(|e| e.action == config::Action::Permit))
+        .flat_map(selectors)
+        .map(|s| TrafficSelector {
+            src: s.dst,
+            dst: s.src,
+            protocol: s.protocol,
+            src_ports: s.dst_ports,
+            dst_ports: s.src_ports,
+        });
+    let mut all: Vec<TrafficSelector> = mirrored.collect();
+    if all.is_empty() {
+        return (None, all);
     }
-    Ok((n, o))
+    let first = all.remove(0);
+    (Some(first), all)
+}
+
+pub fn ah_integrity(a: AhIntegrity) -> IntegrityAlgorithm {
+    match a {
+        AhIntegrity::AhMd5Hmac => IntegrityAlgorithm::HmacMd5_96,
+        AhIntegrity::AhShaHmac => IntegrityAlgorithm::HmacSha1_96,
+        AhIntegrity::AhSha256Hmac => IntegrityAlgorithm::HmacSha256_128,
+        AhIntegrity::AhSha384Hmac => IntegrityAlgorithm::HmacSha384_192,
+        AhIntegrity::AhSha512Hmac => IntegrityAlgorithm::HmacSha512_256,
+    }
 }
 
 pub fn encryption(e: EspEncryption) -> EncryptionAlgorithm {

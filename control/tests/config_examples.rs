@@ -133,6 +133,10 @@ const SCHEMA_KEYS: &[&str] = &[
     "crypto_map.outbound_esp",
     "crypto_map.inbound_ah",
     "crypto_map.outbound_ah",
+    "crypto_map.nat_t",
+    "crypto_map.esn",
+    "nat_t.local_port",
+    "nat_t.remote_port",
     "manual.spi",
     "manual.cipher_key",
     "manual.auth_key",
@@ -150,7 +154,7 @@ fn reference_config_and_docs_cover_every_key() {
         let mentioned = reference.contains(&format!("{name} =")) || reference.contains(&format!("{name}:"));
         assert!(mentioned, "deploy/examples/espgate.toml does not explain {key}");
         assert!(docs.contains(&format!("`{name}`")), "docs/config.md does not document {key}");
-        if !["dpd", "entries", "manual"].contains(&section) {
+        if !["dpd", "entries", "manual", "nat_t"].contains(&section) {
             assert!(docs.contains(section), "docs/config.md has no section {section}");
         }
     }

@@ -103,6 +103,8 @@ fn crypto_map() -> impl Strategy<Value = CryptoMap> {
             outbound_esp: oe,
             inbound_ah: ia.clone(),
             outbound_ah: ia,
+            nat_t: (seq % 2 == 0).then_some(ManualNatT { local_port: (seq >> 16) as u16, remote_port: seq as u16 }),
+            esn: init,
         })
 }
 

@@ -294,12 +294,15 @@ fn manual_map_rejects_negotiation_settings_and_several_sets() {
 }
 
 #[test]
-fn manual_map_acl_has_one_permit() {
-    let text = manual_esp("esp-gcm-128", None, Some(20), None).replace(
+fn manual_map_acl_needs_a_permit() {
+    // Several permit entries share the one SA pair (the inbound SA accepts any of them, mirrored).
+    let several = manual_esp("esp-gcm-128", None, Some(20), None).replace(
         "entries = [{",
         "entries = [{ action = \"permit\", source = \"192.0.2.0/25\", destination = \"any\" }, {",
     );
-    assert_one_error(&text, &["seq 10: match_address", "exactly one entry, a permit"]);
+    assert_valid(&several);
+    let deny_only = manual_esp("esp-gcm-128", None, Some(20), None).replace("action = \"permit\"", "action = \"deny\"");
+    assert_one_error(&deny_only, &["seq 10: match_address", "has no permit entry"]);
 }
 
 // ---- routes, neighbors, interfaces ----

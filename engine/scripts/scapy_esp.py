@@ -11,12 +11,14 @@ Reads one JSON document on stdin:
               "packet": hex (IP packet: cleartext for encrypt, ESP for decrypt)}]}
 and writes {"results": [{"id": str, "ok": bool, "packet": hex, "error": str}]} on stdout.
 """
+import contextlib
 import json
 import sys
 import warnings
 
 warnings.filterwarnings("ignore")
 
+from scapy.packet import bind_layers, split_layers  # noqa: E402
 from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.ipsec import AH, ESP, SecurityAssociation  # noqa: E402
@@ -24,6 +26,20 @@ from scapy.layers.ipsec import AH, ESP, SecurityAssociation  # noqa: E402
 
 def parse_ip(raw):
     return IP(raw) if raw[0] >> 4 == 4 else IPv6(raw)
+
+
+@contextlib.contextmanager
+def esp_undissected():
+    """For AH: Scapy signs and verifies the ESP layer whenever a packet has one, even under AH, and re-dissects the
+    packet on the way. To put AH over an ESP packet (an ESP+AH bundle), IP and IPv6 must not dissect ESP meanwhile:
+    the ESP packet is then opaque bytes to the AH SA, as RFC 4302 has it."""
+    split_layers(IP, ESP, proto=50)
+    split_layers(IPv6, ESP, nh=50)
+    try:
+        yield
+    finally:
+        bind_layers(IP, ESP, proto=50)
+        bind_layers(IPv6, ESP, nh=50)
 
 
 def make_sa(c):
@@ -70,6 +86,13 @@ def as_esp(pkt):
 
 
 def run(c):
+    if c.get("proto", "ESP") == "AH":
+        with esp_undissected():
+            return transform(c)
+    return transform(c)
+
+
+def transform(c):
     sa = make_sa(c)
     pkt = parse_ip(bytes.fromhex(c["packet"]))
     seq = int(c.get("seq", 1))

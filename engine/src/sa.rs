@@ -112,8 +112,17 @@ pub struct SaParams {
     pub nat_t: Option<NatT>,
     pub outer: OuterHeader,
     pub lifetime: Lifetime,
-    /// Inbound only: the inner packet must match (RFC 4301 §5.2). `None`: no check.
+    /// Inbound only: the inner packet must match (RFC 4301 §5.2) this selector or one of `extra_selectors` (a crypto
+    /// map whose access list has several permit entries protects all of them with one SA pair). `None` and no
+    /// extra selectors: no check.
     pub selector: Option<crate::selector::TrafficSelector>,
+    pub extra_selectors: Vec<crate::selector::TrafficSelector>,
+    /// Inbound AH of an ESP+AH bundle: what AH protects must be ESP of this SA (RFC 4301 §4.5: the bundle is
+    /// applied as a whole; an AH packet whose payload is not the bundle's ESP is dropped).
+    pub bundle_esp: Option<Spi>,
+    /// Inbound ESP of an ESP+AH bundle: ESP is accepted only from inside this AH SA, so stripping AH does not get a
+    /// packet past the bundle's integrity check.
+    pub bundle_ah: Option<Spi>,
 }
 
 impl core::fmt::Debug for SaParams {
@@ -153,7 +162,37 @@ impl SaParams {
             outer: OuterHeader::default(),
             lifetime: Lifetime::default(),
             selector: None,
+            extra_selectors: Vec::new(),
+            bundle_esp: None,
+            bundle_ah: None,
         }
+    }
+
+    /// Whether an inner packet with `key` may arrive on this inbound SA: it matches one of the selectors (or
+    /// there are none). For a non-initial IPv4 fragment (`ports_known` false) the ports are OPAQUE (RFC 4301
+    /// §4.4.1.1): only addresses and protocol are checked, since the ports travel in the first fragment only.
+    pub fn selector_accepts(&self, key: &crate::selector::FlowKey, ports_known: bool) -> bool {
+        if self.selector.is_none() && self.extra_selectors.is_empty() {
+            return true;
+        }
+        self.selector.iter().chain(self.extra_selectors.iter()).any(|s| matches_key(s, key, ports_known))
+    }
+}
+
+/// `s.matches(key)`, ignoring ports when they are not known (see [`SaParams::selector_accepts`]).
+pub fn matches_key(s: &crate::selector::TrafficSelector, key: &crate::selector::FlowKey, ports_known: bool) -> bool {
+    if ports_known {
+        return s.matches(key);
+    }
+    s.src.contains(key.src) && s.dst.contains(key.dst) && s.protocol.is_none_or(|p| p == key.protocol)
+}
+
+/// True unless `packet` is a non-initial IPv4 fragment (whose transport header, and so ports, is elsewhere).
+/// IPv6 fragments are not looked into: `FlowKey` stops at the Fragment header and reports protocol 44.
+pub fn ports_known(packet: &[u8]) -> bool {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 8 => u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff == 0,
+        _ => true,
     }
 }
 

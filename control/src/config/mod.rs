@@ -30,9 +30,9 @@ pub use algorithms::{AhIntegrity, Auth, DhGroup, EspEncryption, EspIntegrity, Ha
 pub use error::{ConfigError, SyntaxError, SyntaxErrors, ValidationError, ValidationErrors};
 pub use model::{
     Config, Control, CryptoBackend, CryptoMap, CryptoMapKind, DeadPeerAction, Dpd, DpdMode, Engine, Initiate,
-    Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, Metrics, Mode, Neighbor, Pki, Route, TransformSet,
-    TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES, DEFAULT_IPSEC_LIFETIME_SECONDS,
-    DEFAULT_MTU, DEFAULT_REPLAY_WINDOW,
+    Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, ManualNatT, Metrics, Mode, Neighbor, Pki, Route,
+    TransformSet, TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES,
+    DEFAULT_IPSEC_LIFETIME_SECONDS, DEFAULT_MTU, DEFAULT_REPLAY_WINDOW,
 };
 pub use reload::{reload, EntryId, Reload};
 pub use secret::{HexKey, Psk};

@@ -371,6 +371,27 @@ pub struct CryptoMap {
     pub inbound_ah: Option<ManualAh>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_ah: Option<ManualAh>,
+    /// `ipsec-manual` only: UDP-encapsulate ESP (RFC 3948) between these ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_t: Option<ManualNatT>,
+    /// `ipsec-manual` only: 64-bit Extended Sequence Numbers (RFC 4303 §2.2.1) on both SAs; the peer must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esn: Option<bool>,
+}
+
+fn nat_t_port() -> u16 {
+    4500
+}
+
+/// `nat_t = { local_port = 4500, remote_port = 4500 }` on an `ipsec-manual` entry: the outer UDP ports of ESP.
+/// Inbound ESP-in-UDP is recognised on port 4500 (RFC 3948 §2.2, the port the gateway listens on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualNatT {
+    #[serde(default = "nat_t_port")]
+    pub local_port: u16,
+    #[serde(default = "nat_t_port")]
+    pub remote_port: u16,
 }
 
 impl CryptoMap {

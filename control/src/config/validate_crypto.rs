@@ -149,12 +149,12 @@ fn crypto_maps(c: &Config, r: &mut Report) {
             CryptoMapKind::IpsecManual => {
                 manual_entry(r, &at, m);
                 if let Some(acl) = acl {
-                    if acl.entries.len() != 1 || acl.entries[0].action != Action::Permit {
+                    if !acl.entries.iter().any(|e| e.action == Action::Permit) {
                         r.error(
                             field(&at, "match_address"),
                             format!(
-                                "access list \"{}\" must have exactly one entry, a permit, for an ipsec-manual entry \
-                                 (one SA pair covers one proxy identity)",
+                                "access list \"{}\" has no permit entry: an ipsec-manual entry protects the traffic \
+                                 its permit entries match (one SA pair for all of them)",
                                 acl.name
                             ),
                         );
@@ -179,6 +179,11 @@ fn isakmp_entry(c: &Config, r: &mut Report, at: &str, m: &CryptoMap, certificate
     ];
     for (name, _) in manual.iter().filter(|(_, set)| *set) {
         r.error(field(at, name), "manual keys belong to kind = \"ipsec-manual\" entries; IKE negotiates these");
+    }
+    for (name, set) in [("nat_t", m.nat_t.is_some()), ("esn", m.esn.is_some())] {
+        if set {
+            r.error(field(at, name), "only for kind = \"ipsec-manual\" (IKE negotiates NAT-T and sequence numbers)");
+        }
     }
     if c.isakmp_policies.is_empty() {
         r.error(field(at, "kind"), "ipsec-isakmp needs at least one [[isakmp_policy]]");
@@ -212,6 +217,22 @@ fn manual_entry(r: &mut Report, at: &str, m: &CryptoMap) {
 }
 
 fn manual_keys(r: &mut Report, at: &str, m: &CryptoMap, ts: &TransformSet, spis: &mut Spis) {
+    if let Some(n) = &m.nat_t {
+        if ts.esp_encryption.is_none() {
+            r.error(field(at, "nat_t"), format!("transform set \"{}\" has no ESP: NAT-T carries ESP only", ts.name));
+        } else if ts.ah.is_some() {
+            r.error(field(at, "nat_t"), "AH cannot cross a NAT (it authenticates the addresses): drop ah or nat_t");
+        }
+        if n.local_port != 4500 {
+            r.error(
+                format!("{}.local_port", field(at, "nat_t")),
+                format!("{} is not supported: the data path takes ESP-in-UDP on port 4500 (RFC 3948)", n.local_port),
+            );
+        }
+        if n.remote_port == 0 {
+            r.error(format!("{}.remote_port", field(at, "nat_t")), "0 is not a UDP port");
+        }
+    }
     let sets = [("inbound_esp", &m.inbound_esp), ("outbound_esp", &m.outbound_esp)];
     for (dir, sa) in sets {
         match (ts.esp_encryption, sa) {

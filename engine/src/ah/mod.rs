@@ -98,6 +98,26 @@ impl OutboundAh {
     pub fn counters(&self) -> &SaCounters {
         &self.counters
     }
+    pub fn params(&self) -> &SaParams {
+        &self.params
+    }
+    pub fn is_expired(&self) -> bool {
+        self.lifetime.expired()
+    }
+
+    /// Length of the AH packet this SA makes of an IP packet of `ip_len` bytes (`ipv6`: the packet's family,
+    /// which decides the ICV padding in transport mode), for MTU checks before protecting.
+    pub fn encapsulated_len(&self, ip_len: usize, ipv6: bool) -> usize {
+        let icv = self.integ.icv_len();
+        match self.params.mode {
+            Mode::Tunnel { local, .. } => {
+                let outer = if local.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
+                outer + ah::FIXED_LEN + icv_field_len(icv, !local.is_ipv4()) + ip_len
+            }
+            Mode::Transport => ah::FIXED_LEN + icv_field_len(icv, ipv6) + ip_len,
+        }
+    }
+
     pub fn set_last_seq(&self, seq: u64) {
         self.seq.store(seq, Relaxed)
     }
@@ -262,6 +282,15 @@ impl InboundAh {
     pub fn counters(&self) -> &SaCounters {
         &self.counters
     }
+    pub fn params(&self) -> &SaParams {
+        &self.params
+    }
+    pub fn replay_window(&self) -> &ReplayWindow {
+        &self.replay
+    }
+    pub fn is_expired(&self) -> bool {
+        self.lifetime.expired()
+    }
 
     pub fn unprotect_burst<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict]) -> BurstOutcome {
         let mut outcome = BurstOutcome::default();
@@ -346,6 +375,17 @@ impl InboundAh {
                 decap_tunnel(buf, next_header, outer_ecn, len)
             }
             Mode::Transport => decap_transport(buf, ah_off, nh_at, next_header, ah_len),
+        }?;
+        match self.params.bundle_esp {
+            // The ESP SA checks the inner packet; here only that AH protected the bundle's ESP.
+            Some(spi) => {
+                let esp_spi = buf.data().get(ah_off..ah_off + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                if next_header != IpProtocol::ESP || esp_spi != Some(spi.0) {
+                    return Err(DropReason::PolicyMismatch);
+                }
+                Ok(())
+            }
+            None => crate::esp::check_selectors(&self.params, buf.data()),
         }
     }
 }

@@ -16,8 +16,12 @@
 pub mod ether;
 pub mod frag;
 pub mod icmp;
+mod inbound;
+pub mod policy;
+pub mod ratelimit;
 pub mod tables;
 
+use crate::ah::{InboundAh, OutboundAh};
 use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::esp::{InboundSa, OutboundSa};
@@ -28,6 +32,8 @@ use crate::spd::PolicyAction;
 use crate::wire::{ipv4, ipv6, IpProtocol, Spi};
 use core::net::IpAddr;
 use ether::EtherType;
+use policy::{Decision, FragmentPolicies};
+use ratelimit::TokenBucket;
 use std::sync::Arc;
 pub use tables::{Interface, Route, Routes, Tables};
 
@@ -74,10 +80,14 @@ pub enum Drop {
     NoOutboundSa,
     /// The packet exceeds the egress MTU.
     Mtu,
+    /// A non-initial IPv4 fragment whose egress policy depends on the ports it does not carry (see [`policy`]).
+    FragmentPolicy,
+    /// An ICMP error was due but the per-worker rate limit held it back (the packet is dropped without one).
+    IcmpRateLimited,
 }
 
 impl Drop {
-    const PIPELINE: [Drop; 10] = [
+    const PIPELINE: [Drop; 12] = [
         Drop::Malformed,
         Drop::UnsupportedEtherType,
         Drop::NotForUs,
@@ -88,6 +98,8 @@ impl Drop {
         Drop::CleartextOnProtected,
         Drop::NoOutboundSa,
         Drop::Mtu,
+        Drop::FragmentPolicy,
+        Drop::IcmpRateLimited,
     ];
 
     /// Number of distinct reasons, for counter arrays: the IPsec ones, then the pipeline's own.
@@ -112,6 +124,8 @@ impl Drop {
             Drop::CleartextOnProtected => base + 7,
             Drop::NoOutboundSa => base + 8,
             Drop::Mtu => base + 9,
+            Drop::FragmentPolicy => base + 10,
+            Drop::IcmpRateLimited => base + 11,
         }
     }
 
@@ -129,6 +143,8 @@ impl Drop {
             Drop::CleartextOnProtected => "cleartext-on-protected",
             Drop::NoOutboundSa => "no-outbound-sa",
             Drop::Mtu => "egress-mtu",
+            Drop::FragmentPolicy => "fragment-ports-unknown",
+            Drop::IcmpRateLimited => "icmp-rate-limited",
         }
     }
 }
@@ -159,26 +175,41 @@ pub struct Datapath {
 /// The SAs (kept apart from the tables so the packet path borrows both without touching the tables' refcount).
 struct Sas {
     inbound: Sad<InboundSa>,
-    /// Indexed by the handle in `PolicyAction::Protect`.
+    inbound_ah: Sad<InboundAh>,
+    /// Indexed by the handle in `PolicyAction::Protect`: the ESP SA, the AH SA, or both (a bundle: ESP, then AH).
     outbound: Vec<Option<Arc<OutboundSa>>>,
+    outbound_ah: Vec<Option<Arc<OutboundAh>>>,
+    fragments: FragmentPolicies,
+    icmp_bucket: TokenBucket,
+    /// The clock of the ICMP rate limit (read only when an error is due, which is rare).
+    epoch: std::time::Instant,
     errors_sent: u64,
-    /// Lifetime events raised since the worker last took them (each SA raises each kind once, so few).
+    log: EventLog,
+}
+
+/// Lifetime events raised since the worker last took them (each SA raises each kind once, so few).
+struct EventLog {
     events: [Option<LifetimeEvent>; MAX_EVENTS],
-    events_len: usize,
-    events_lost: u64,
+    len: usize,
+    lost: u64,
 }
 
 /// Lifetime events held between two [`Datapath::take_events`] calls.
 const MAX_EVENTS: usize = 64;
 
-impl Sas {
+/// Default ICMP error rate limit per worker: 100 per second, bursts of 50 (Linux allows about 1000/s per host;
+/// a gateway answering for whole networks is more careful).
+pub const ICMP_RATE: u32 = 100;
+pub const ICMP_BURST: u32 = 50;
+
+impl EventLog {
     fn note(&mut self, outcome: &crate::esp::BurstOutcome) {
         for e in outcome.events.iter() {
-            if self.events_len < MAX_EVENTS {
-                self.events[self.events_len] = Some(*e);
-                self.events_len += 1;
+            if self.len < MAX_EVENTS {
+                self.events[self.len] = Some(*e);
+                self.len += 1;
             } else {
-                self.events_lost += 1;
+                self.lost += 1;
             }
         }
     }
@@ -195,11 +226,14 @@ impl Datapath {
     pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
         let sas = Sas {
             inbound: Sad::with_capacity(max_inbound),
+            inbound_ah: Sad::with_capacity(max_inbound.min(65536)),
             outbound: Vec::new(),
+            outbound_ah: Vec::new(),
+            fragments: FragmentPolicies::default(),
+            icmp_bucket: TokenBucket::new(ICMP_RATE, ICMP_BURST),
+            epoch: std::time::Instant::now(),
             errors_sent: 0,
-            events: [None; MAX_EVENTS],
-            events_len: 0,
-            events_lost: 0,
+            log: EventLog { events: [None; MAX_EVENTS], len: 0, lost: 0 },
         };
         Self { tables, sas }
     }
@@ -238,6 +272,38 @@ impl Datapath {
         self.sas.outbound.get_mut(handle as usize).and_then(Option::take)
     }
 
+    /// Installs an inbound AH SA (alone, or the AH of a bundle when its params name `bundle_esp`).
+    pub fn install_inbound_ah(&mut self, sa: InboundAh) -> Result<(), crate::sad::SadError> {
+        self.sas.inbound_ah.insert(sa.params().spi, sa)
+    }
+
+    pub fn remove_inbound_ah(&mut self, spi: Spi) -> Option<InboundAh> {
+        self.sas.inbound_ah.remove(spi)
+    }
+
+    pub fn inbound_ah(&self, spi: Spi) -> Option<&InboundAh> {
+        self.sas.inbound_ah.get(spi)
+    }
+
+    /// Installs (or replaces) the outbound AH SA behind SPD handle `handle`. With an ESP SA on the same handle the
+    /// two form a bundle: ESP is applied first, then AH over the result (RFC 4301 §4.5).
+    pub fn install_outbound_ah(&mut self, handle: u32, sa: Arc<OutboundAh>) -> Option<Arc<OutboundAh>> {
+        let h = handle as usize;
+        if self.sas.outbound_ah.len() <= h {
+            self.sas.outbound_ah.resize(h + 1, None);
+        }
+        self.sas.outbound_ah[h].replace(sa)
+    }
+
+    pub fn remove_outbound_ah(&mut self, handle: u32) -> Option<Arc<OutboundAh>> {
+        self.sas.outbound_ah.get_mut(handle as usize).and_then(Option::take)
+    }
+
+    /// Sets the ICMP error rate limit of this worker (errors per second, burst).
+    pub fn set_icmp_rate_limit(&mut self, per_second: u32, burst: u32) {
+        self.sas.icmp_bucket = TokenBucket::new(per_second, burst);
+    }
+
     /// Runs one received frame through the pipeline.
     pub fn process<B: PacketBuf>(&mut self, in_port: u16, buf: &mut B) -> Action {
         self.sas.process(&self.tables, in_port, buf)
@@ -256,17 +322,18 @@ impl Datapath {
 
     /// Hands over the SA lifetime events raised since the last call (soft: rekey now; hard: the SA stopped).
     pub fn take_events(&mut self, mut f: impl FnMut(LifetimeEvent)) {
-        for e in self.sas.events[..self.sas.events_len].iter_mut() {
+        let log = &mut self.sas.log;
+        for e in log.events[..log.len].iter_mut() {
             if let Some(e) = e.take() {
                 f(e);
             }
         }
-        self.sas.events_len = 0;
+        log.len = 0;
     }
 
     /// Events that did not fit between two [`Self::take_events`] calls.
     pub fn events_lost(&self) -> u64 {
-        self.sas.events_lost
+        self.sas.log.lost
     }
 }
 
@@ -302,9 +369,10 @@ impl Sas {
         }
         // Transit cleartext: if the ingress crypto map protects this flow, it should have arrived in ESP.
         if let Some(spd) = iface.policy.and_then(|p| tables.policies.get(p)) {
-            if let Some(k) = FlowKey::from_ip(&buf.data()[ether::HEADER_LEN..]) {
+            let pkt = &buf.data()[ether::HEADER_LEN..];
+            if let Some(k) = FlowKey::from_ip(pkt) {
                 let reversed = FlowKey { src: k.dst, dst: k.src, src_port: k.dst_port, dst_port: k.src_port, ..k };
-                if matches!(spd.lookup(&reversed), Some((_, e)) if matches!(e.action, PolicyAction::Protect(_))) {
+                if policy::protects(spd, &reversed, crate::sa::ports_known(pkt)) {
                     return Action::Drop(Drop::CleartextOnProtected);
                 }
             }
@@ -313,60 +381,6 @@ impl Sas {
             return Action::Drop(Drop::Malformed);
         }
         self.forward(tables, buf)
-    }
-
-    /// A packet to one of our addresses: ESP for an inbound SA, or something for the control thread.
-    fn local<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, ip: &IpInfo) -> Action {
-        if ip.fragment {
-            return Action::Drop(Drop::Ipsec(DropReason::Fragment));
-        }
-        let l4 = &buf.data()[ether::HEADER_LEN + ip.header_len..];
-        let spi_at =
-            |b: &[u8]| b.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(|s| Spi(u32::from_be_bytes(s)));
-        match ip.protocol {
-            IpProtocol::ESP => {
-                let spi = spi_at(l4);
-                self.inbound_esp(tables, buf, spi)
-            }
-            IpProtocol::UDP => {
-                let Some(udp) = l4.get(..8) else { return Action::Drop(Drop::Malformed) };
-                let dport = u16::from_be_bytes([udp[2], udp[3]]);
-                let payload = &l4[8..];
-                match dport {
-                    IKE_PORT => Action::Punt(PuntKind::Ike),
-                    NAT_T_PORT if payload == [0xff] => Action::Punt(PuntKind::NatKeepalive),
-                    NAT_T_PORT if payload.get(..4) == Some(&[0, 0, 0, 0]) => Action::Punt(PuntKind::Ike),
-                    NAT_T_PORT => {
-                        let spi = spi_at(payload);
-                        self.inbound_esp(tables, buf, spi)
-                    }
-                    _ => Action::Drop(Drop::LocalUnhandled),
-                }
-            }
-            IpProtocol::ICMP | IpProtocol::ICMPV6 => Action::Punt(PuntKind::Icmp),
-            _ => Action::Drop(Drop::LocalUnhandled),
-        }
-    }
-
-    fn inbound_esp<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, spi: Option<Spi>) -> Action {
-        let Some(spi) = spi else {
-            return Action::Drop(Drop::Ipsec(DropReason::Malformed));
-        };
-        let Some(sa) = self.inbound.get_mut(spi) else {
-            return Action::Drop(Drop::Ipsec(DropReason::NoSa));
-        };
-        if buf.adj(ether::HEADER_LEN).is_err() {
-            return Action::Drop(Drop::Malformed);
-        }
-        let (verdict, outcome) = sa.unprotect(buf);
-        if !outcome.events.is_empty() {
-            self.note(&outcome);
-        }
-        match verdict {
-            // The inner packet continues as transit traffic; its TTL is the inner one (RFC 4301 §5.2 step 4).
-            Ok(()) => self.forward(tables, buf),
-            Err(r) => Action::Drop(Drop::Ipsec(r)),
-        }
     }
 
     /// Forwards a received IP packet (the buffer's data starts at the IP header): TTL, then [`Self::send_ip`].
@@ -382,35 +396,16 @@ impl Sas {
         let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
         let Some((route, _)) = tables.routes.lookup(ip.dst) else { return Action::Drop(Drop::NoRoute) };
         let mut port = route.port;
-        if let Some(spd) = tables.interface(port).and_then(|i| i.policy).and_then(|p| tables.policies.get(p)) {
-            match spd.decide(buf.data()) {
-                PolicyAction::Bypass => {}
-                PolicyAction::Discard => return Action::Drop(Drop::PolicyDiscard),
-                PolicyAction::Protect(h) => {
-                    let Some(sa) = self.outbound.get(h as usize).and_then(Option::as_ref) else {
-                        return Action::Drop(Drop::NoOutboundSa);
-                    };
-                    // The ESP packet goes to the peer: its size must fit the path there.
-                    let peer = match sa.params().mode {
-                        crate::sa::Mode::Tunnel { remote, .. } => remote,
-                        crate::sa::Mode::Transport => ip.dst,
-                    };
-                    let Some((r, _)) = tables.routes.lookup(peer) else { return Action::Drop(Drop::NoRoute) };
-                    let mtu = tables.interface(r.port).map_or(0, |i| usize::from(i.mtu));
-                    let len = buf.data_len();
-                    if sa.encapsulated_len(len, ip.header_len) > mtu {
-                        let fits = largest_inner(|l| sa.encapsulated_len(l, ip.header_len), mtu);
-                        return self.too_big(tables, buf, fits, may_answer);
-                    }
-                    let (verdict, outcome) = sa.protect(buf);
-                    if !outcome.events.is_empty() {
-                        self.note(&outcome);
-                    }
-                    if let Err(r) = verdict {
-                        return Action::Drop(Drop::Ipsec(r));
-                    }
-                    port = r.port;
-                }
+        let policy = tables.interface(port).and_then(|i| i.policy);
+        if let Some((index, spd)) = policy.and_then(|p| tables.policies.get(p).map(|s| (p, s))) {
+            match self.fragments.decide(index, spd, buf.data()) {
+                Decision::Action(PolicyAction::Bypass) => {}
+                Decision::Action(PolicyAction::Discard) => return Action::Drop(Drop::PolicyDiscard),
+                Decision::UnknownFragment => return Action::Drop(Drop::FragmentPolicy),
+                Decision::Action(PolicyAction::Protect(h)) => match self.protect(tables, buf, &ip, h, may_answer) {
+                    Ok(p) => port = p,
+                    Err(a) => return a,
+                },
             }
         }
         let mtu = tables.interface(port).map_or(0, |i| usize::from(i.mtu));
@@ -418,6 +413,62 @@ impl Sas {
             return self.too_big(tables, buf, mtu, may_answer);
         }
         self.emit_frame(tables, buf, port)
+    }
+
+    /// Applies the outbound SA(s) behind SPD handle `h` (ESP, AH, or ESP then AH); returns the port to the peer.
+    fn protect<B: PacketBuf>(
+        &mut self,
+        tables: &Tables,
+        buf: &mut B,
+        ip: &IpInfo,
+        h: u32,
+        may_answer: bool,
+    ) -> Result<u16, Action> {
+        let esp = self.outbound.get(h as usize).and_then(Option::as_ref);
+        let ah = self.outbound_ah.get(h as usize).and_then(Option::as_ref);
+        // The outermost tunnel decides where the packet goes: ESP's in a bundle (AH is then transport), else AH's.
+        let mode = match (esp, ah) {
+            (Some(e), _) => e.params().mode,
+            (None, Some(a)) => a.params().mode,
+            (None, None) => return Err(Action::Drop(Drop::NoOutboundSa)),
+        };
+        let peer = match mode {
+            crate::sa::Mode::Tunnel { remote, .. } => remote,
+            crate::sa::Mode::Transport => ip.dst,
+        };
+        let Some((r, _)) = tables.routes.lookup(peer) else { return Err(Action::Drop(Drop::NoRoute)) };
+        // The protected packet must fit the path to the peer.
+        let mtu = tables.interface(r.port).map_or(0, |i| usize::from(i.mtu));
+        let v6 = !ip.dst.is_ipv4();
+        let encapsulated = |len: usize| {
+            let (mut l, mut outer_v6) = (len, v6);
+            if let Some(e) = esp {
+                l = e.encapsulated_len(l, ip.header_len);
+                if let crate::sa::Mode::Tunnel { local, .. } = e.params().mode {
+                    outer_v6 = !local.is_ipv4();
+                }
+            }
+            ah.map_or(l, |a| a.encapsulated_len(l, outer_v6))
+        };
+        if encapsulated(buf.data_len()) > mtu {
+            let fits = largest_inner(encapsulated, mtu);
+            return Err(self.too_big(tables, buf, fits, may_answer));
+        }
+        if let Some(sa) = esp {
+            let (verdict, outcome) = sa.protect(buf);
+            if !outcome.events.is_empty() {
+                self.log.note(&outcome);
+            }
+            verdict.map_err(|r| Action::Drop(Drop::Ipsec(r)))?;
+        }
+        if let Some(sa) = ah {
+            let (verdict, outcome) = sa.protect(buf);
+            if !outcome.events.is_empty() {
+                self.log.note(&outcome);
+            }
+            verdict.map_err(|r| Action::Drop(Drop::Ipsec(r)))?;
+        }
+        Ok(r.port)
     }
 
     /// A packet larger than `fits` bytes: fragment it (IPv4 without DF) or answer its sender with ICMP "too big".
@@ -437,6 +488,10 @@ impl Sas {
             .and_then(|i| i.addresses.iter().find(|a| a.addr.is_ipv4() == to.is_ipv4()))
             .map(|a| a.addr);
         let mtu = fits.min(usize::from(u16::MAX)) as u16;
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if from.is_some() && !self.icmp_bucket.allow(now_ms) {
+            return Action::Drop(Drop::IcmpRateLimited);
+        }
         match from {
             Some(from) if icmp::too_big_in_place(buf, from, mtu) => {
                 self.errors_sent += 1;
@@ -541,3 +596,5 @@ fn decrement_ttl_in_place(p: &mut [u8]) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ah;

@@ -9,18 +9,18 @@ use crate::selector::{IpPrefix, TrafficSelector};
 use crate::spd::{Spd, SpdEntry};
 use std::collections::HashMap;
 
-const A_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 0]);
+pub(super) const A_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 0]);
 const A_OUT: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 1]);
-const B_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 0]);
-const B_OUT: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 1]);
+pub(super) const B_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 0]);
+pub(super) const B_OUT: MacAddr = MacAddr([2, 0, 0, 0, 0xb, 1]);
 const HOST_A: MacAddr = MacAddr([2, 0, 0, 0, 0xc, 1]);
 const HOST_B: MacAddr = MacAddr([2, 0, 0, 0, 0xc, 2]);
 
-fn ip(s: &str) -> IpAddr {
+pub(super) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn pfx(s: &str, len: u8) -> IpPrefix {
+pub(super) fn pfx(s: &str, len: u8) -> IpPrefix {
     IpPrefix::new(ip(s), len)
 }
 
@@ -36,7 +36,15 @@ fn checksum(b: &[u8]) -> u16 {
 }
 
 /// An Ethernet frame carrying IPv4/UDP.
-fn udp_frame(dst_mac: MacAddr, src: &str, dst: &str, sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp_frame(
+    dst_mac: MacAddr,
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = vec![0u8; 14 + 20 + 8 + payload.len()];
     ether::emit(&mut f, dst_mac, HOST_A, EtherType::IPV4);
     let total = (20 + 8 + payload.len()) as u16;
@@ -57,8 +65,8 @@ fn udp_frame(dst_mac: MacAddr, src: &str, dst: &str, sport: u16, dport: u16, ttl
     f
 }
 
-struct Gw {
-    dp: Datapath,
+pub(super) struct Gw {
+    pub(super) dp: Datapath,
 }
 
 /// One side of the tunnel: a gateway's two ports and the host and subnet behind it.
@@ -128,7 +136,7 @@ fn gateway(me: &Side, peer: &Side, spi_out: u32, spi_in: u32) -> Gw {
     Gw { dp }
 }
 
-fn pair() -> (Gw, Gw) {
+pub(super) fn pair() -> (Gw, Gw) {
     (gateway(&SIDE_A, &SIDE_B, 0x1000, 0x2000), gateway(&SIDE_B, &SIDE_A, 0x2000, 0x1000))
 }
 
@@ -230,7 +238,7 @@ fn punts_and_drops() {
     assert_eq!(run(&mut b, 1, big), Action::Fragment { max_len: 1500 });
 }
 
-fn with_df(mut f: Vec<u8>) -> Vec<u8> {
+pub(super) fn with_df(mut f: Vec<u8>) -> Vec<u8> {
     f[14 + 6] |= 0x40;
     f[14 + 10..14 + 12].fill(0);
     let c = checksum(&f[14..34]);

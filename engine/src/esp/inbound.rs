@@ -1,6 +1,5 @@
 //! Inbound ESP: check, verify, decrypt and decapsulate.
 
-use std::sync::Arc;
 use super::{BurstOutcome, Verdict, MAX_BURST};
 use crate::buf::PacketBuf;
 use crate::crypto::{EspCrypto, EspJob, SoftwareEsp};
@@ -10,6 +9,7 @@ use crate::sa::{LifetimeState, Mode, SaCounters, SaError, SaParams};
 use crate::selector::FlowKey;
 use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
 use core::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 /// An inbound SA, owned by one lcore (`&mut self`): see [`crate::sa`] for why.
 pub struct InboundSa {
@@ -229,12 +229,19 @@ impl InboundSa {
                 super::tunnel::decap_transport(buf, p.ip_hdr_len, p.nh_at, next_header, pt_start - p.ip_hdr_len)
             }
         }?;
-        if let Some(sel) = &self.params.selector {
-            let key = FlowKey::from_ip(buf.data()).ok_or(DropReason::Malformed)?;
-            if !sel.matches(&key) {
-                return Err(DropReason::PolicyMismatch);
-            }
-        }
+        check_selectors(&self.params, buf.data())
+    }
+}
+
+/// RFC 4301 §5.2 step 4: the decapsulated packet must match one of the SA's selectors.
+pub(crate) fn check_selectors(params: &SaParams, packet: &[u8]) -> Result<(), DropReason> {
+    if params.selector.is_none() && params.extra_selectors.is_empty() {
+        return Ok(());
+    }
+    let key = FlowKey::from_ip(packet).ok_or(DropReason::Malformed)?;
+    if params.selector_accepts(&key, crate::sa::ports_known(packet)) {
         Ok(())
+    } else {
+        Err(DropReason::PolicyMismatch)
     }
 }

@@ -10,6 +10,7 @@ mod inbound;
 mod outbound;
 pub(crate) mod tunnel;
 
+pub(crate) use inbound::check_selectors;
 pub use inbound::InboundSa;
 pub use outbound::OutboundSa;
 pub use tunnel::{ecn_decapsulate, EcnOutcome};
