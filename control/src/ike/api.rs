@@ -32,6 +32,10 @@ pub enum IkeError {
     NoKey(IpAddr),
     #[error("no local ISAKMP policy this implementation supports")]
     NoPolicy,
+    #[error("certificate: {0}")]
+    Certificate(crate::pki::PkiError),
+    #[error("signature authentication without certificate credentials")]
+    NoCredentials,
 }
 
 impl IkeError {
@@ -40,6 +44,7 @@ impl IkeError {
         match self {
             IkeError::Notify(n) => Some(*n),
             IkeError::AuthenticationFailed(_) => Some(NotifyType::AUTHENTICATION_FAILED),
+            IkeError::Certificate(_) => Some(NotifyType::INVALID_CERTIFICATE),
             IkeError::Wire(e) => Some(e.notify()),
             _ => None,
         }
@@ -48,7 +53,7 @@ impl IkeError {
     /// Errors that end the exchange. Others (malformed, misplaced or undecryptable messages, which anyone can
     /// forge) drop the message and keep the state, so the retransmission timer still runs.
     pub(super) fn is_fatal(&self) -> bool {
-        matches!(self, IkeError::Notify(_) | IkeError::AuthenticationFailed(_))
+        matches!(self, IkeError::Notify(_) | IkeError::AuthenticationFailed(_) | IkeError::Certificate(_))
     }
 }
 

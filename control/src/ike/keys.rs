@@ -18,11 +18,20 @@ pub(crate) struct Phase1Crypto {
     ivs: IvManager,
 }
 
+/// What authenticates the exchange, as far as SKEYID is concerned (RFC 2409 §5).
+#[derive(Clone, Copy)]
+pub(crate) enum Phase1Secret<'a> {
+    /// SKEYID = prf(pre-shared-key, Ni_b | Nr_b).
+    PreSharedKey(&'a Secret),
+    /// SKEYID = prf(Ni_b | Nr_b, g^xy).
+    Signatures,
+}
+
 /// What both sides know once the KE and NONCE payloads are exchanged.
 pub(crate) struct Phase1Material<'a> {
     pub prf: Prf,
     pub cipher: IkeCipher,
-    pub psk: &'a Secret,
+    pub secret: Phase1Secret<'a>,
     pub gxy: &'a Secret,
     pub gxi: &'a [u8],
     pub gxr: &'a [u8],
@@ -33,9 +42,12 @@ pub(crate) struct Phase1Material<'a> {
 }
 
 impl Phase1Crypto {
-    /// Derives SKEYID (pre-shared key), SKEYID_d/a/e, the encryption key and the Phase 1 IV.
-    pub fn derive_psk(m: &Phase1Material<'_>) -> Self {
-        let skeyid = kdf::skeyid_psk(m.prf, m.psk.expose(), m.ni, m.nr);
+    /// Derives SKEYID (pre-shared key or signatures), SKEYID_d/a/e, the encryption key and the Phase 1 IV.
+    pub fn derive(m: &Phase1Material<'_>) -> Self {
+        let skeyid = match m.secret {
+            Phase1Secret::PreSharedKey(psk) => kdf::skeyid_psk(m.prf, psk.expose(), m.ni, m.nr),
+            Phase1Secret::Signatures => kdf::skeyid_sig(m.prf, m.ni, m.nr, m.gxy),
+        };
         let skeyids = kdf::derive_skeyids(m.prf, skeyid, m.gxy, m.cky_i, m.cky_r);
         let enc_key = kdf::encryption_key(m.prf, &skeyids.skeyid_e, m.cipher.key_len());
         let ivs = IvManager::new(m.prf, m.cipher.block_len(), m.gxi, m.gxr);

@@ -1,4 +1,4 @@
-//! Main Mode with pre-shared keys (RFC 2409 §5.4), as states that consume themselves (rustls style): each
+//! Main Mode with pre-shared keys (RFC 2409 §5.4) or signatures (§5.1), as states that consume themselves (rustls style): each
 //! `handle` takes the state by value and returns the next one with the reply to send.
 //!
 //! ```text
@@ -10,17 +10,24 @@
 //! HDR*, IDii, HASH_I          -->
 //!                             <--    HDR*, IDir, HASH_R
 //! ```
+//!
+//! With signatures, messages 3 and 4 add a CR per trusted CA, and HASH_I / HASH_R are signed instead of sent:
+//! `HDR*, IDii, CERT, SIG_I` and `HDR*, IDir, CERT, SIG_R`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::crypto::dh::{self, KeyExchange};
 use crate::crypto::kdf::{hash_i, hash_r, AuthHashInput};
 use crate::crypto::{ct_eq, Secret};
-use crate::isakmp::{Cookie, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotifyType, Payload, SaRepr};
+use crate::isakmp::{
+    AuthMethod, Cookie, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotifyType, Payload, SaRepr,
+};
 
-use super::keys::{Phase1Crypto, Phase1Material};
+use super::keys::{Phase1Crypto, Phase1Material, Phase1Secret};
 use super::nat::{self, NatStatus};
+use super::phase1_auth::{is_signature, SignatureAuth};
 use super::proposal::{choose, Phase1Proposal};
 use super::IkeError;
 
@@ -30,7 +37,11 @@ const NONCE_LEN: usize = 32;
 /// handled (for NAT-D).
 pub(crate) struct Context<'a> {
     pub policies: &'a [Phase1Proposal],
-    pub psk: &'a Secret,
+    /// The pre-shared key for this peer, if there is one.
+    pub psk: Option<&'a Secret>,
+    /// Certificate credentials, if configured.
+    pub signature: Option<&'a SignatureAuth>,
+    pub now: Instant,
     pub local_id: &'a IdRepr,
     pub nat_traversal: bool,
     pub local: SocketAddr,
@@ -170,9 +181,53 @@ pub(super) fn id_body(id: &IdRepr) -> Vec<u8> {
     b
 }
 
+impl Context<'_> {
+    /// Whether we hold what `method` needs: a pre-shared key for this peer, or a key that signs for the method.
+    fn can_authenticate(&self, method: AuthMethod) -> bool {
+        if is_signature(method) {
+            self.signature.is_some_and(|s| s.can_sign(method))
+        } else {
+            method == AuthMethod::PRE_SHARED_KEY && self.psk.is_some()
+        }
+    }
+
+    /// The local policies we can authenticate for: what an initiator offers and a responder accepts.
+    pub(super) fn usable_policies(&self) -> Result<Vec<Phase1Proposal>, IkeError> {
+        let usable: Vec<Phase1Proposal> =
+            self.policies.iter().filter(|p| self.can_authenticate(p.auth)).copied().collect();
+        if usable.is_empty() {
+            return Err(match self.policies.iter().any(|p| p.auth == AuthMethod::PRE_SHARED_KEY) {
+                true => IkeError::NoKey(self.remote.ip()),
+                false => IkeError::NoCredentials,
+            });
+        }
+        Ok(usable)
+    }
+
+    /// The ID we send when authenticating with `method`.
+    pub(super) fn local_id_for(&self, method: AuthMethod) -> IdRepr {
+        match self.signature {
+            Some(s) if is_signature(method) => s.local_id(),
+            _ => self.local_id.clone(),
+        }
+    }
+
+    /// CR payloads for messages 3 and 4 when the method uses signatures.
+    fn cert_requests(&self, method: AuthMethod) -> Vec<Payload> {
+        match self.signature {
+            Some(s) if is_signature(method) => s.cert_requests(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn signer(&self) -> Result<&SignatureAuth, IkeError> {
+        self.signature.ok_or(IkeError::NoCredentials)
+    }
+}
+
 /// Main Mode initiator: message 1 offers the local policies.
 pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeError> {
-    let offered = super::proposal::offer(ctx.policies);
+    let offered = super::proposal::offer(&ctx.usable_policies()?);
     let mut payloads = vec![Payload::Sa(offered.clone())];
     payloads.extend(nat::vendor_ids(ctx.nat_traversal));
     let msg = plain(header(icookie, [0; 8]), payloads)?;
@@ -182,7 +237,8 @@ pub(crate) fn initiate(ctx: &Context<'_>, icookie: Cookie) -> Result<Step, IkeEr
 /// Main Mode responder: message 1 in, message 2 out (or NO-PROPOSAL-CHOSEN).
 pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Result<Step, IkeError> {
     let offered = take!(msg.payloads(), Sa, "SA");
-    let (reply, proposal) = choose(ctx.policies, offered).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let usable = ctx.usable_policies().map_err(|_| IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let (reply, proposal) = choose(&usable, offered).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
     let nat_t = ctx.nat_traversal && nat::peer_supports(msg.payloads());
     let h = header(msg.header.initiator_cookie, rcookie);
     let mut payloads = vec![Payload::Sa(reply)];
@@ -211,6 +267,7 @@ impl State {
                 let dh: Arc<dyn KeyExchange> = Arc::from(dh::generate(proposal.group)?);
                 let ni = nonce()?;
                 let mut payloads = vec![Payload::Ke(dh.public_value().to_vec()), Payload::Nonce(ni.clone())];
+                payloads.extend(ctx.cert_requests(proposal.auth));
                 if nat_t {
                     payloads.extend(nat::nat_d_payloads(prf(&proposal)?, &icookie, &rcookie, ctx.local, ctx.remote));
                 }
@@ -226,6 +283,7 @@ impl State {
                 let nr = nonce()?;
                 let gxr = dh.public_value().to_vec();
                 let mut payloads = vec![Payload::Ke(gxr.clone()), Payload::Nonce(nr.clone())];
+                payloads.extend(ctx.cert_requests(s.proposal.auth));
                 let mut nat = NatStatus::default();
                 if s.nat_t {
                     let prf = prf(&s.proposal)?;
@@ -250,37 +308,34 @@ impl State {
                 }
                 .unwrap_or_default();
                 let input = AuthHashInput { gxi: &gxi, gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
-                let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
-                let out = crypto
-                    .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
+                let id = ctx.local_id_for(s.proposal.auth);
+                let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(&id));
+                let payloads = auth_payloads(ctx, s.proposal.auth, id, hash)?;
+                let out = crypto.encrypt(header(icookie, rcookie), &payloads)?;
                 let next = ExpectHashR { nat, proposal: s.proposal, sai_b: s.sai_b, gxi, gxr: gxr.clone(), crypto };
                 Ok((State::ExpectHashR(next), Some(out)))
             }
             State::ExpectHashI(mut s) => {
                 let payloads = s.crypto.decrypt(msg).map_err(undecryptable)?;
-                let (idii, received) = (take!(payloads, Id, "IDii"), take!(payloads, Hash, "HASH_I"));
+                let idii = take!(payloads, Id, "IDii");
                 let input =
                     AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
                 let expected = hash_i(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idii));
-                if !ct_eq(&expected, received) {
-                    return Err(IkeError::AuthenticationFailed("HASH_I does not match"));
-                }
-                let hash = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(ctx.local_id));
-                let out = s
-                    .crypto
-                    .encrypt(header(icookie, rcookie), &[Payload::Id(ctx.local_id.clone()), Payload::Hash(hash)])?;
+                check_auth(ctx, s.proposal.auth, idii, &payloads, &expected, "HASH_I")?;
+                let id = ctx.local_id_for(s.proposal.auth);
+                let hash = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(&id));
+                let out =
+                    s.crypto.encrypt(header(icookie, rcookie), &auth_payloads(ctx, s.proposal.auth, id, hash)?)?;
                 let done = Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto };
                 Ok((State::Established(done), Some(out)))
             }
             State::ExpectHashR(mut s) => {
                 let payloads = s.crypto.decrypt(msg).map_err(undecryptable)?;
-                let (idir, received) = (take!(payloads, Id, "IDir"), take!(payloads, Hash, "HASH_R"));
+                let idir = take!(payloads, Id, "IDir");
                 let input =
                     AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
                 let expected = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idir));
-                if !ct_eq(&expected, received) {
-                    return Err(IkeError::AuthenticationFailed("HASH_R does not match"));
-                }
+                check_auth(ctx, s.proposal.auth, idir, &payloads, &expected, "HASH_R")?;
                 Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
             }
             State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
@@ -325,16 +380,51 @@ pub(super) fn derive(
     cky_r: &[u8],
 ) -> Result<Phase1Crypto, IkeError> {
     let prf = prf(p)?;
-    Ok(Phase1Crypto::derive_psk(&Phase1Material {
-        prf,
-        cipher: p.cipher,
-        psk: ctx.psk,
-        gxy,
-        gxi,
-        gxr,
-        ni,
-        nr,
-        cky_i,
-        cky_r,
-    }))
+    let secret = if is_signature(p.auth) {
+        Phase1Secret::Signatures
+    } else {
+        Phase1Secret::PreSharedKey(ctx.psk.ok_or(IkeError::NoKey(ctx.remote.ip()))?)
+    };
+    Ok(Phase1Crypto::derive(&Phase1Material { prf, cipher: p.cipher, secret, gxy, gxi, gxr, ni, nr, cky_i, cky_r }))
+}
+
+/// The payloads that prove who we are in message 5 or 6: ID and HASH, or ID, CERT and SIG over the hash.
+pub(super) fn auth_payloads(
+    ctx: &Context<'_>,
+    method: AuthMethod,
+    id: IdRepr,
+    hash: Vec<u8>,
+) -> Result<Vec<Payload>, IkeError> {
+    let mut payloads = vec![Payload::Id(id)];
+    if is_signature(method) {
+        payloads.extend(ctx.signer()?.sign(&hash)?);
+    } else {
+        payloads.push(Payload::Hash(hash));
+    }
+    Ok(payloads)
+}
+
+/// Checks the peer's proof: its HASH equals `expected`, or its certificate and SIG over `expected` hold.
+pub(super) fn check_auth(
+    ctx: &Context<'_>,
+    method: AuthMethod,
+    peer_id: &IdRepr,
+    payloads: &[Payload],
+    expected: &[u8],
+    what: &'static str,
+) -> Result<(), IkeError> {
+    if is_signature(method) {
+        return ctx.signer()?.verify(ctx.now, method, &peer_id.data, payloads, expected);
+    }
+    let received = payloads
+        .iter()
+        .find_map(|p| if let Payload::Hash(h) = p { Some(h) } else { None })
+        .ok_or(IkeError::MissingPayload(what))?;
+    if !ct_eq(expected, received) {
+        return Err(IkeError::AuthenticationFailed(match what {
+            "HASH_I" => "HASH_I does not match",
+            _ => "HASH_R does not match",
+        }));
+    }
+    Ok(())
 }

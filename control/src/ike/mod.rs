@@ -25,6 +25,7 @@ mod ipsec_proposal;
 mod keys;
 mod main_mode;
 mod nat;
+mod phase1_auth;
 mod proposal;
 mod proxy;
 mod qm_keys;
@@ -46,9 +47,10 @@ pub use api::{
     ProxyIdentity, SaKeys, SaPair, Stats, Transmit,
 };
 pub use ipsec_proposal::DEFAULT_IPSEC_LIFETIME_SECS;
-pub use proxy::{phase2_policies, PolicyError};
 pub use nat::{NatStatus, NAT_T_PORT};
+pub use phase1_auth::SignatureAuth;
 pub use proposal::{choose, offer, Phase1Proposal, ProposalError, DEFAULT_LIFETIME_SECS};
+pub use proxy::{phase2_policies, PolicyError};
 
 use main_mode::{Context, State};
 use nat::Framed;
@@ -83,6 +85,8 @@ struct Phase1Sa {
 /// One IKE endpoint (one local address).
 pub struct Endpoint {
     config: Config,
+    /// Certificate credentials for RSA/ECDSA signature authentication ([`Endpoint::with_signature_auth`]).
+    signature: Option<SignatureAuth>,
     /// Our address on the IKE port (500).
     local: SocketAddr,
     local_id: IdRepr,
@@ -108,9 +112,20 @@ fn random_cookie() -> Result<Cookie, IkeError> {
 
 impl Endpoint {
     /// An endpoint at `local` (the IKE port, normally 500), identifying itself by that address (ID_IPV4_ADDR /
-    /// ID_IPV6_ADDR, UDP port 500).
+    /// ID_IPV6_ADDR, UDP port 500). Pre-shared key policies only.
     pub fn new(config: Config, local: SocketAddr) -> Result<Self, IkeError> {
-        if config.policies.is_empty() || config.policies.iter().any(|p| !p.is_supported()) {
+        Self::build(config, local, None)
+    }
+
+    /// An endpoint that may also authenticate with certificates (policies with RSA or ECDSA signatures).
+    pub fn with_signature_auth(config: Config, local: SocketAddr, auth: SignatureAuth) -> Result<Self, IkeError> {
+        Self::build(config, local, Some(auth))
+    }
+
+    fn build(config: Config, local: SocketAddr, signature: Option<SignatureAuth>) -> Result<Self, IkeError> {
+        let unusable =
+            |p: &Phase1Proposal| !p.is_supported() || (phase1_auth::is_signature(p.auth) && signature.is_none());
+        if config.policies.is_empty() || config.policies.iter().any(unusable) {
             return Err(IkeError::NoPolicy);
         }
         let data = match local.ip() {
@@ -119,6 +134,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             config,
+            signature,
             local,
             local_id: IdRepr { protocol: 17, port: 500, data },
             sas: HashMap::new(),
@@ -136,10 +152,12 @@ impl Endpoint {
         self.config.keys.iter().find(|(a, _)| *a == peer).map(|(_, k)| k).ok_or(IkeError::NoKey(peer))
     }
 
-    fn context(&self, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {
+    fn context(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {
         Ok(Context {
             policies: &self.config.policies,
-            psk: self.psk(remote.ip())?,
+            psk: self.psk(remote.ip()).ok(),
+            signature: self.signature.as_ref(),
+            now,
             local_id: &self.local_id,
             nat_traversal: self.config.nat_traversal,
             local,
@@ -165,7 +183,7 @@ impl Endpoint {
 
     fn initiate(&mut self, now: Instant, peer: SocketAddr, exchange: ExchangeType) -> Result<Cookie, IkeError> {
         let icookie = random_cookie()?;
-        let ctx = self.context(self.local, peer)?;
+        let ctx = self.context(now, self.local, peer)?;
         let (state, msg) = if exchange == ExchangeType::AGGRESSIVE {
             aggressive::initiate(&ctx, icookie)?
         } else {
@@ -289,7 +307,7 @@ impl Endpoint {
             }
             return true;
         }
-        let result = self.context(local, remote).and_then(|ctx| sa.state.clone().handle(&ctx, msg));
+        let result = self.context(now, local, remote).and_then(|ctx| sa.state.clone().handle(&ctx, msg));
         match result {
             Ok((next, reply)) => {
                 if sa.initiator && sa.rcookie == [0; 8] {
@@ -352,7 +370,7 @@ impl Endpoint {
             return;
         }
         let result = random_cookie().and_then(|rcookie| {
-            let ctx = self.context(local, remote)?;
+            let ctx = self.context(now, local, remote)?;
             let step = if exchange == ExchangeType::AGGRESSIVE {
                 aggressive::respond(&ctx, msg, rcookie)?
             } else {

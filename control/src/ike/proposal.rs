@@ -46,10 +46,16 @@ impl Phase1Proposal {
         Prf::from_hash(self.hash)
     }
 
-    /// Whether this suite implements every algorithm named (PSK authentication only, for now).
+    /// Whether this suite implements every algorithm named (pre-shared keys, RSA signatures, ECDSA P-256/P-384).
     pub fn is_supported(&self) -> bool {
         self.prf().is_some()
-            && self.auth == AuthMethod::PRE_SHARED_KEY
+            && matches!(
+                self.auth,
+                AuthMethod::PRE_SHARED_KEY
+                    | AuthMethod::RSA_SIGNATURES
+                    | AuthMethod::ECDSA_SHA256_P256
+                    | AuthMethod::ECDSA_SHA384_P384
+            )
             && crate::crypto::dh::public_len(self.group).is_some()
     }
 

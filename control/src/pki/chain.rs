@@ -47,9 +47,8 @@ impl TrustStore {
             }
         }
         let mut current = end_entity;
-        // CAs between the end entity and `current`'s issuer (for pathLenConstraint).
-        let mut below = 0usize;
-        for _ in 0..=MAX_DEPTH {
+        // `below`: CAs between the end entity and `current`'s issuer (for pathLenConstraint).
+        for below in 0..=MAX_DEPTH {
             if let Some(anchor) = self.issuer_of(current)? {
                 check_ca(anchor, below, now)?;
                 return Ok(anchor);
@@ -62,7 +61,6 @@ impl TrustStore {
                 return Err(PkiError::UnknownIssuer { subject: current.subject(), issuer: current.issuer() });
             };
             check_ca(next, below, now)?;
-            below += 1;
             current = next;
         }
         Err(PkiError::ChainTooLong(MAX_DEPTH))

@@ -106,6 +106,6 @@ impl PrivateKey {
 fn pem_rfc7468_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), PkiError> {
     // Skip anything before the first boundary (comments some tools write).
     let start = text.find("-----BEGIN ").ok_or_else(|| bad("no PEM block"))?;
-    let (label, der) = der::pem::decode_vec(text[start..].as_bytes()).map_err(bad)?;
+    let (label, der) = der::pem::decode_vec(&text.as_bytes()[start..]).map_err(bad)?;
     Ok((label.to_string(), Zeroizing::new(der)))
 }
