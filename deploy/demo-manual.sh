@@ -44,6 +44,9 @@ gw_config() { # NAME INSIDE_IF INSIDE_ADDR OUTSIDE_IF OUTSIDE_ADDR PEER LOCAL_NE
 workers = [1]
 control_core = 0
 
+[control]
+socket = "$run/$1.sock"
+
 [[interface]]
 name = "inside"
 device = "net_af_packet0,iface=$2"
@@ -104,6 +107,10 @@ status=0
 # The first echo may go while ARP resolves; -w bounds the wait.
 ip netns exec eg-ha ping -c "$count" -i 0.2 -w 20 203.0.113.10 || status=$?
 
+for g in gwa gwb; do
+  echo "== gateway ${g#gw}# show crypto ipsec sa"
+  "$bin" show crypto ipsec sa --socket "$run/$g.sock" || status=1
+done
 for g in gwa gwb; do kill -INT "$(cat "$run/$g.pid")"; done
 for g in gwa gwb; do
   pid=$(cat "$run/$g.pid"); rm -f "$run/$g.pid"

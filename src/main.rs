@@ -1,5 +1,7 @@
 //! espgate: the IPsec gateway daemon and its command-line interface.
+mod ctl;
 mod run;
+mod show;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -15,6 +17,18 @@ struct Cli {
 enum Command {
     /// Run the gateway from a config file until SIGINT/SIGTERM.
     Run(run::RunOpts),
+    /// Ask the running daemon: `show crypto ipsec sa [detail] [peer ADDR]`, `show interfaces`, `show counters`.
+    Show {
+        /// The command words after `show`, e.g. `crypto ipsec sa detail`.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        /// Print the daemon's JSON instead of the IOS-style text.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's control socket ([control] socket in the config).
+        #[arg(long, default_value = control::config::DEFAULT_CONTROL_SOCKET)]
+        socket: std::path::PathBuf,
+    },
     /// Validate a config file without starting (exit status 0 when it is valid).
     CheckConfig {
         /// The config file.
@@ -42,6 +56,23 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(o) => run::run(&o)?,
         Command::CheckConfig { file } => run::check_config(&file)?,
+        Command::Show { words, json, socket } => {
+            let mut command = vec!["show".to_string()];
+            command.extend(words.iter().cloned());
+            let v = ctl::request(&socket, &command)?;
+            if json {
+                println!("{v}");
+            } else {
+                let w: Vec<&str> = words.iter().map(String::as_str).collect();
+                let text = match w.as_slice() {
+                    ["crypto", "ipsec", "sa", rest @ ..] => show::render_ipsec_sa(&v, rest.contains(&"detail")),
+                    ["interfaces"] => show::render_interfaces(&v),
+                    ["counters"] => show::render_counters(&v),
+                    _ => v.to_string(),
+                };
+                print!("{text}");
+            }
+        }
         Command::Version { json } => {
             let facts = [
                 ("espgate", env!("CARGO_PKG_VERSION")),

@@ -1,12 +1,15 @@
 //! `espgate run`: EAL, ports and the worker lcore from the config; the control thread on the main lcore handles
 //! punted frames (ARP, ping, next-hop resolution), publishes table changes, and stops everything on SIGINT/SIGTERM.
+use crate::{ctl, show};
 use anyhow::{bail, Context, Result};
 use control::config::{self, Config, PermissionCheck};
 use control::neighbor::Host;
 use control::plan::{self, Plan};
+use engine::datapath::Drop as DropCause;
 use engine::dpdk::{lcore, Eal, Mempool, Port, PortConfig};
 use engine::esp::{InboundSa, OutboundSa};
 use engine::worker::{self, Channels, Command, Injected, Retired, WorkerQueues, WorkerStats};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,6 +93,8 @@ pub fn run(o: &RunOpts) -> Result<()> {
         // another lcore is not built yet, so several workers would break anti-replay.
         bail!("engine.workers: exactly one worker lcore is supported for now (got {:?})", cfg.engine.workers);
     }
+    // The control socket first: if another daemon has it, stop before touching the ports.
+    let server = ctl::Server::bind(&cfg.control.socket)?;
     let args = eal_args(&cfg);
     let eal = Eal::init(&args).context("EAL init")?;
     let worker_lcore = *eal.worker_lcores().first().context("EAL started no worker lcore")?;
@@ -120,13 +125,22 @@ pub fn run(o: &RunOpts) -> Result<()> {
         |id| ports.iter().find(|p| p.id() == id).and_then(|p| p.mac().ok()),
     )?;
     let mut dp = engine::datapath::Datapath::new(Arc::new(tables.clone()), 65536);
+    let mut views = Vec::new();
     for m in &maps {
         if let Some((inb, outb)) = &m.manual {
-            dp.install_inbound(
-                InboundSa::new(inb.clone()).with_context(|| format!("crypto map {} {}", m.name, m.seq))?,
-            )
-            .with_context(|| format!("crypto map {} {}", m.name, m.seq))?;
-            dp.install_outbound(m.handle, Arc::new(OutboundSa::new(outb.clone())?));
+            let what = || format!("crypto map {} {}", m.name, m.seq);
+            let inbound = InboundSa::new(inb.clone()).with_context(what)?;
+            let in_counters = inbound.shared_counters();
+            dp.install_inbound(inbound).with_context(what)?;
+            let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
+            dp.install_outbound(m.handle, outbound.clone());
+            views.push(map_view(&cfg, &tables, m, (inb.spi.0, in_counters), (outb.spi.0, outbound)));
+        }
+        // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
+        if let Some((inb, outb)) = &m.manual_ah {
+            let what = || format!("crypto map {} {} (AH)", m.name, m.seq);
+            dp.install_inbound_ah(engine::ah::InboundAh::new(inb.clone()).with_context(what)?).with_context(what)?;
+            dp.install_outbound_ah(m.handle, Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?));
         }
     }
     for p in &ports {
@@ -149,6 +163,8 @@ pub fn run(o: &RunOpts) -> Result<()> {
         let (ch, stats, stop) = (ch.clone(), stats.clone(), stop.clone());
         lcore::launch(worker_lcore, move || worker::run(dp, queues, ch, &stats, &stop))?
     };
+    // Whatever happens from here, the worker is told to stop before its handle waits for it.
+    let _stop_on_exit = StopOnDrop(stop.clone());
     eprintln!(
         "espgate: running on {} port(s) {:?}, worker lcore {worker_lcore}, {} crypto map entries ({} manual)",
         ports.len(),
@@ -157,7 +173,8 @@ pub fn run(o: &RunOpts) -> Result<()> {
         maps.iter().filter(|m| m.manual.is_some()).count()
     );
 
-    control_loop(&mut Host::new(tables), &ch, &pool, &stop, o.seconds.map(Duration::from_secs));
+    let shown = Shown { cfg: &cfg, ports: &ports, stats: &stats, maps: &views };
+    control_loop(&mut Host::new(tables), &ch, &pool, &stop, o.seconds.map(Duration::from_secs), &server, &shown);
     stop.store(true, Ordering::Relaxed);
     let dp = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
     print_summary(&ports, &stats, &dp, &maps);
@@ -170,7 +187,25 @@ pub fn run(o: &RunOpts) -> Result<()> {
     Ok(())
 }
 
-fn control_loop(host: &mut Host, ch: &Channels, pool: &Mempool, stop: &AtomicBool, limit: Option<Duration>) {
+/// Sets the stop flag when dropped, so an early return cannot leave a worker lcore polling forever while its
+/// handle waits for it.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn control_loop(
+    host: &mut Host,
+    ch: &Channels,
+    pool: &Mempool,
+    stop: &AtomicBool,
+    limit: Option<Duration>,
+    server: &ctl::Server,
+    shown: &Shown<'_>,
+) {
     let start = Instant::now();
     let mut last_tick = 0;
     while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| start.elapsed() < l) {
@@ -199,9 +234,143 @@ fn control_loop(host: &mut Host, ch: &Channels, pool: &Mempool, stop: &AtomicBoo
                 eprintln!("espgate: could not install inbound SA {spi}");
             }
         }
+        server.poll(|req| shown.answer(req, host));
         if !busy {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+/// What `show` commands read: the config, the ports, the worker's counters and the crypto map entries' SAs.
+struct Shown<'a> {
+    cfg: &'a Config,
+    ports: &'a [Port],
+    stats: &'a WorkerStats,
+    maps: &'a [show::MapView],
+}
+
+impl Shown<'_> {
+    fn answer(&self, req: &ctl::Request, host: &Host) -> serde_json::Value {
+        let words: Vec<&str> = req.command.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["show", "crypto", "ipsec", "sa", rest @ ..] => {
+                let mut peer = None;
+                let mut it = rest.iter();
+                while let Some(w) = it.next() {
+                    match *w {
+                        "detail" => {}
+                        "peer" => match it.next().and_then(|a| a.parse().ok()) {
+                            Some(a) => peer = Some(a),
+                            None => return serde_json::json!({ "error": "peer needs an IP address" }),
+                        },
+                        other => return serde_json::json!({ "error": format!("unknown word {other:?}") }),
+                    }
+                }
+                let d = |c: DropCause| self.stats.drop_count(c);
+                let no_sa_send = d(DropCause::NoOutboundSa);
+                let invalid_sa_rcv = d(DropCause::Ipsec(engine::DropReason::NoSa));
+                show::ipsec_sa_json(self.maps, peer, no_sa_send, invalid_sa_rcv)
+            }
+            ["show", "interfaces"] => self.interfaces(),
+            ["show", "counters"] => self.counters(host),
+            _ => serde_json::json!({ "error": format!("unknown command {:?}", req.command.join(" ")) }),
+        }
+    }
+
+    fn interfaces(&self) -> serde_json::Value {
+        let list: Vec<_> = self
+            .cfg
+            .interfaces
+            .iter()
+            .zip(self.ports)
+            .map(|(i, p)| {
+                let st = p.stats().unwrap_or_default();
+                let link = p.link().ok();
+                let mac = i.mac.map(|m| m.0).or_else(|| p.mac().ok()).unwrap_or_default();
+                serde_json::json!({
+                    "name": i.name, "device": p.name(), "driver": p.driver(), "port": p.id(),
+                    "mac": mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+                    "addresses": i.address.iter().map(|a| format!("{}/{}", a.addr(), a.prefix_len())).collect::<Vec<_>>(),
+                    "mtu": i.mtu(), "crypto_map": i.crypto_map,
+                    "link_up": link.map(|l| l.up), "speed_mbps": link.map(|l| l.speed_mbps),
+                    "rx_packets": st.rx_packets, "rx_bytes": st.rx_bytes, "rx_missed": st.rx_missed,
+                    "rx_errors": st.rx_errors, "rx_nombuf": st.rx_nombuf,
+                    "tx_packets": st.tx_packets, "tx_bytes": st.tx_bytes, "tx_errors": st.tx_errors,
+                })
+            })
+            .collect();
+        serde_json::json!({ "interfaces": list })
+    }
+
+    fn counters(&self, host: &Host) -> serde_json::Value {
+        let r = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let s = self.stats;
+        let drops: serde_json::Map<String, serde_json::Value> =
+            s.nonzero_drops().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        let h = host.stats;
+        serde_json::json!({
+            "worker": {
+                "rx": r(&s.rx), "tx": r(&s.tx), "tx_dropped": r(&s.tx_dropped), "punted": r(&s.punted),
+                "punt_dropped": r(&s.punt_dropped), "injected": r(&s.injected), "events_lost": r(&s.events_lost),
+                "drops": drops,
+            },
+            "host": {
+                "arp_nd_replies_sent": h.arp_replies_sent, "arp_nd_requests_sent": h.arp_requests_sent,
+                "neighbors_learned": h.neighbors_learned, "echo_replies_sent": h.echo_replies_sent,
+                "held": h.held, "hold_dropped": h.hold_dropped, "ignored": h.ignored,
+            },
+        })
+    }
+}
+
+/// The `show crypto ipsec sa` facts of a manually keyed crypto map entry.
+fn map_view(
+    cfg: &Config,
+    tables: &engine::datapath::Tables,
+    m: &plan::MapPlan,
+    inbound: (u32, Arc<engine::sa::SaCounters>),
+    outbound: (u32, Arc<OutboundSa>),
+) -> show::MapView {
+    let entry = cfg.crypto_maps.iter().find(|c| c.name == m.name && c.seq == m.seq);
+    let ts = entry.and_then(|e| e.transform_sets.first()).and_then(|n| cfg.transform_set(n));
+    let acl = entry.and_then(|e| cfg.access_list(&e.match_address));
+    let permit = acl.and_then(|a| a.entries.iter().find(|e| e.action == config::Action::Permit));
+    let ident = |s: Option<&config::Selector>, port: Option<config::PortRange>| {
+        let (addr, len) = match s {
+            Some(config::Selector::Prefix(p)) => (p.addr(), p.prefix_len()),
+            _ => (IpAddr::from([0, 0, 0, 0]), 0),
+        };
+        let protocol = permit.map_or(0, |e| e.protocol.number());
+        show::Ident { addr, len, protocol, port: port.map_or(0, |r| r.low) }
+    };
+    let interface = cfg.interfaces.iter().find(|i| i.crypto_map.as_deref() == Some(m.name.as_str()));
+    let path_mtu = tables.routes.lookup(m.peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
+    let sa = &outbound.1;
+    let plaintext_mtu =
+        (0..=usize::from(path_mtu)).rev().find(|&l| sa.encapsulated_len(l, 20) <= usize::from(path_mtu));
+    show::MapView {
+        map: m.name.clone(),
+        seq: m.seq,
+        interface: interface.map_or_else(String::new, |i| i.name.clone()),
+        local_addr: match sa.params().mode {
+            engine::sa::Mode::Tunnel { local, .. } => local,
+            engine::sa::Mode::Transport => {
+                interface.and_then(|i| i.address_of_family(m.peer.is_ipv4())).map_or(m.peer, |a| a.addr())
+            }
+        },
+        peer: m.peer,
+        local_ident: ident(permit.map(|e| &e.source), permit.and_then(|e| e.source_port)),
+        remote_ident: ident(permit.map(|e| &e.destination), permit.and_then(|e| e.destination_port)),
+        transform: ts.map_or_else(String::new, |t| {
+            show::ios_transform(t.esp_encryption.map_or("", |e| e.name()), t.esp_integrity.map(|i| i.name()))
+        }),
+        mode: if matches!(sa.params().mode, engine::sa::Mode::Tunnel { .. }) { "tunnel" } else { "transport" },
+        iv_size: sa.params().encryption.iv_len(),
+        path_mtu,
+        plaintext_mtu: plaintext_mtu.unwrap_or(0),
+        replay_window: cfg.engine.replay_window,
+        inbound: Some(inbound),
+        outbound: Some(outbound),
     }
 }
 

@@ -66,6 +66,9 @@ fn config(
 workers = [1]
 control_core = 0
 
+[control]
+socket = "{d}/{tag}.sock"
+
 [[interface]]
 name = "inside"
 device = "net_pcap0,rx_pcap={d}/{tag}_in_rx.pcap,tx_pcap={d}/{tag}_in_tx.pcap"
@@ -242,4 +245,91 @@ fn manual_keys_aes_gcm() {
     let key_a = format!("cipher_key = \"{}\"", "55".repeat(20));
     let key_b = format!("cipher_key = \"{}\"", "66".repeat(20));
     through_two_gateways("gcm", ts, &key_a, &key_b);
+}
+
+/// `espgate show` against the running daemon: the counters of the crypto map entry match the traffic sent.
+#[test]
+fn show_commands_report_the_running_state() {
+    let dir = TempDir::new("manual-show");
+    let d = &dir.0;
+    let ts = "[[transform_set]]\nname = \"TS1\"\nesp_encryption = \"esp-aes-256\"\nesp_integrity = \"esp-sha256-hmac\"\nmode = \"tunnel\"";
+    let key_a = format!("cipher_key = \"{}\", auth_key = \"{}\"", "11".repeat(32), "22".repeat(32));
+    let key_b = format!("cipher_key = \"{}\", auth_key = \"{}\"", "33".repeat(32), "44".repeat(32));
+    const N: usize = 7;
+    let clear: Vec<Vec<u8>> =
+        (0..N).map(|i| udp_frame(A_IN, HOST_A, [192, 0, 2, 10], [203, 0, 113, 10], 64, &[i as u8; 100])).collect();
+    write_pcap(&d.join("a_in_rx.pcap"), &clear);
+    write_pcap(&d.join("a_out_rx.pcap"), &[]);
+    let socket = d.join("a.sock");
+    let cfg = d.join("a.toml");
+    write_config(&cfg, &config(d, &A, &B, "a", ts, 0x2000, 0x1000, (&key_b, &key_a)));
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--seconds", "6"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let show = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
+            .arg("show")
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // Wait until the daemon answers and has sent the capture's packets.
+    let mut json = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (ok, out) = show(&["crypto", "ipsec", "sa", "--json"]);
+        if ok && out.contains(&format!("\"pkts_encaps\":{N}")) {
+            json = out;
+            break;
+        }
+    }
+    assert!(!json.is_empty(), "no answer with {N} packets encapsulated");
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let sa = &v["sas"][0];
+    assert_eq!(sa["crypto_map"], "CM1");
+    assert_eq!(sa["current_peer"], "198.51.100.2");
+    assert_eq!(sa["local_ident"], "192.0.2.0/255.255.255.0/0/0");
+    assert_eq!(sa["remote_ident"], "203.0.113.0/255.255.255.0/0/0");
+    assert_eq!(sa["current_outbound_spi"], 0x1000);
+    assert_eq!(sa["inbound_esp_sas"][0]["spi"], 0x2000);
+    assert_eq!(sa["pkts_decaps"], 0);
+
+    let (ok, text) = show(&["crypto", "ipsec", "sa", "detail"]);
+    assert!(ok, "{text}");
+    for line in [
+        "interface: outside",
+        "    Crypto map tag: CM1, local addr 198.51.100.1",
+        "   local  ident (addr/mask/prot/port): (192.0.2.0/255.255.255.0/0/0)",
+        "   current_peer 198.51.100.2 port 500",
+        &format!("    #pkts encaps: {N}, #pkts encrypt: {N}, #pkts digest: {N}"),
+        "    #pkts decaps: 0, #pkts decrypt: 0, #pkts verify: 0",
+        "    ##pkts replay failed (rcv): 0",
+        "     current outbound spi: 0x1000(4096)",
+        "        transform: esp-256-aes esp-sha256-hmac ,",
+        "        in use settings ={Tunnel, }",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing line {line:?} in:\n{text}");
+    }
+    let (ok, text) = show(&["crypto", "ipsec", "sa", "peer", "198.51.100.99", "--json"]);
+    assert!(ok && text.contains("\"sas\":[]"), "{text}");
+    let (ok, text) = show(&["interfaces"]);
+    assert!(ok && text.contains("outside is up, line protocol is up"), "{text}");
+    assert!(text.contains(&format!("{N} packets output")), "{text}");
+    let (ok, text) = show(&["counters", "--json"]);
+    assert!(ok && text.contains(&format!("\"rx\":{N}")), "{text}");
+    let (ok, text) = show(&["crypto", "nonsense"]);
+    assert!(!ok && text.contains("unknown command"), "{text}");
+    assert!(daemon.wait().unwrap().success());
+    assert!(!socket.exists(), "the daemon removes its socket when it stops");
 }

@@ -114,6 +114,9 @@ fn config(dir: &Path) -> String {
 workers = [1]
 control_core = 0
 
+[control]
+socket = "{d}/gw.sock"
+
 [[interface]]
 name = "inside"
 device = "net_pcap0,rx_pcap={d}/in_rx.pcap,tx_pcap={d}/in_tx.pcap"

@@ -1,0 +1,306 @@
+//! `show` commands: the daemon builds JSON from its state; the CLI prints it as is (`--json`) or in the layout of
+//! Cisco IOS's own commands, so operators and IOS output parsers read it without learning anything new.
+use engine::sa::SaCounters;
+use engine::DropReason;
+use serde_json::{json, Value};
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What `show crypto ipsec sa` needs of one crypto map entry.
+pub struct MapView {
+    pub map: String,
+    pub seq: u32,
+    pub interface: String,
+    pub local_addr: IpAddr,
+    pub peer: IpAddr,
+    pub local_ident: Ident,
+    pub remote_ident: Ident,
+    pub transform: String,
+    pub mode: &'static str,
+    pub iv_size: usize,
+    pub path_mtu: u16,
+    pub plaintext_mtu: usize,
+    pub replay_window: u32,
+    pub inbound: Option<(u32, Arc<SaCounters>)>,
+    pub outbound: Option<(u32, Arc<engine::esp::OutboundSa>)>,
+}
+
+/// A proxy identity as IOS prints it: (addr/mask/prot/port).
+#[derive(Clone, Copy)]
+pub struct Ident {
+    pub addr: IpAddr,
+    pub len: u8,
+    pub protocol: u8,
+    pub port: u16,
+}
+
+impl Ident {
+    fn ios(&self) -> String {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.len.min(32))) };
+                format!("{a}/{}/{}/{}", std::net::Ipv4Addr::from(mask), self.protocol, self.port)
+            }
+            IpAddr::V6(a) => format!("{}/{}/{}/{}", a.to_string().to_uppercase(), self.len, self.protocol, self.port),
+        }
+    }
+}
+
+/// IOS's names for ESP transforms (`esp-256-aes`, `esp-gcm 256`); names IOS lacks stay as espgate spells them.
+pub fn ios_transform(enc: &str, integ: Option<&str>) -> String {
+    let e = match enc {
+        "esp-aes-128" => "esp-aes".to_string(),
+        "esp-aes-192" => "esp-192-aes".to_string(),
+        "esp-aes-256" => "esp-256-aes".to_string(),
+        "esp-gcm-128" => "esp-gcm".to_string(),
+        "esp-gcm-192" => "esp-gcm 192".to_string(),
+        "esp-gcm-256" => "esp-gcm 256".to_string(),
+        other => other.to_string(),
+    };
+    match integ {
+        Some(i) => format!("{e} {i} "),
+        None => format!("{e} "),
+    }
+}
+
+fn drops(c: &SaCounters, reasons: &[DropReason]) -> u64 {
+    let s = c.snapshot();
+    reasons.iter().map(|r| s.drop_count(*r)).sum()
+}
+
+pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, invalid_sa_rcv: u64) -> Value {
+    let entries: Vec<Value> = maps
+        .iter()
+        .filter(|m| peer.is_none_or(|p| p == m.peer))
+        .map(|m| {
+            let out = m.outbound.as_ref().map(|(_, sa)| sa.counters().snapshot()).unwrap_or_default();
+            let inb = m.inbound.as_ref().map(|(_, c)| c.snapshot()).unwrap_or_default();
+            let out_c = m.outbound.as_ref().map(|(_, sa)| sa.counters());
+            let in_c = m.inbound.as_ref().map(|(_, c)| c.as_ref());
+            let od = |r: &[DropReason]| out_c.map_or(0, |c| drops(c, r));
+            let id = |r: &[DropReason]| in_c.map_or(0, |c| drops(c, r));
+            use DropReason as D;
+            json!({
+                "interface": m.interface, "crypto_map": m.map, "seq": m.seq,
+                "local_addr": m.local_addr.to_string(), "current_peer": m.peer.to_string(), "peer_port": 500,
+                "local_ident": m.local_ident.ios(), "remote_ident": m.remote_ident.ios(),
+                "pkts_encaps": out.packets, "pkts_encrypt": out.packets, "pkts_digest": out.packets,
+                "pkts_decaps": inb.packets, "pkts_decrypt": inb.packets, "pkts_verify": inb.packets,
+                "bytes_encaps": out.bytes, "bytes_decaps": inb.bytes,
+                "send_errors": out.total_drops(), "recv_errors": inb.total_drops(),
+                "errors": {
+                    "no_sa_send": no_sa_send, "invalid_sa_rcv": invalid_sa_rcv,
+                    "encaps_failed_send": out.total_drops(),
+                    "decaps_failed_rcv": inb.total_drops(),
+                    "invalid_prot_rcv": id(&[D::BadNextHeader, D::NotEsp]),
+                    "verify_failed": id(&[D::AuthFailed]),
+                    "invalid_identity_rcv": id(&[D::PolicyMismatch]),
+                    "invalid_len_rcv": id(&[D::BadLength, D::Malformed, D::BadPadding]),
+                    "replay_rollover_send": od(&[D::SeqOverflow]),
+                    "replay_failed_rcv": id(&[D::Replay, D::TooOld]),
+                    "internal_err_send": od(&[D::NoRoom, D::Mtu]),
+                    "internal_err_rcv": id(&[D::NoRoom]),
+                    "by_reason_rcv": DropReason::ALL.iter().filter(|r| inb.drop_count(**r) > 0)
+                        .map(|r| (r.name().to_string(), json!(inb.drop_count(*r)))).collect::<serde_json::Map<_, _>>(),
+                    "by_reason_send": DropReason::ALL.iter().filter(|r| out.drop_count(**r) > 0)
+                        .map(|r| (r.name().to_string(), json!(out.drop_count(*r)))).collect::<serde_json::Map<_, _>>(),
+                },
+                "local_crypto_endpt": m.local_addr.to_string(), "remote_crypto_endpt": m.peer.to_string(),
+                "plaintext_mtu": m.plaintext_mtu, "path_mtu": m.path_mtu,
+                "current_outbound_spi": m.outbound.as_ref().map(|(s, _)| *s),
+                "pfs": false,
+                "inbound_esp_sas": m.inbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
+                "outbound_esp_sas": m.outbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json!({ "sas": entries })
+}
+
+fn sa_json(spi: u32, m: &MapView) -> Value {
+    json!({
+        "spi": spi, "transform": m.transform, "mode": m.mode, "crypto_map": m.map,
+        // Manually keyed SAs have no lifetime (IOS shows none for them either).
+        "remaining_kilobytes": Value::Null, "remaining_seconds": Value::Null,
+        "iv_size": m.iv_size, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
+    })
+}
+
+/// `show crypto ipsec sa [detail]` in IOS's layout.
+pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
+    let mut o = String::new();
+    let n = |x: &Value| x.as_u64().unwrap_or(0);
+    let s = |x: &Value| x.as_str().unwrap_or("").to_string();
+    let mut last_if = String::new();
+    for e in v["sas"].as_array().into_iter().flatten() {
+        if s(&e["interface"]) != last_if {
+            last_if = s(&e["interface"]);
+            let _ = writeln!(o, "\ninterface: {last_if}");
+        }
+        let _ = writeln!(o, "    Crypto map tag: {}, local addr {}\n", s(&e["crypto_map"]), s(&e["local_addr"]));
+        let _ = writeln!(o, "   protected vrf: (none)");
+        let _ = writeln!(o, "   local  ident (addr/mask/prot/port): ({})", s(&e["local_ident"]));
+        let _ = writeln!(o, "   remote ident (addr/mask/prot/port): ({})", s(&e["remote_ident"]));
+        let _ = writeln!(o, "   current_peer {} port {}", s(&e["current_peer"]), n(&e["peer_port"]));
+        let _ = writeln!(o, "     PERMIT, flags={{origin_is_acl,}}");
+        let _ = writeln!(
+            o,
+            "    #pkts encaps: {}, #pkts encrypt: {}, #pkts digest: {}",
+            n(&e["pkts_encaps"]),
+            n(&e["pkts_encrypt"]),
+            n(&e["pkts_digest"])
+        );
+        let _ = writeln!(
+            o,
+            "    #pkts decaps: {}, #pkts decrypt: {}, #pkts verify: {}",
+            n(&e["pkts_decaps"]),
+            n(&e["pkts_decrypt"]),
+            n(&e["pkts_verify"])
+        );
+        let _ = writeln!(o, "    #pkts compressed: 0, #pkts decompressed: 0");
+        let _ = writeln!(o, "    #pkts not compressed: 0, #pkts compr. failed: 0");
+        let _ = writeln!(o, "    #pkts not decompressed: 0, #pkts decompress failed: 0");
+        if detail {
+            let x = &e["errors"];
+            let _ = writeln!(
+                o,
+                "    #pkts no sa (send) {}, #pkts invalid sa (rcv) {}",
+                n(&x["no_sa_send"]),
+                n(&x["invalid_sa_rcv"])
+            );
+            let _ = writeln!(
+                o,
+                "    #pkts encaps failed (send) {}, #pkts decaps failed (rcv) {}",
+                n(&x["encaps_failed_send"]),
+                n(&x["decaps_failed_rcv"])
+            );
+            let _ = writeln!(
+                o,
+                "    #pkts invalid prot (recv) {}, #pkts verify failed: {}",
+                n(&x["invalid_prot_rcv"]),
+                n(&x["verify_failed"])
+            );
+            let _ = writeln!(
+                o,
+                "    #pkts invalid identity (recv) {}, #pkts invalid len (rcv) {}",
+                n(&x["invalid_identity_rcv"]),
+                n(&x["invalid_len_rcv"])
+            );
+            let _ = writeln!(
+                o,
+                "    #pkts replay rollover (send): {}, #pkts replay rollover (rcv) 0",
+                n(&x["replay_rollover_send"])
+            );
+            let _ = writeln!(o, "    ##pkts replay failed (rcv): {}", n(&x["replay_failed_rcv"]));
+            let _ = writeln!(o, "    #pkts tagged (send): 0, #pkts untagged (rcv): 0");
+            let _ = writeln!(o, "    #pkts not tagged (send): 0, #pkts not untagged (rcv): 0");
+            let _ = writeln!(
+                o,
+                "    #pkts internal err (send): {}, #pkts internal err (recv) {}",
+                n(&x["internal_err_send"]),
+                n(&x["internal_err_rcv"])
+            );
+        } else {
+            let _ = writeln!(o, "    #send errors {}, #recv errors {}", n(&e["send_errors"]), n(&e["recv_errors"]));
+        }
+        let _ = writeln!(
+            o,
+            "\n     local crypto endpt.: {}, remote crypto endpt.: {}",
+            s(&e["local_crypto_endpt"]),
+            s(&e["remote_crypto_endpt"])
+        );
+        let _ = writeln!(
+            o,
+            "     plaintext mtu {}, path mtu {}, ip mtu {}, ip mtu idb {}",
+            n(&e["plaintext_mtu"]),
+            n(&e["path_mtu"]),
+            n(&e["path_mtu"]),
+            last_if
+        );
+        let spi = |x: &Value| x.as_u64().map_or("0x0(0)".to_string(), |v| format!("0x{v:X}({v})"));
+        let _ = writeln!(o, "     current outbound spi: {}", spi(&e["current_outbound_spi"]));
+        let _ = writeln!(o, "     PFS (Y/N): N, DH group: none");
+        for (title, key) in [("inbound", "inbound_esp_sas"), ("outbound", "outbound_esp_sas")] {
+            let _ = writeln!(o, "\n     {title} esp sas:");
+            for sa in e[key].as_array().into_iter().flatten() {
+                let _ = writeln!(o, "      spi: {}", spi(&sa["spi"]));
+                let _ = writeln!(o, "        transform: {},", s(&sa["transform"]));
+                let mode = if s(&sa["mode"]) == "tunnel" { "Tunnel" } else { "Transport" };
+                let _ = writeln!(o, "        in use settings ={{{mode}, }}");
+                let _ = writeln!(o, "        crypto map: {}", s(&sa["crypto_map"]));
+                let _ = writeln!(o, "        sa timing: remaining key lifetime (k/sec): (manual keys: none)");
+                let _ = writeln!(o, "        IV size: {} bytes", n(&sa["iv_size"]));
+                let _ = writeln!(o, "        replay detection support: Y");
+                let _ = writeln!(o, "        Status: {}({})", s(&sa["status"]), s(&sa["status"]));
+            }
+            let _ = writeln!(o, "\n     {title} ah sas:\n\n     {title} pcp sas:");
+        }
+    }
+    o
+}
+
+/// `show interfaces`.
+pub fn render_interfaces(v: &Value) -> String {
+    let mut o = String::new();
+    for i in v["interfaces"].as_array().into_iter().flatten() {
+        let st = |k: &str| i[k].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "{} is {}, line protocol is {}\n  Hardware is DPDK {} ({}), address is {}\n  Internet address is {}\n  MTU {} bytes, crypto map {}\n     {} packets input, {} bytes, {} no buffer\n     {} input errors, {} missed\n     {} packets output, {} bytes, {} output errors",
+            i["name"].as_str().unwrap_or(""),
+            if i["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+            if i["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+            i["driver"].as_str().unwrap_or(""),
+            i["device"].as_str().unwrap_or(""),
+            i["mac"].as_str().unwrap_or(""),
+            i["addresses"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+            st("mtu"),
+            i["crypto_map"].as_str().unwrap_or("(none)"),
+            st("rx_packets"),
+            st("rx_bytes"),
+            st("rx_nombuf"),
+            st("rx_errors"),
+            st("rx_missed"),
+            st("tx_packets"),
+            st("tx_bytes"),
+            st("tx_errors"),
+        );
+    }
+    o
+}
+
+/// `show counters`: the worker's packet counters and drops by reason.
+pub fn render_counters(v: &Value) -> String {
+    let mut o = String::new();
+    for (k, val) in v["worker"].as_object().into_iter().flatten() {
+        if k != "drops" {
+            let _ = writeln!(o, "{k:<24} {}", val);
+        }
+    }
+    let _ = writeln!(o, "drops:");
+    for (k, val) in v["worker"]["drops"].as_object().into_iter().flatten() {
+        let _ = writeln!(o, "  {k:<30} {}", val);
+    }
+    for (k, val) in v["host"].as_object().into_iter().flatten() {
+        let _ = writeln!(o, "{k:<24} {}", val);
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idents_and_transforms_as_ios_prints_them() {
+        let i = Ident { addr: "192.0.2.0".parse().unwrap(), len: 24, protocol: 0, port: 0 };
+        assert_eq!(i.ios(), "192.0.2.0/255.255.255.0/0/0");
+        let h = Ident { addr: "203.0.113.9".parse().unwrap(), len: 32, protocol: 17, port: 500 };
+        assert_eq!(h.ios(), "203.0.113.9/255.255.255.255/17/500");
+        let v6 = Ident { addr: "2001:db8::".parse().unwrap(), len: 32, protocol: 0, port: 0 };
+        assert_eq!(v6.ios(), "2001:DB8::/32/0/0");
+        assert_eq!(ios_transform("esp-aes-256", Some("esp-sha256-hmac")), "esp-256-aes esp-sha256-hmac ");
+        assert_eq!(ios_transform("esp-gcm-256", None), "esp-gcm 256 ");
+    }
+}
