@@ -55,10 +55,18 @@ lab_load_env() {
   . "$LAB_ENV"
 }
 
-# kill_pid_gently PID [NAME]: TERM, wait up to 5 s, then KILL. Only ever called with pids the lab started
+# pid_gone PID: the process has exited. A zombie counts as gone: the daemons the lab starts are detached (setsid),
+# so once they exit only init can reap them, and in a container that can take seconds; `kill -0` would wait for it.
+pid_gone() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 0
+  [[ -z $state || $state == Z ]]
+}
+
+# kill_pid_gently PID: TERM, wait up to 5 s, then KILL. Only ever called with pids the lab started
 # (read back from its own pid files or from `ip netns pids` of its own namespaces).
 kill_pid_gently() {
   local pid=$1
   kill -TERM "$pid" 2>/dev/null || return 0
-  wait_until 5 eval "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+  wait_until 5 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
 }
