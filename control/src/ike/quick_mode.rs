@@ -105,17 +105,25 @@ pub(super) fn seal(
     crypto.encrypt(header, &payloads)
 }
 
-/// A decrypted message: its HASH, the payloads after it, and their bytes (what the HASH covers).
-pub(super) type Opened = (Vec<u8>, Vec<Payload>, Vec<u8>);
-
-/// Decrypts a message whose first payload must be the HASH.
-pub(super) fn open(crypto: &mut Phase1Crypto, msg: &Message) -> Result<Opened, IkeError> {
-    let payloads = crypto.decrypt(msg)?;
+/// Decrypts a message whose first payload must be the HASH, and checks it against `expected(crypto, bytes after
+/// the HASH)`; returns the payloads after the HASH. Decryption runs on a copy of the keys and IV state, kept only
+/// if the HASH matches: a garbled message that still parses must not move the exchange's IV chain (the genuine
+/// message, or its retransmission, would then no longer decrypt). A mismatch is not fatal.
+pub(super) fn open(
+    crypto: &mut Phase1Crypto,
+    msg: &Message,
+    expected: impl FnOnce(&Phase1Crypto, &[u8]) -> Vec<u8>,
+) -> Result<Vec<Payload>, IkeError> {
+    let mut trial = crypto.clone();
+    let payloads = trial.decrypt(msg)?;
     let Some((Payload::Hash(h), rest)) = payloads.split_first() else {
         return Err(IkeError::MissingPayload("HASH as first payload"));
     };
-    let bytes = emit_payloads(rest)?;
-    Ok((h.clone(), rest.to_vec(), bytes))
+    if !ct_eq(&expected(&trial, &emit_payloads(rest)?), h) {
+        return Err(IkeError::Unexpected("the HASH of a Phase 2 message does not match"));
+    }
+    *crypto = trial;
+    Ok(rest.to_vec())
 }
 
 pub(super) fn ids_of(payloads: &[Payload]) -> Result<Option<(IdRepr, IdRepr)>, IkeError> {
@@ -326,7 +334,16 @@ impl Endpoint {
                 self.quick.insert(key, ex);
             }
             Err(e) if !e.is_fatal() => {
-                self.stats.dropped_in_state += 1;
+                // A message 1 whose padding differs from the one we answered (IKEv1 does not authenticate padding)
+                // is still its retransmission: answer it, or the initiator never gets our message 2.
+                let again = ex.stage == Stage::Sent2 && ex.last_received.as_ref().map(Vec::len) == Some(datagram.len());
+                match (again, ex.last_sent.clone(), self.sas.get(&key.0).map(|sa| (sa.local, sa.peer))) {
+                    (true, Some(m), Some((l, p))) => {
+                        self.stats.duplicates += 1;
+                        self.queue(l, p, &m);
+                    }
+                    _ => self.stats.dropped_in_state += 1,
+                }
                 self.quick.insert(key, ex);
             }
             Err(error) => {
@@ -386,11 +403,8 @@ impl Endpoint {
         msg: &Message,
     ) -> Result<(), IkeError> {
         let v = self.phase1_view(&key.0)?;
-        let (hash, rest, bytes) = open(v.crypto, msg)?;
-        let expected = quick_mode_hash2(v.crypto.prf, &v.crypto.skeyids.skeyid_a, key.1, &ex.ni, &bytes);
-        if !ct_eq(&expected, &hash) {
-            return Err(IkeError::AuthenticationFailed("Quick Mode HASH(2) does not match"));
-        }
+        let ni = &ex.ni;
+        let rest = open(v.crypto, msg, |c, b| quick_mode_hash2(c.prf, &c.skeyids.skeyid_a, key.1, ni, b))?;
         let sa = take!(rest, Sa, "SA");
         let nr = take!(rest, Nonce, "NONCE");
         check_nonce(nr)?;
