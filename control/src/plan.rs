@@ -309,3 +309,7 @@ pub fn integrity(i: Option<EspIntegrity>) -> IntegrityAlgorithm {
         Some(EspIntegrity::EspSha512Hmac) => IntegrityAlgorithm::HmacSha512_256,
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
