@@ -338,11 +338,26 @@ fn scapy_and_espgate_agree_on_ah_bundles_nat_t_and_esn() {
         |e| e.ah.is_some(),
         |k, e, p| ah_case(format!("ah-enc{k}"), "encrypt", e, k / PER_MAP, true, seq(k), p),
     );
-    let frames_in: Vec<Vec<u8>> = wire_in
-        .iter()
-        .enumerate()
-        .map(|(k, ip)| [&OUR_OUT[..], &peer_mac(k / PER_MAP), &[0x08, 0x00], ip].concat())
-        .collect();
+    let frame = |i: usize, ip: &[u8]| [&OUR_OUT[..], &peer_mac(i), &[0x08, 0x00], ip].concat();
+    let mut frames_in: Vec<Vec<u8>> = wire_in.iter().enumerate().map(|(k, ip)| frame(k / PER_MAP, ip)).collect();
+    // Mixed in, and none of it may come out: replays (AH, AH with ESN), tampered AH and NAT-T ESP, and a bundle's
+    // ESP sent without its AH (fresh sequence numbers, so only the policy can refuse it).
+    let (ah256, bundle, natt, ah_esn) = (2, 5, 6, 10);
+    frames_in.push(frames_in[0].clone());
+    frames_in.push(frames_in[ah_esn * PER_MAP].clone());
+    let bad = scapy(vec![
+        ah_case("bad-ah".into(), "encrypt", &entries[ah256], ah256, true, 10, &inner_in[ah256 * PER_MAP]),
+        esp_case("bad-natt".into(), "encrypt", &entries[natt], natt, true, 10, &inner_in[natt * PER_MAP]),
+        esp_case("stripped".into(), "encrypt", &entries[bundle], bundle, true, 10, &inner_in[bundle * PER_MAP]),
+    ]);
+    for (r, i, tamper) in [(&bad[0], ah256, true), (&bad[1], natt, true), (&bad[2], bundle, false)] {
+        let mut ip = unhex(r["packet"].as_str().unwrap());
+        if tamper {
+            let last = ip.len() - 1;
+            ip[last] ^= 1;
+        }
+        frames_in.push(frame(i, &ip));
+    }
     write_pcap(&d.join("out_rx.pcap"), &frames_in);
     let clear: Vec<Vec<u8>> = inner_out.iter().map(|ip| [&OUR_IN[..], &HOST, &[0x08, 0x00], ip].concat()).collect();
     write_pcap(&d.join("in_rx.pcap"), &clear);
@@ -359,7 +374,10 @@ fn scapy_and_espgate_agree_on_ah_bundles_nat_t_and_esn() {
     assert!(out.status.success(), "espgate run failed:\n{log}");
 
     let decrypted = read_pcap(&d.join("in_tx.pcap"));
-    assert_eq!(decrypted.len(), n, "every Scapy packet delivered:\n{log}");
+    assert_eq!(decrypted.len(), n, "every valid Scapy packet delivered, nothing else:\n{log}");
+    for counted in ["drop replay: 2", "drop auth-failed: 2", "drop policy-mismatch: 1"] {
+        assert!(log.contains(counted), "{counted}:\n{log}");
+    }
     for (k, f) in decrypted.iter().enumerate() {
         assert_eq!(&f[0..6], &HOST);
         let what = format!("{} packet {k} (Scapy -> espgate)", name(&entries[k / PER_MAP]));
