@@ -1,5 +1,6 @@
-//! Main Mode with RSA and ECDSA signatures (RFC 2409 §5.1, RFC 4754): two sans-IO endpoints with certificates from
-//! tests/data/pki handshake in memory on simulated time, and the failures a peer's certificate can cause.
+//! Main Mode (and Aggressive Mode) with RSA and ECDSA signatures (RFC 2409 §5.1, RFC 4754): two sans-IO endpoints
+//! with certificates from tests/data/pki handshake in memory on simulated time, and the failures a peer's
+//! certificate can cause.
 
 mod isakmp_support;
 
@@ -239,4 +240,55 @@ fn tampered_signature_fails_authentication() {
     }
     assert!(!matches!(net.r.poll_event(), Some(Event::Phase1Established { .. })));
     assert!(net.i.poll_event().is_none());
+}
+
+fn aggressive(i: Side, r: Side, p: Phase1Proposal) {
+    let mut net = net(i, r, vec![p], vec![p]);
+    let icookie = net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    assert_eq!(net.delivered, 3, "Aggressive Mode is three messages");
+    assert_eq!(established(&mut net.i).unwrap(), (icookie, p));
+    assert_eq!(established(&mut net.r).unwrap(), (icookie, p));
+    assert_eq!(net.i.skeyid_d(&icookie).unwrap(), net.r.skeyid_d(&icookie).unwrap());
+    // Messages 2 and 3 carry CERT and SIG, and no HASH.
+    for n in [1, 2] {
+        let m = Message::parse(&net.log[n].1).unwrap();
+        let has = |f: fn(&Payload) -> bool| m.payloads().iter().any(f);
+        assert!(has(|p| matches!(p, Payload::Cert(_))) && has(|p| matches!(p, Payload::Sig(_))), "message {}", n + 1);
+        assert!(!has(|p| matches!(p, Payload::Hash(_))), "message {}", n + 1);
+    }
+}
+
+#[test]
+fn aggressive_mode_rsa_and_ecdsa() {
+    aggressive(side("gw-rsa.pem", "gw-rsa.key"), side("peer-rsa.pem", "peer-rsa.key"), RSA());
+    let p = sig_policy(
+        AuthMethod::ECDSA_SHA256_P256,
+        IkeCipher::Aes128Cbc,
+        HashAlgorithm::SHA2_256,
+        GroupDescription::ECP_256,
+    );
+    aggressive(side("gw-p256.pem", "gw-p256.key"), side("peer-p256.pem", "peer-p256.key"), p);
+    let p = sig_policy(
+        AuthMethod::ECDSA_SHA384_P384,
+        IkeCipher::Aes256Cbc,
+        HashAlgorithm::SHA2_384,
+        GroupDescription::ECP_384,
+    );
+    aggressive(side("gw-p384.pem", "gw-p384.key"), side("peer-p384.pem", "peer-p384.key"), p);
+}
+
+#[test]
+fn aggressive_mode_untrusted_initiator() {
+    let r = Side { cas: &["ca-ecdsa.pem"], ..side("peer-rsa.pem", "peer-rsa.key") };
+    let mut net = net(side("gw-rsa.pem", "gw-rsa.key"), r, vec![RSA()], vec![RSA()]);
+    net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    // The responder signs message 2 (it cannot check the initiator yet); the initiator's certificate fails at
+    // message 3.
+    assert!(matches!(net.i.poll_event(), Some(Event::Phase1Established { .. })));
+    match net.r.poll_event() {
+        Some(Event::Phase1Failed { error: IkeError::Certificate(PkiError::UnknownIssuer { .. }), .. }) => {}
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,7 +1,7 @@
 //! Signature authentication against a real IKEv1 peer: control::ike with certificates against strongSwan (charon,
 //! `--auth rsa|ecdsa`, certificates from the lab CA made by strongSwan's `pki`) in the network namespaces of
-//! deploy/lab, over real UDP sockets and real time. Main Mode, both directions, RSA and ECDSA P-256; the ISAKMP SA
-//! must be established on both sides (`swanctl --list-sas` shows it ESTABLISHED).
+//! deploy/lab, over real UDP sockets and real time. Main and Aggressive Mode, both directions, RSA and ECDSA P-256;
+//! the ISAKMP SA must be established on both sides (`swanctl --list-sas` shows it ESTABLISHED).
 //!
 //! Needs root, iproute2, strongSwan and strongswan-pki (`deploy/lab/install-deps`), so it is ignored by default:
 //! `cargo test -p control --test pki_strongswan -- --ignored --nocapture`.
@@ -59,7 +59,7 @@ fn method(auth: &str) -> AuthMethod {
 }
 
 /// The gateway side, inside a lab namespace: establish Main Mode with certificates, initiating or answering.
-fn gateway(role: &str, auth: &str, local: IpAddr, peer: IpAddr) {
+fn gateway(role: &str, mode: &str, auth: &str, local: IpAddr, peer: IpAddr) {
     let dir = cert_dir(auth);
     let creds =
         Credentials::load(&[dir.join("ca.pem")], &dir.join(format!("{GW_ID}.pem")), &dir.join(format!("{GW_ID}.key")))
@@ -77,7 +77,7 @@ fn gateway(role: &str, auth: &str, local: IpAddr, peer: IpAddr) {
         retransmit_interval: Duration::from_secs(1),
         retransmit_tries: 4,
         max_half_open: 8,
-        aggressive_mode: false,
+        aggressive_mode: mode == "aggressive",
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
     };
@@ -90,7 +90,9 @@ fn gateway(role: &str, auth: &str, local: IpAddr, peer: IpAddr) {
     // The gateway sends its certificate's subject as ID_DER_ASN1_DN (the default).
     let sig = SignatureAuth::new(Arc::new(creds), None, Instant::now(), SystemTime::now());
     let mut ep = Endpoint::with_signature_auth(config, l500, sig).unwrap();
-    if role == "initiator" {
+    if role == "initiator" && mode == "aggressive" {
+        ep.connect_aggressive(Instant::now(), SocketAddr::new(peer, 500)).unwrap();
+    } else if role == "initiator" {
         ep.connect(Instant::now(), SocketAddr::new(peer, 500)).unwrap();
     }
     let start = Instant::now();
@@ -114,7 +116,7 @@ fn gateway(role: &str, auth: &str, local: IpAddr, peer: IpAddr) {
             eprintln!("gateway event: {e:?}");
             match e {
                 Event::Phase1Established { .. } => {
-                    eprintln!("gateway: {auth} Main Mode established in {:?}; {:?}", start.elapsed(), ep.stats());
+                    eprintln!("gateway: {auth} {mode} mode established in {:?}; {:?}", start.elapsed(), ep.stats());
                     flush(&mut ep);
                     // Stay a moment so strongSwan's view can be read while the gateway still answers.
                     std::thread::sleep(Duration::from_millis(300));
@@ -128,12 +130,12 @@ fn gateway(role: &str, auth: &str, local: IpAddr, peer: IpAddr) {
     panic!("no Phase 1 within 30 s; {:?}", ep.stats());
 }
 
-fn gateway_in(ns: &str, role: &str, auth: &str, local: &str, peer: &str) -> std::process::Child {
+fn gateway_in(ns: &str, role: &str, mode: &str, auth: &str, local: &str, peer: &str) -> std::process::Child {
     Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "strongswan_signatures", "--ignored", "--nocapture"])
-        .env("ESPGATE_PKI_GATEWAY", format!("{role},{auth},{local},{peer}"))
+        .env("ESPGATE_PKI_GATEWAY", format!("{role},{mode},{auth},{local},{peer}"))
         .spawn()
         .unwrap()
 }
@@ -157,7 +159,7 @@ fn sas(peer: &str) -> String {
 fn strongswan_signatures() {
     if let Ok(spec) = std::env::var("ESPGATE_PKI_GATEWAY") {
         let v: Vec<&str> = spec.split(',').collect();
-        return gateway(v[0], v[1], v[2].parse().unwrap(), v[3].parse().unwrap());
+        return gateway(v[0], v[1], v[2], v[3].parse().unwrap(), v[4].parse().unwrap());
     }
     let _lab = Lab;
     assert!(run("netns-up", &["--force", "--quiet"]).status.success(), "lab topology");
@@ -167,20 +169,27 @@ fn strongswan_signatures() {
     for auth in ["rsa", "ecdsa"] {
         let dir = cert_dir(auth);
         assert!(run("strongswan-peer", &["make-cert", GW_ID, auth, dir.to_str().unwrap()]).status.success());
-
+    }
+    for (mode, auth) in [("main", "rsa"), ("main", "ecdsa"), ("aggressive", "rsa"), ("aggressive", "ecdsa")] {
         // 1. The gateway initiates, strongSwan responds.
-        let ok = run("strongswan-peer", &["start", "right", "--netns", &right, "--auth", auth, "--ike", ike]);
+        let ok = run(
+            "strongswan-peer",
+            &["start", "right", "--netns", &right, "--mode", mode, "--auth", auth, "--ike", ike],
+        );
         assert!(ok.status.success(), "strongSwan with --auth {auth}");
-        let status = gateway_in(&left, "initiator", auth, LEFT, RIGHT).wait().unwrap();
+        let status = gateway_in(&left, "initiator", mode, auth, LEFT, RIGHT).wait().unwrap();
         let listed = sas("right");
         run("strongswan-peer", &["stop", "right"]);
-        assert!(status.success(), "gateway as {auth} initiator");
-        assert!(listed.contains("ESTABLISHED") && listed.contains("IKEv1"), "strongSwan responder ({auth}): {listed}");
+        assert!(status.success(), "gateway as {mode} {auth} initiator");
+        assert!(
+            listed.contains("ESTABLISHED") && listed.contains("IKEv1"),
+            "strongSwan responder ({mode}, {auth}): {listed}"
+        );
 
         // 2. strongSwan initiates, the gateway responds.
-        let mut gw = gateway_in(&right, "responder", auth, RIGHT, LEFT);
+        let mut gw = gateway_in(&right, "responder", mode, auth, RIGHT, LEFT);
         std::thread::sleep(Duration::from_millis(500));
-        let args = ["start", "left", "--netns", &left, "--remote", RIGHT, "--auth", auth, "--ike", ike];
+        let args = ["start", "left", "--netns", &left, "--remote", RIGHT, "--mode", mode, "--auth", auth, "--ike", ike];
         assert!(run("strongswan-peer", &args).status.success());
         // `initiate` waits for the CHILD_SA, which this test does not configure: Phase 1 is what is checked, and
         // the command is ended once it is.
@@ -196,8 +205,11 @@ fn strongswan_signatures() {
         let _ = initiate.kill();
         let _ = initiate.wait();
         run("strongswan-peer", &["stop", "left"]);
-        assert!(status.success(), "gateway as {auth} responder");
+        assert!(status.success(), "gateway as {mode} {auth} responder");
         assert!(waited.status.success(), "strongSwan saw its ISAKMP SA established ({auth})");
-        assert!(listed.contains("ESTABLISHED") && listed.contains("IKEv1"), "strongSwan initiator ({auth}): {listed}");
+        assert!(
+            listed.contains("ESTABLISHED") && listed.contains("IKEv1"),
+            "strongSwan initiator ({mode}, {auth}): {listed}"
+        );
     }
 }

@@ -213,7 +213,7 @@ impl Context<'_> {
     }
 
     /// CR payloads for messages 3 and 4 when the method uses signatures.
-    fn cert_requests(&self, method: AuthMethod) -> Vec<Payload> {
+    pub(super) fn cert_requests(&self, method: AuthMethod) -> Vec<Payload> {
         match self.signature {
             Some(s) if is_signature(method) => s.cert_requests(),
             _ => Vec::new(),

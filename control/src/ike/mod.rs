@@ -1,12 +1,12 @@
 //! The IKEv1 protocol core, sans-IO (quinn-proto style): it consumes datagrams and time and produces datagrams,
 //! events and its next deadline; it never reads a clock or touches a socket. So far: Phase 1 Main Mode and
-//! Aggressive Mode with pre-shared keys, as initiator and responder, with retransmission (exponential backoff) and
+//! Aggressive Mode with pre-shared keys or RSA / ECDSA (P-256, P-384) certificates ([`SignatureAuth`]), as
+//! initiator and responder, with retransmission (exponential backoff) and
 //! duplicate detection (a retransmitted request gets the stored reply); protected informational exchanges on the
 //! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime; RFC 3947 NAT traversal
 //! (NAT-D, float to port 4500, keepalives). Interoperates with strongSwan 5.9 (tests/isakmp_strongswan.rs).
 //! Quick Mode (RFC 2409 §5.5) as initiator and responder: ESP/AH proposals, proxy identities, PFS, lifetimes,
-//! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Not yet: certificate (RSA/ECDSA)
-//! authentication, rekeying.
+//! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Not yet: rekeying, certificate revocation.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
