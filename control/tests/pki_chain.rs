@@ -185,3 +185,49 @@ fn raw_rsa(pk: &rsa::RsaPublicKey, sig: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&bytes);
     out
 }
+
+#[test]
+fn credentials_from_the_config_and_methods_by_key() {
+    use control::config::{Auth, Pki};
+    let pki = |crt: &str, key: &str| Pki {
+        ca: vec![path("ca-rsa.pem"), path("ca-ecdsa.pem")],
+        certificate: path(crt),
+        private_key: path(key),
+    };
+    let rsa = Credentials::from_config(&pki("gw-rsa.pem", "gw-rsa.key")).unwrap();
+    assert_eq!(rsa.method_for(Auth::RsaSig), Some(AuthMethod::RSA_SIGNATURES));
+    assert_eq!(rsa.method_for(Auth::EcdsaSig), None);
+    assert_eq!(rsa.method_for(Auth::PreShare), Some(AuthMethod::PRE_SHARED_KEY));
+    let p256 = Credentials::from_config(&pki("gw-p256.pem", "gw-p256.key")).unwrap();
+    assert_eq!(p256.method_for(Auth::EcdsaSig), Some(AuthMethod::ECDSA_SHA256_P256));
+    assert_eq!(p256.method_for(Auth::RsaSig), None);
+    let p384 = Credentials::from_config(&pki("gw-p384.pem", "gw-p384.key")).unwrap();
+    assert_eq!(p384.method_for(Auth::EcdsaSig), Some(AuthMethod::ECDSA_SHA384_P384));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Bytes changed, cut or appended anywhere in a certificate: a typed error or a certificate, never a panic; and
+    /// whatever parses still validates or fails cleanly.
+    #[test]
+    fn mutated_certificates_never_panic(
+        which in 0usize..3,
+        edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+        cut in proptest::prelude::any::<usize>(),
+    ) {
+        let name = ["gw-rsa.pem", "gw-p256.pem", "via-sub.pem"][which];
+        let mut der = cert(name).der().to_vec();
+        for (at, b) in edits {
+            let i = at % der.len();
+            der[i] = b;
+        }
+        der.truncate(cut % (der.len() + 1));
+        if let Ok(c) = Certificate::from_der(&der) {
+            let _ = trust().validate(&c, &[cert("sub-ca.pem")], now());
+            let _ = id_matches(&c, &IdData::Fqdn(b"gw1.example.net".to_vec()));
+            let _ = c.public_key().verify_ike(&[0u8; 32], &[0u8; 64]);
+        }
+        let _ = PrivateKey::from_bytes(&der);
+    }
+}

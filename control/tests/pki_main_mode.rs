@@ -292,3 +292,23 @@ fn aggressive_mode_untrusted_initiator() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn identity_from_the_config() {
+    use control::config::Identity;
+    let creds = Arc::new(Credentials::load(&[path("ca-rsa.pem")], &path("gw-rsa.pem"), &path("gw-rsa.key")).unwrap());
+    let wall = UNIX_EPOCH + Duration::from_secs(WALL_2027);
+    let now = Instant::now();
+    let local = addr(I).ip();
+    let cases = [
+        (Identity::Address, Some(IdData::Ipv4Addr(Ipv4Addr::new(192, 0, 2, 1)))),
+        (Identity::Fqdn("gw1.example.net".into()), Some(IdData::Fqdn(b"gw1.example.net".to_vec()))),
+        (Identity::UserFqdn("ike@gw1.example.net".into()), Some(IdData::UserFqdn(b"ike@gw1.example.net".to_vec()))),
+        (Identity::Dn, None),
+    ];
+    for (identity, expected) in cases {
+        let auth = SignatureAuth::from_config(creds.clone(), &identity, local, now, wall);
+        assert_eq!(auth.identity, expected, "{identity}");
+        assert_eq!(auth.wall_time(now + Duration::from_secs(5)), wall + Duration::from_secs(5));
+    }
+}

@@ -27,6 +27,28 @@ impl SignatureAuth {
         SignatureAuth { credentials, identity, wall_clock: (now, wall) }
     }
 
+    /// From the config: `[isakmp] identity` picks the ID we send (`address` sends `local`, which the certificate
+    /// must then carry as an iPAddress subjectAltName; `dn` the certificate's subject).
+    pub fn from_config(
+        credentials: Arc<Credentials>,
+        identity: &crate::config::Identity,
+        local: std::net::IpAddr,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Self {
+        use crate::config::Identity;
+        let id = match identity {
+            Identity::Address => Some(match local {
+                std::net::IpAddr::V4(a) => IdData::Ipv4Addr(a),
+                std::net::IpAddr::V6(a) => IdData::Ipv6Addr(a),
+            }),
+            Identity::Fqdn(n) => Some(IdData::Fqdn(n.as_bytes().to_vec())),
+            Identity::UserFqdn(n) => Some(IdData::UserFqdn(n.as_bytes().to_vec())),
+            Identity::Dn => None,
+        };
+        Self::new(credentials, id, now, wall)
+    }
+
     /// The calendar time at `now`.
     pub fn wall_time(&self, now: Instant) -> SystemTime {
         let (at, wall) = self.wall_clock;

@@ -57,6 +57,23 @@ impl Credentials {
         &self.key
     }
 
+    /// Loads the files of a `[pki]` section (paths already resolved against the config's directory).
+    pub fn from_config(pki: &crate::config::Pki) -> Result<Self, PkiError> {
+        Self::load(&pki.ca, &pki.certificate, &pki.private_key)
+    }
+
+    /// The Phase 1 method an `isakmp_policy` `authentication` means with our key: `rsa-sig` is RSA signatures (3),
+    /// `ecdsa-sig` is RFC 4754 method 9 or 10 by our key's curve. `None` when our key cannot sign for it.
+    pub fn method_for(&self, auth: crate::config::Auth) -> Option<AuthMethod> {
+        use crate::config::Auth;
+        let mine = self.auth_method();
+        match auth {
+            Auth::PreShare => Some(AuthMethod::PRE_SHARED_KEY),
+            Auth::RsaSig => (mine == AuthMethod::RSA_SIGNATURES).then_some(mine),
+            Auth::EcdsaSig => (mine != AuthMethod::RSA_SIGNATURES).then_some(mine),
+        }
+    }
+
     /// The Phase 1 authentication method our key signs with.
     pub fn auth_method(&self) -> AuthMethod {
         match self.certificate.public_key() {
