@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/lab_selftest.sh: the lab end to end, as CI runs it: install the lab's Debian packages if missing, check the
-# topologies (tests/lab_netns.sh), then run deploy/lab/selftest (strongSwan IKEv1 peers through libipsec tunnels,
-# checked with tshark). Root only. Each part prints "N passed, N failed"; this script ends with the sum.
+# tests/lab_selftest.sh: the lab end to end, as CI runs it: install the lab's Debian packages if missing, check
+# the topologies (tests/lab_netns.sh) and the lab CA (tests/lab_pki.sh), then run deploy/lab/selftest (strongSwan
+# IKEv1 peers through libipsec tunnels, checked with tshark). Root only. Each part prints "N passed, N failed";
+# this script ends with the sum.
 # Extra arguments go to the selftest (case names, --keep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 bash "$root/deploy/lab/install-deps"
 total_pass=0 total_fail=0 rc=0
-for part in "$root/tests/lab_netns.sh" "$root/deploy/lab/selftest"; do
+for part in "$root/tests/lab_netns.sh" "$root/tests/lab_pki.sh" "$root/deploy/lab/selftest"; do
   echo "== $part"
   args=()
   [[ $part != */selftest ]] || args=("$@")
