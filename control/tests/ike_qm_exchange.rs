@@ -355,3 +355,18 @@ fn initiator_without_connected_reports_nothing() {
     assert!(drain(&mut net.r).is_empty());
     check_same_keys(&si, &sr);
 }
+
+#[test]
+fn quick_mode_on_an_aggressive_mode_sa() {
+    let p1 = ike_qm_support::net::policy(
+        control::crypto::IkeCipher::Aes256Cbc,
+        control::isakmp::HashAlgorithm::SHA2_384,
+        G::ECP_384,
+    );
+    let mut net = Net::new(config(vec![p1], R, b"k"), config(vec![p1], I, b"k"));
+    let c = net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    net.pump();
+    drain(&mut net.i);
+    drain(&mut net.r);
+    quick(&mut net, &c, &policy(vec![esp(Enc::AesGcm256, Integ::None)], Some(G::ECP_384)));
+}

@@ -109,7 +109,7 @@ fn key_lines(sa: &Phase2Sa) -> String {
 
 /// The gateway side, inside a lab namespace: Phase 1 and Quick Mode (initiating both, or answering both); writes the
 /// keys of the negotiated SA to `keyfile` and keeps answering retransmissions for a few seconds.
-fn gateway(role: &str, esp: &str, pfs: &str, local: IpAddr, peer: IpAddr, keyfile: &str) {
+fn gateway(role: &str, mode: &str, esp: &str, pfs: &str, local: IpAddr, peer: IpAddr, keyfile: &str) {
     let p1 = Phase1Proposal {
         cipher: IkeCipher::Aes128Cbc,
         hash: HashAlgorithm::SHA2_256,
@@ -123,7 +123,7 @@ fn gateway(role: &str, esp: &str, pfs: &str, local: IpAddr, peer: IpAddr, keyfil
         retransmit_interval: Duration::from_secs(1),
         retransmit_tries: 4,
         max_half_open: 8,
-        aggressive_mode: false,
+        aggressive_mode: mode == "aggressive",
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
     };
@@ -149,7 +149,9 @@ fn gateway(role: &str, esp: &str, pfs: &str, local: IpAddr, peer: IpAddr, keyfil
     }
     let mut ep = Endpoint::new(config, l500).unwrap();
     ep.set_crypto_maps(vec![policy.clone()]);
-    if role == "initiator" {
+    if role == "initiator" && mode == "aggressive" {
+        ep.connect_aggressive(Instant::now(), SocketAddr::new(peer, 500)).unwrap();
+    } else if role == "initiator" {
         ep.connect(Instant::now(), SocketAddr::new(peer, 500)).unwrap();
     }
     let start = Instant::now();
@@ -190,12 +192,12 @@ fn gateway(role: &str, esp: &str, pfs: &str, local: IpAddr, peer: IpAddr, keyfil
 }
 
 /// Runs this same test inside namespace `ns` as the gateway.
-fn gateway_in(ns: &str, role: &str, esp: &str, pfs: &str, local: &str, peer: &str) -> std::process::Child {
+fn gateway_in(ns: &str, role: &str, mode: &str, esp: &str, pfs: &str, local: &str, peer: &str) -> std::process::Child {
     Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "strongswan_quick_mode", "--ignored", "--nocapture"])
-        .env("ESPGATE_QM_GATEWAY", format!("{role},{esp},{pfs},{local},{peer},{RUN_DIR}/gw-keys"))
+        .env("ESPGATE_QM_GATEWAY", format!("{role},{mode},{esp},{pfs},{local},{peer},{RUN_DIR}/gw-keys"))
         .spawn()
         .unwrap()
 }
@@ -271,7 +273,7 @@ fn check_against(peer: &str, gateway_initiated: bool) {
 fn strongswan_quick_mode() {
     if let Ok(spec) = std::env::var("ESPGATE_QM_GATEWAY") {
         let v: Vec<&str> = spec.split(',').collect();
-        return gateway(v[0], v[1], v[2], v[3].parse().unwrap(), v[4].parse().unwrap(), v[5]);
+        return gateway(v[0], v[1], v[2], v[3], v[4].parse().unwrap(), v[5].parse().unwrap(), v[6]);
     }
     let _lab = Lab;
     assert!(run("netns-up", &["--force", "--quiet"]).status.success(), "lab topology");
@@ -279,34 +281,35 @@ fn strongswan_quick_mode() {
     let left = format!("{PREFIX}left");
     let chd = ["--charon-opt", "filelog.lab.chd=4"];
     let cases = [
-        ("aes128-sha256", "none"),
-        ("aes256gcm16", "ecp256"),
-        ("aes192-sha384", "modp2048"),
-        ("aes128ctr-sha512", "none"),
-        ("3des-sha1", "modp1024"),
+        ("main", "aes128-sha256", "none"),
+        ("main", "aes256gcm16", "ecp256"),
+        ("main", "aes192-sha384", "modp2048"),
+        ("main", "aes128ctr-sha512", "none"),
+        ("main", "3des-sha1", "modp1024"),
+        ("aggressive", "aes256-sha256", "modp2048"),
     ];
 
     // 1. The gateway initiates Main Mode and Quick Mode; strongSwan responds.
-    for (esp, pfs) in cases {
+    for (mode, esp, pfs) in cases {
         let mut args = vec!["start", "right", "--netns", &right, "--local-ts", RIGHT_NET, "--remote-ts", LEFT_NET];
-        args.extend(["--esp", esp, "--psk", PSK]);
+        args.extend(["--mode", mode, "--esp", esp, "--psk", PSK]);
         if pfs != "none" {
             args.extend(["--pfs", pfs]);
         }
         args.extend(chd);
         assert!(run("strongswan-peer", &args).status.success(), "strongSwan takes {esp}");
-        let status = gateway_in(&left, "initiator", esp, pfs, LEFT, RIGHT).wait().unwrap();
-        assert!(status.success(), "gateway as Quick Mode initiator, {esp} pfs {pfs}");
+        let status = gateway_in(&left, "initiator", mode, esp, pfs, LEFT, RIGHT).wait().unwrap();
+        assert!(status.success(), "gateway as Quick Mode initiator ({mode} mode), {esp} pfs {pfs}");
         check_against("right", true);
         run("strongswan-peer", &["stop", "right"]);
     }
 
     // 2. strongSwan initiates; the gateway answers Main Mode and Quick Mode.
-    for (esp, pfs) in [cases[0], cases[1], cases[2]] {
-        let mut gw = gateway_in(&right, "responder", esp, pfs, RIGHT, LEFT);
+    for (mode, esp, pfs) in [cases[0], cases[1], cases[2], cases[5]] {
+        let mut gw = gateway_in(&right, "responder", mode, esp, pfs, RIGHT, LEFT);
         std::thread::sleep(Duration::from_millis(500));
         let mut args = vec!["start", "left", "--netns", &left, "--remote", RIGHT, "--local-ts", LEFT_NET];
-        args.extend(["--remote-ts", RIGHT_NET, "--esp", esp, "--psk", PSK]);
+        args.extend(["--remote-ts", RIGHT_NET, "--mode", mode, "--esp", esp, "--psk", PSK]);
         if pfs != "none" {
             args.extend(["--pfs", pfs]);
         }
