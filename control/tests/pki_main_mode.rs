@@ -312,3 +312,17 @@ fn identity_from_the_config() {
         assert_eq!(auth.wall_time(now + Duration::from_secs(5)), wall + Duration::from_secs(5));
     }
 }
+
+#[test]
+fn p384_with_a_short_hash_is_not_offered() {
+    // ECDSA P-384 over a 20-byte SHA-1 HASH_I is below the digest size the signer accepts: not offered.
+    let short = sig_policy(
+        AuthMethod::ECDSA_SHA384_P384,
+        IkeCipher::Aes128Cbc,
+        HashAlgorithm::SHA1,
+        GroupDescription::MODP_2048,
+    );
+    let mut net =
+        net(side("gw-p384.pem", "gw-p384.key"), side("peer-p384.pem", "peer-p384.key"), vec![short], vec![short]);
+    assert_eq!(net.i.connect(net.now, addr(R)), Err(IkeError::NoCredentials));
+}

@@ -191,10 +191,15 @@ impl Context<'_> {
         }
     }
 
-    /// The local policies we can authenticate for: what an initiator offers and a responder accepts.
+    /// The local policies we can authenticate for: what an initiator offers and a responder accepts. ECDSA signs
+    /// HASH_I/HASH_R as the digest, which must be at least half the curve's size: P-384 needs a hash of 24 bytes or
+    /// more (not MD5 or SHA-1).
     pub(super) fn usable_policies(&self) -> Result<Vec<Phase1Proposal>, IkeError> {
+        let digest_fits = |p: &Phase1Proposal| {
+            p.auth != AuthMethod::ECDSA_SHA384_P384 || p.prf().is_some_and(|f| f.output_len() >= 24)
+        };
         let usable: Vec<Phase1Proposal> =
-            self.policies.iter().filter(|p| self.can_authenticate(p.auth)).copied().collect();
+            self.policies.iter().filter(|p| self.can_authenticate(p.auth) && digest_fits(p)).copied().collect();
         if usable.is_empty() {
             return Err(match self.policies.iter().any(|p| p.auth == AuthMethod::PRE_SHARED_KEY) {
                 true => IkeError::NoKey(self.remote.ip()),

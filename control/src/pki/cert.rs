@@ -60,6 +60,7 @@ pub struct Certificate {
     der: Vec<u8>,
     /// The exact bytes the issuer signed (tbsCertificate, as encoded in `der`).
     tbs: std::ops::Range<usize>,
+    subject_der: Vec<u8>,
     parsed: x509_cert::Certificate,
     public_key: PublicKey,
 }
@@ -88,7 +89,8 @@ impl Certificate {
         let tbs_len =
             usize::try_from((tbs_hdr.encoded_len().map_err(bad)? + tbs_hdr.length).map_err(bad)?).map_err(bad)?;
         let public_key = public_key(&parsed.tbs_certificate.subject_public_key_info)?;
-        Ok(Certificate { der: der.to_vec(), tbs: start..start + tbs_len, parsed, public_key })
+        let subject_der = parsed.tbs_certificate.subject.to_der().map_err(bad)?;
+        Ok(Certificate { der: der.to_vec(), tbs: start..start + tbs_len, subject_der, parsed, public_key })
     }
 
     /// Parses one PEM certificate (`-----BEGIN CERTIFICATE-----`).
@@ -120,7 +122,7 @@ impl Certificate {
 
     /// The subject, DER-encoded (what ID_DER_ASN1_DN carries and a CR payload names).
     pub fn subject_der(&self) -> Vec<u8> {
-        self.parsed.tbs_certificate.subject.to_der().unwrap_or_default()
+        self.subject_der.clone()
     }
 
     pub(super) fn subject_name(&self) -> &Name {
