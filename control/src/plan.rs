@@ -4,7 +4,7 @@
 use crate::config::{self, AclEntry, AhIntegrity, Config, CryptoMapKind, EspEncryption, EspIntegrity, Selector};
 use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use engine::datapath::ether::MacAddr;
-use engine::datapath::{Interface, Route, Tables};
+use engine::datapath::{IcmpLimit, Interface, Route, Tables};
 use engine::sa::{Lifetime, Mode, NatT, SaParams};
 use engine::selector::{IpPrefix, TrafficSelector};
 use engine::spd::{PolicyAction, Spd, SpdEntry};
@@ -131,7 +131,11 @@ pub fn build(
         })
         .collect();
     let neighbors = cfg.neighbors.iter().map(|n| (n.address, MacAddr(n.mac.0))).collect();
-    Ok(Plan { tables: Tables::new(interfaces, routes, neighbors, policies), maps })
+    let mut tables = Tables::new(interfaces, routes, neighbors, policies);
+    if let Some(l) = &cfg.engine.icmp_rate_limit {
+        tables.icmp_limit = IcmpLimit { per_second: l.per_second, burst: l.burst };
+    }
+    Ok(Plan { tables, maps })
 }
 
 fn map_err(m: &config::CryptoMap, what: &str) -> PlanError {

@@ -73,6 +73,9 @@ const SCHEMA_KEYS: &[&str] = &[
     "engine.crypto",
     "engine.crypto_devargs",
     "engine.trigger",
+    "engine.icmp_rate_limit",
+    "icmp_rate_limit.per_second",
+    "icmp_rate_limit.burst",
     "interface.name",
     "interface.device",
     "interface.address",
@@ -154,7 +157,7 @@ fn reference_config_and_docs_cover_every_key() {
         let mentioned = reference.contains(&format!("{name} =")) || reference.contains(&format!("{name}:"));
         assert!(mentioned, "deploy/examples/espgate.toml does not explain {key}");
         assert!(docs.contains(&format!("`{name}`")), "docs/config.md does not document {key}");
-        if !["dpd", "entries", "manual", "nat_t"].contains(&section) {
+        if !["dpd", "entries", "manual", "nat_t", "icmp_rate_limit"].contains(&section) {
             assert!(docs.contains(section), "docs/config.md has no section {section}");
         }
     }

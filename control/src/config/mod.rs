@@ -29,9 +29,9 @@ pub use acl::{AccessList, AclEntry, Action, PortRange, Protocol};
 pub use algorithms::{AhIntegrity, Auth, DhGroup, EspEncryption, EspIntegrity, Hash, Hmac, IsakmpEncryption};
 pub use error::{ConfigError, SyntaxError, SyntaxErrors, ValidationError, ValidationErrors};
 pub use model::{
-    Config, Control, CryptoBackend, CryptoMap, CryptoMapKind, DeadPeerAction, Dpd, DpdMode, Engine, Initiate,
-    Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, ManualNatT, Metrics, Mode, Neighbor, Pki, Route,
-    TransformSet, TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES,
+    Config, Control, CryptoBackend, CryptoMap, CryptoMapKind, DeadPeerAction, Dpd, DpdMode, Engine, IcmpRateLimit,
+    Initiate, Interface, Isakmp, IsakmpKey, IsakmpPolicy, ManualAh, ManualEsp, ManualNatT, Metrics, Mode, Neighbor,
+    Pki, Route, TransformSet, TriggerAction, DEFAULT_CONTROL_SOCKET, DEFAULT_IPSEC_LIFETIME_KILOBYTES,
     DEFAULT_IPSEC_LIFETIME_SECONDS, DEFAULT_MTU, DEFAULT_REPLAY_WINDOW,
 };
 pub use reload::{reload, EntryId, Reload};

@@ -100,6 +100,17 @@ pub struct Engine {
     pub crypto_devargs: Option<String>,
     #[serde(default)]
     pub trigger: TriggerAction,
+    /// ICMP errors (Fragmentation Needed / Packet Too Big) each worker may generate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_rate_limit: Option<IcmpRateLimit>,
+}
+
+/// `icmp_rate_limit = { per_second = 100, burst = 50 }` in `[engine]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpRateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 impl Default for Engine {
@@ -112,6 +123,7 @@ impl Default for Engine {
             crypto: CryptoBackend::Cpu,
             crypto_devargs: None,
             trigger: TriggerAction::Hold,
+            icmp_rate_limit: None,
         }
     }
 }

@@ -90,6 +90,10 @@ fn engine(c: &Config, r: &mut Report) {
         );
     }
     r.range("engine.replay_window", e.replay_window, 64, 4096);
+    if let Some(l) = &e.icmp_rate_limit {
+        r.range("engine.icmp_rate_limit.per_second", l.per_second, 0, 1_000_000);
+        r.range("engine.icmp_rate_limit.burst", l.burst, 0, 1_000_000);
+    }
     if e.crypto == CryptoBackend::Cpu && e.crypto_devargs.is_some() {
         r.error("engine.crypto_devargs", "only used with crypto = \"cryptodev\"");
     }

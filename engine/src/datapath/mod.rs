@@ -35,7 +35,7 @@ use ether::EtherType;
 use policy::{Decision, FragmentPolicies};
 use ratelimit::TokenBucket;
 use std::sync::Arc;
-pub use tables::{Interface, Route, Routes, Tables};
+pub use tables::{IcmpLimit, Interface, Route, Routes, Tables};
 
 pub const IKE_PORT: u16 = 500;
 pub const NAT_T_PORT: u16 = 4500;
@@ -224,13 +224,14 @@ impl core::fmt::Debug for Datapath {
 impl Datapath {
     /// A pipeline with room for `max_inbound` inbound SAs.
     pub fn new(tables: Arc<Tables>, max_inbound: usize) -> Self {
+        let limit = tables.icmp_limit;
         let sas = Sas {
             inbound: Sad::with_capacity(max_inbound),
             inbound_ah: Sad::with_capacity(max_inbound.min(65536)),
             outbound: Vec::new(),
             outbound_ah: Vec::new(),
             fragments: FragmentPolicies::default(),
-            icmp_bucket: TokenBucket::new(ICMP_RATE, ICMP_BURST),
+            icmp_bucket: TokenBucket::new(limit.per_second, limit.burst),
             epoch: std::time::Instant::now(),
             errors_sent: 0,
             log: EventLog { events: [None; MAX_EVENTS], len: 0, lost: 0 },
@@ -244,6 +245,9 @@ impl Datapath {
 
     /// Replaces the tables (the old snapshot is returned so its memory is freed off the packet path).
     pub fn set_tables(&mut self, t: Arc<Tables>) -> Arc<Tables> {
+        if t.icmp_limit != self.tables.icmp_limit {
+            self.set_icmp_rate_limit(t.icmp_limit.per_second, t.icmp_limit.burst);
+        }
         core::mem::replace(&mut self.tables, t)
     }
 
@@ -561,15 +565,12 @@ impl IpInfo {
             }
             6 => {
                 let v = ipv6::Packet::new_checked(p).ok()?;
-                let fragment = v.next_header() == IpProtocol::IPV6_FRAGMENT;
+                // ESP/AH (or UDP, ICMPv6) may follow extension headers; transit packets whose chain does not walk
+                // are still forwarded, judged by the first header.
+                let (header_len, protocol, _) = v.find_upper_layer().unwrap_or((ipv6::HEADER_LEN, v.next_header(), 6));
+                let fragment = protocol == IpProtocol::IPV6_FRAGMENT;
                 let dst = v.dst_addr();
-                Some(Self {
-                    dst: IpAddr::V6(dst),
-                    protocol: v.next_header(),
-                    header_len: ipv6::HEADER_LEN,
-                    fragment,
-                    dst_multicast: dst.is_multicast(),
-                })
+                Some(Self { dst: IpAddr::V6(dst), protocol, header_len, fragment, dst_multicast: dst.is_multicast() })
             }
             _ => None,
         }

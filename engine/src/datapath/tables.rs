@@ -51,6 +51,20 @@ impl Routes {
     }
 }
 
+/// How many ICMP errors (Fragmentation Needed, Packet Too Big) a worker may generate: a token bucket refilled at
+/// `per_second`, holding at most `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for IcmpLimit {
+    fn default() -> Self {
+        Self { per_second: super::ICMP_RATE, burst: super::ICMP_BURST }
+    }
+}
+
 /// Everything a worker needs to forward, published as one immutable value.
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
@@ -59,6 +73,7 @@ pub struct Tables {
     pub routes: Routes,
     pub neighbors: HashMap<IpAddr, MacAddr>,
     pub policies: Vec<Spd>,
+    pub icmp_limit: IcmpLimit,
 }
 
 impl Tables {
@@ -74,7 +89,7 @@ impl Tables {
                 routes.push(Route { prefix: network_of(*a), next_hop: None, port: i.port });
             }
         }
-        Self { interfaces, routes: Routes::new(routes), neighbors, policies }
+        Self { interfaces, routes: Routes::new(routes), neighbors, policies, icmp_limit: IcmpLimit::default() }
     }
 
     pub fn interface(&self, port: u16) -> Option<&Interface> {

@@ -200,7 +200,10 @@ fn fragments_follow_their_first_fragment_through_a_port_specific_policy() {
 #[test]
 fn icmp_errors_are_rate_limited() {
     let (_, mut b) = pair();
-    b.dp.set_icmp_rate_limit(1, 3);
+    // The limit comes with the tables the control side publishes.
+    let mut t = (**b.dp.tables()).clone();
+    t.icmp_limit = IcmpLimit { per_second: 1, burst: 3 };
+    b.dp.set_tables(Arc::new(t));
     let big = with_df(udp_frame(B_OUT, A_OUT_IP, "203.0.113.10", 1, 2, 64, &[0; 1600]));
     let results: Vec<Action> = (0..6).map(|_| b.dp.process(1, &mut VecBuf::new(&big))).collect();
     assert_eq!(&results[..3], &[Action::Transmit { port: 1 }; 3], "the burst gets errors");
