@@ -136,6 +136,21 @@ fn several_exchanges_at_once() {
 }
 
 #[test]
+fn at_most_eight_in_negotiation_per_isakmp_sa() {
+    let (mut net, c) = phase1();
+    let p = policy(vec![esp(Enc::AesCbc128, Integ::HmacSha256_128)], None);
+    net.r.set_crypto_maps(vec![mirror(&p, addr(I).ip())]);
+    for _ in 0..8 {
+        net.i.quick_mode(net.now, &c, &p).unwrap();
+    }
+    assert!(net.i.quick_mode(net.now, &c, &p).is_err(), "a ninth would lose the oldest IV chain");
+    net.pump();
+    assert_eq!((drain(&mut net.i).len(), drain(&mut net.r).len()), (8, 8));
+    // Finished exchanges no longer count.
+    quick(&mut net, &c, &p);
+}
+
+#[test]
 fn nat_detected_gives_udp_encapsulation() {
     let p1 = ike_qm_support::net::policy(
         control::crypto::IkeCipher::Aes128Cbc,

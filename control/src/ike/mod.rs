@@ -252,7 +252,7 @@ impl Endpoint {
             return;
         }
         if exchange == ExchangeType::INFORMATIONAL {
-            self.quick_error_notify(&msg);
+            self.quick_notify_received(now, &msg);
             self.informational(now, remote, &msg);
             return;
         }

@@ -251,14 +251,15 @@ impl Endpoint {
         self.quick.insert(key, ex);
     }
 
-    /// A protected error notification from the peer that names one of our pending Quick Modes (by our SPI, or the
-    /// only one pending on that ISAKMP SA) ends it.
-    pub(super) fn quick_error_notify(&mut self, msg: &Message) {
+    /// A protected notification in an informational exchange of its own that names one of our Quick Modes (by one
+    /// of its SPIs, or as the only candidate on that ISAKMP SA): an error ends a pending one; CONNECTED completes one
+    /// that waits for it (for peers that send CONNECTED under a fresh message ID).
+    pub(super) fn quick_notify_received(&mut self, now: Instant, msg: &Message) {
         let icookie = msg.header.initiator_cookie;
         let pending: Vec<(Cookie, u32)> = self
             .quick
             .iter()
-            .filter(|(k, e)| k.0 == icookie && e.initiator && e.stage == Stage::Sent1)
+            .filter(|(k, e)| k.0 == icookie && e.initiator && matches!(e.stage, Stage::Sent1 | Stage::AwaitConnected))
             .map(|(k, _)| *k)
             .collect();
         let mid = msg.header.message_id;
@@ -274,18 +275,38 @@ impl Endpoint {
         let Ok(rest) = opened else { return };
         for p in rest {
             let Payload::Notification(n) = p else { continue };
-            if !n.notify_type.is_error() {
+            let connected = n.notify_type == NotifyType::CONNECTED;
+            let stage = match (connected, n.notify_type.is_error()) {
+                (true, _) => Stage::AwaitConnected,
+                (false, true) => Stage::Sent1,
+                (false, false) => continue,
+            };
+            let names = |e: &QuickExchange| {
+                let ours = e.spis.iter().any(|(_, s)| s.to_be_bytes()[..] == n.spi[..]);
+                let theirs = e.pending.as_ref().is_some_and(|r| {
+                    [r.esp.as_ref(), r.ah.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p.outbound.spi.to_be_bytes()[..] == n.spi[..])
+                });
+                ours || theirs
+            };
+            let candidates: Vec<(Cookie, u32)> =
+                pending.iter().filter(|k| self.quick.get(k).is_some_and(|e| e.stage == stage)).copied().collect();
+            let by_spi = candidates.iter().find(|k| self.quick.get(k).is_some_and(names));
+            let Some(k) = by_spi.or(if candidates.len() == 1 { candidates.first() } else { None }).copied() else {
+                continue;
+            };
+            let Some(mut ex) = self.quick.remove(&k) else { continue };
+            if !connected {
+                self.quick_failed(k, ex, IkeError::Notify(n.notify_type));
                 continue;
             }
-            let by_spi = pending.iter().find(|k| {
-                self.quick.get(k).is_some_and(|e| e.spis.iter().any(|(_, s)| s.to_be_bytes().as_slice() == n.spi))
-            });
-            let target = by_spi.or(if pending.len() == 1 { pending.first() } else { None });
-            if let Some(k) = target.copied() {
-                if let Some(ex) = self.quick.remove(&k) {
-                    self.quick_failed(k, ex, IkeError::Notify(n.notify_type));
-                }
+            if let Some(result) = ex.pending.take() {
+                self.quick_done(now, k, &mut ex);
+                self.events.push_back(Event::Phase2Established(result));
             }
+            self.quick.insert(k, ex);
         }
     }
 

@@ -30,6 +30,10 @@ use super::main_mode::{check_nonce, exchange_header, nonce, State};
 use super::qm_keys::{sa_pair, KeySource};
 use super::{Endpoint, Event, IkeError, Timer};
 
+/// Quick Modes in negotiation at once on one ISAKMP SA: the IV store (`crypto::IvManager`) keeps the IV chains of
+/// eight exchanges, so more would lose the oldest chain.
+pub const MAX_NEGOTIATING: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stage {
     /// Initiator, after message 1.
@@ -210,6 +214,11 @@ impl Endpoint {
         }
     }
 
+    /// Quick Modes in negotiation (not finished) on one ISAKMP SA.
+    fn negotiating(&self, icookie: &Cookie) -> usize {
+        self.quick.iter().filter(|(k, e)| k.0 == *icookie && e.stage != Stage::Done).count()
+    }
+
     fn linger_time(&self) -> Duration {
         self.config.retransmit_interval * 2u32.pow(self.config.retransmit_tries.min(10) + 1)
     }
@@ -226,6 +235,9 @@ impl Endpoint {
             return Err(IkeError::Unexpected("a crypto map entry without transform sets"));
         }
         self.phase1_view(icookie)?;
+        if self.negotiating(icookie) >= MAX_NEGOTIATING {
+            return Err(IkeError::Unexpected("too many Quick Modes in negotiation on this ISAKMP SA"));
+        }
         let mid = self.fresh_mid(icookie)?;
         let mut spis = Vec::new();
         if policy.transform_sets.iter().any(|t| t.esp.is_some()) {
@@ -309,7 +321,12 @@ impl Endpoint {
             return;
         }
         let Some(mut ex) = self.quick.remove(&key) else {
-            self.quick_respond(now, key.0, msg, datagram);
+            if self.negotiating(&key.0) >= MAX_NEGOTIATING {
+                // The initiator retransmits; by then an exchange may have finished.
+                self.stats.dropped_in_state += 1;
+            } else {
+                self.quick_respond(now, key.0, msg, datagram);
+            }
             return;
         };
         if ex.last_received.as_deref() == Some(datagram) {
