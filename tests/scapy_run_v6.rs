@@ -77,6 +77,8 @@ fn entries() -> Vec<Entry> {
         e(true, true, Some(GCM256), None, true, false),
         e(true, true, Some(CBC_SHA1), None, false, true),
         e(true, true, Some(CBC_SHA256), Some(AH_SHA1), false, false),
+        e(false, true, None, Some(AH_MD5), false, false),
+        e(true, true, None, Some(AH_SHA384), false, true),
     ]
 }
 
