@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: sets up a fresh Debian 12 machine (as root), builds espgate and shows the system working:
 #  1. two espgate gateways on DPDK net_af_packet ports over veth pairs, in network namespaces with a host behind
-#     each, protect a ping between the hosts with ESP (manually keyed crypto maps; deploy/demo-manual.sh);
+#     each, protect a ping between the hosts with ESP (manually keyed crypto maps; deploy/demo-gateways.sh);
 #  2. espgate-perf forwards between two DPDK null ports for a few seconds (testpmd's io mode), the I/O ceiling.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +17,7 @@ cargo build --release --locked -p espgate -p perf
 ./target/release/espgate version
 echo
 echo "== 1. IPsec between two espgate gateways"
-bash deploy/demo-manual.sh
+bash deploy/demo-gateways.sh
 echo
 echo "== 2. espgate-perf fwd on two null ports"
 ./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --lcores 1 --seconds "${FWD_SECONDS:-5}"

@@ -25,5 +25,5 @@ cargo build --release -p perf -p espgate --locked
 ./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --seconds 2 --stats-period 0 --json \
   | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["tx_packets"] > 0 and r["mpps"] > 0, r; print("fwd:", round(r["mpps"], 2), "Mpps")'
 echo "== two espgate gateways with manual keys: ping through ESP over af_packet/veth in namespaces"
-PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-manual.sh
+PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
 echo "== all tests passed"

@@ -1,5 +1,6 @@
 //! espgate: the IPsec gateway daemon and its command-line interface.
 mod ctl;
+mod ike;
 mod run;
 mod show;
 
@@ -17,7 +18,8 @@ struct Cli {
 enum Command {
     /// Run the gateway from a config file until SIGINT/SIGTERM.
     Run(run::RunOpts),
-    /// Ask the running daemon: `show crypto ipsec sa [detail] [peer ADDR]`, `show interfaces`, `show counters`.
+    /// Ask the running daemon: `show crypto isakmp sa [detail]`, `show crypto ipsec sa [detail] [peer ADDR]`,
+    /// `show interfaces`, `show counters`.
     Show {
         /// The command words after `show`, e.g. `crypto ipsec sa detail`.
         #[arg(required = true, num_args = 1..)]
@@ -66,6 +68,7 @@ fn main() -> Result<()> {
                 let w: Vec<&str> = words.iter().map(String::as_str).collect();
                 let text = match w.as_slice() {
                     ["crypto", "ipsec", "sa", rest @ ..] => show::render_ipsec_sa(&v, rest.contains(&"detail")),
+                    ["crypto", "isakmp", "sa", rest @ ..] => show::render_isakmp_sa(&v, rest.contains(&"detail")),
                     ["interfaces"] => show::render_interfaces(&v),
                     ["counters"] => show::render_counters(&v),
                     _ => v.to_string(),

@@ -1,11 +1,14 @@
 //! `espgate run`: EAL, ports and the worker lcore from the config; the control thread on the main lcore handles
 //! punted frames (ARP, ping, next-hop resolution), publishes table changes, and stops everything on SIGINT/SIGTERM.
+use crate::ike::Ike;
 use crate::{ctl, show};
 use anyhow::{bail, Context, Result};
 use control::config::{self, Config, PermissionCheck};
 use control::neighbor::Host;
 use control::plan::{self, Plan};
+use engine::datapath::ether::{self, EtherType};
 use engine::datapath::Drop as DropCause;
+use engine::datapath::PuntKind;
 use engine::dpdk::{lcore, Eal, Mempool, Port, PortConfig};
 use engine::esp::{InboundSa, OutboundSa};
 use engine::worker::{self, Channels, Command, Injected, Retired, WorkerQueues, WorkerStats};
@@ -134,7 +137,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
             dp.install_inbound(inbound).with_context(what)?;
             let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
             dp.install_outbound(m.handle, outbound.clone());
-            views.push(map_view(&cfg, &tables, m, (inb.spi.0, in_counters), (outb.spi.0, outbound)));
+            views.push(map_view(&cfg, &tables, (&m.name, m.seq, m.peer), (inb.spi.0, in_counters), outbound));
         }
         // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
         if let Some((inb, outb)) = &m.manual_ah {
@@ -173,8 +176,29 @@ pub fn run(o: &RunOpts) -> Result<()> {
         maps.iter().filter(|m| m.manual.is_some()).count()
     );
 
-    let shown = Shown { cfg: &cfg, ports: &ports, stats: &stats, maps: &views };
-    control_loop(&mut Host::new(tables), &ch, &pool, &stop, o.seconds.map(Duration::from_secs), &server, &shown);
+    let ike = match ike_address(&cfg) {
+        Some(a) => Ike::new(&cfg, a)?,
+        None => None,
+    };
+    let mut daemon = Daemon {
+        host: Host::new(tables.clone()),
+        tables,
+        ch: &ch,
+        pool: &pool,
+        server: &server,
+        cfg: &cfg,
+        ports: &ports,
+        stats: &stats,
+        manual: views,
+        ike,
+    };
+    daemon.run(&stop, o.seconds.map(Duration::from_secs));
+    if let Some(ike) = daemon.ike.as_mut() {
+        // Tell the peers: Delete for every ISAKMP SA, sent while the worker still runs.
+        ike.shutdown();
+        daemon.drive_ike(Instant::now());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::Relaxed);
     let dp = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
     print_summary(&ports, &stats, &dp, &maps);
@@ -197,46 +221,197 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn control_loop(
-    host: &mut Host,
-    ch: &Channels,
-    pool: &Mempool,
-    stop: &AtomicBool,
-    limit: Option<Duration>,
-    server: &ctl::Server,
-    shown: &Shown<'_>,
-) {
-    let start = Instant::now();
-    let mut last_tick = 0;
-    while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| start.elapsed() < l) {
-        let now = start.elapsed().as_secs();
-        let mut busy = false;
-        while let Some(p) = ch.punt.pop() {
-            busy = true;
-            let frames = host.handle(p.port, p.kind, p.mbuf.data(), now);
-            inject(ch, pool, frames);
-        }
-        if now != last_tick {
-            last_tick = now;
-            let frames = host.tick(now);
-            inject(ch, pool, frames);
-        }
-        if let Some(t) = host.take_changed_tables() {
-            // A full command queue means the worker is stuck; the next change retries with fresher tables.
-            let _ = ch.commands.push(Command::Tables(Arc::new(t)));
-        }
-        while let Some(e) = ch.events.pop() {
-            // Manual SAs have no lifetime; IKE-negotiated ones are rekeyed on Soft and removed on Hard by IKE.
-            eprintln!("espgate: SA lifetime event: {e:?}");
-        }
-        while let Some(r) = ch.retired.pop() {
-            if let Retired::InstallFailed(spi) = r {
-                eprintln!("espgate: could not install inbound SA {spi}");
+/// The local address IKE listens on: the first address, of the first `ipsec-isakmp` peer's family, of an interface
+/// that carries a crypto map with such entries.
+fn ike_address(cfg: &Config) -> Option<IpAddr> {
+    let m = cfg.crypto_maps.iter().find(|m| m.kind == config::CryptoMapKind::IpsecIsakmp)?;
+    cfg.interfaces
+        .iter()
+        .filter(|i| i.crypto_map.as_deref() == Some(m.name.as_str()))
+        .find_map(|i| i.address_of_family(m.peer.is_ipv4()))
+        .map(|a| a.addr())
+}
+
+/// The control thread's state: the gateway's host presence, IKE, and what `show` reads.
+struct Daemon<'a> {
+    host: Host,
+    tables: engine::datapath::Tables,
+    ch: &'a Channels,
+    pool: &'a Mempool,
+    server: &'a ctl::Server,
+    cfg: &'a Config,
+    ports: &'a [Port],
+    stats: &'a WorkerStats,
+    manual: Vec<show::MapView>,
+    ike: Option<Ike>,
+}
+
+impl Daemon<'_> {
+    fn run(&mut self, stop: &AtomicBool, limit: Option<Duration>) {
+        let start = Instant::now();
+        let mut last_tick = 0;
+        while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| start.elapsed() < l) {
+            let now = start.elapsed().as_secs();
+            let mut busy = false;
+            while let Some(p) = self.ch.punt.pop() {
+                busy = true;
+                if p.kind == PuntKind::Ike {
+                    if let Some(ike) = self.ike.as_mut() {
+                        ike.handle_frame(Instant::now(), p.mbuf.data());
+                        continue;
+                    }
+                }
+                let frames = self.host.handle(p.port, p.kind, p.mbuf.data(), now);
+                inject(self.ch, self.pool, frames);
+            }
+            if now != last_tick {
+                last_tick = now;
+                let frames = self.host.tick(now);
+                inject(self.ch, self.pool, frames);
+            }
+            if let Some(t) = self.host.take_changed_tables() {
+                self.tables = t.clone();
+                // A full command queue means the worker is stuck; the next change retries with fresher tables.
+                let _ = self.ch.commands.push(Command::Tables(Arc::new(t)));
+            }
+            while let Some(e) = self.ch.events.pop() {
+                // Manual SAs have no lifetime; IKE rekeys its SAs on its own clock (see crate::ike).
+                eprintln!("espgate: SA lifetime event: {e:?}");
+            }
+            while let Some(r) = self.ch.retired.pop() {
+                if let Retired::InstallFailed(spi) = r {
+                    eprintln!("espgate: could not install inbound SA {spi}");
+                }
+            }
+            self.drive_ike(Instant::now());
+            self.server.poll(|req| self.answer(req));
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
-        server.poll(|req| shown.answer(req, host));
-        if !busy {
-            std::thread::sleep(Duration::from_millis(1));
+    }
+
+    /// Runs IKE's timers, sends its datagrams, hands its SAs to the worker, prints its log.
+    fn drive_ike(&mut self, now: Instant) {
+        let Some(ike) = self.ike.as_mut() else { return };
+        let mut packets = Vec::new();
+        let mut commands = Vec::new();
+        ike.drive(now, &mut |p| packets.push(p), &mut |c| commands.push(c));
+        for line in ike.log.drain(..) {
+            eprintln!("espgate: {line}");
+        }
+        for c in commands {
+            if self.ch.commands.push(c).is_err() {
+                eprintln!("espgate: worker command queue full: an SA change was lost");
+            }
+        }
+        for p in packets {
+            self.send_ip(&p);
+        }
+    }
+
+    /// Sends an IP packet the control thread made (IKE): route, neighbor (resolved first if unknown), frame.
+    fn send_ip(&mut self, packet: &[u8]) {
+        let Some(dst) = packet_destination(packet) else { return };
+        let Some((route, next_hop)) = self.tables.routes.lookup(dst) else { return };
+        let port = route.port;
+        let frames = match (self.tables.neighbor(next_hop), self.tables.interface(port)) {
+            (Some(mac), Some(iface)) => {
+                let et = if dst.is_ipv4() { EtherType::IPV4 } else { EtherType::IPV6 };
+                let mut f = vec![0u8; 14 + packet.len()];
+                ether::emit(&mut f, mac, iface.mac, et);
+                f[14..].copy_from_slice(packet);
+                vec![control::neighbor::Frame { port, bytes: f }]
+            }
+            _ => self.host.handle(port, PuntKind::Resolve { port, next_hop }, packet, 0),
+        };
+        inject(self.ch, self.pool, frames);
+    }
+
+    fn answer(&self, req: &ctl::Request) -> serde_json::Value {
+        let mut maps: Vec<show::MapView> = Vec::new();
+        if let Some(ike) = &self.ike {
+            for a in &ike.active {
+                let Some(m) = self.cfg.crypto_maps.iter().find(|m| plan_handle(self.cfg, m) == Some(a.handle)) else {
+                    continue;
+                };
+                maps.push(map_view(
+                    self.cfg,
+                    &self.tables,
+                    (&m.name, m.seq, m.peer),
+                    (a.inbound.0, a.in_counters.clone()),
+                    a.outbound.clone(),
+                ));
+            }
+        }
+        let shown = Shown {
+            cfg: self.cfg,
+            ports: self.ports,
+            stats: self.stats,
+            maps: &self.manual.iter().cloned().chain(maps).collect::<Vec<_>>(),
+            ike: self.ike.as_ref(),
+        };
+        shown.answer(req, &self.host)
+    }
+}
+
+/// The SPD handle `control::plan` gives a crypto map entry: its position in (name, seq) order.
+fn plan_handle(cfg: &Config, m: &config::CryptoMap) -> Option<u32> {
+    let mut entries: Vec<&config::CryptoMap> = cfg.crypto_maps.iter().collect();
+    entries.sort_by_key(|e| (e.name.clone(), e.seq));
+    entries.iter().position(|e| e.name == m.name && e.seq == m.seq).map(|p| p as u32)
+}
+
+fn packet_destination(p: &[u8]) -> Option<IpAddr> {
+    match p.first()? >> 4 {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(p.get(16..20)?).ok()?)),
+        6 => Some(IpAddr::from(<[u8; 16]>::try_from(p.get(24..40)?).ok()?)),
+        _ => None,
+    }
+}
+
+fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) {
+    for f in frames {
+        let Some(mut m) = pool.alloc() else { continue };
+        if m.extend_from_slice(&f.bytes) {
+            let _ = ch.inject.push(Injected { port: f.port, mbuf: m });
+        }
+    }
+}
+
+fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapath, maps: &[plan::MapPlan]) {
+    let r = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    println!("espgate: stopped");
+    for p in ports {
+        let st = p.stats().unwrap_or_default();
+        println!("  port {} ({}): rx {} tx {} missed {}", p.id(), p.name(), st.rx_packets, st.tx_packets, st.rx_missed);
+    }
+    println!(
+        "  worker: rx {} tx {} tx-dropped {} punted {} punt-dropped {} injected {}",
+        r(&s.rx),
+        r(&s.tx),
+        r(&s.tx_dropped),
+        r(&s.punted),
+        r(&s.punt_dropped),
+        r(&s.injected)
+    );
+    for (name, n) in s.nonzero_drops() {
+        println!("  drop {name}: {n}");
+    }
+    for m in maps {
+        if let Some((inb, _)) = &m.manual {
+            if let Some(sa) = dp.inbound(inb.spi) {
+                let c = sa.counters().snapshot();
+                println!(
+                    "  crypto map {} {} inbound spi {}: {} packets {} bytes {} drops",
+                    m.name,
+                    m.seq,
+                    inb.spi,
+                    c.packets,
+                    c.bytes,
+                    c.total_drops()
+                );
+            }
         }
     }
 }
@@ -247,8 +422,8 @@ struct Shown<'a> {
     ports: &'a [Port],
     stats: &'a WorkerStats,
     maps: &'a [show::MapView],
+    ike: Option<&'a Ike>,
 }
-
 impl Shown<'_> {
     fn answer(&self, req: &ctl::Request, host: &Host) -> serde_json::Value {
         let words: Vec<&str> = req.command.iter().map(String::as_str).collect();
@@ -271,6 +446,10 @@ impl Shown<'_> {
                 let invalid_sa_rcv = d(DropCause::Ipsec(engine::DropReason::NoSa));
                 show::ipsec_sa_json(self.maps, peer, no_sa_send, invalid_sa_rcv)
             }
+            ["show", "crypto", "isakmp", "sa"] | ["show", "crypto", "isakmp", "sa", "detail"] => match self.ike {
+                Some(ike) => ike.isakmp_json(Instant::now()),
+                None => serde_json::json!({ "isakmp_sas": [] }),
+            },
             ["show", "interfaces"] => self.interfaces(),
             ["show", "counters"] => self.counters(host),
             _ => serde_json::json!({ "error": format!("unknown command {:?}", req.command.join(" ")) }),
@@ -323,15 +502,15 @@ impl Shown<'_> {
     }
 }
 
-/// The `show crypto ipsec sa` facts of a manually keyed crypto map entry.
+/// The `show crypto ipsec sa` facts of one crypto map entry's SA pair (manual or negotiated).
 fn map_view(
     cfg: &Config,
     tables: &engine::datapath::Tables,
-    m: &plan::MapPlan,
+    (name, seq, peer): (&str, u32, IpAddr),
     inbound: (u32, Arc<engine::sa::SaCounters>),
-    outbound: (u32, Arc<OutboundSa>),
+    sa: Arc<OutboundSa>,
 ) -> show::MapView {
-    let entry = cfg.crypto_maps.iter().find(|c| c.name == m.name && c.seq == m.seq);
+    let entry = cfg.crypto_maps.iter().find(|c| c.name == name && c.seq == seq);
     let ts = entry.and_then(|e| e.transform_sets.first()).and_then(|n| cfg.transform_set(n));
     let acl = entry.and_then(|e| cfg.access_list(&e.match_address));
     let permit = acl.and_then(|a| a.entries.iter().find(|e| e.action == config::Action::Permit));
@@ -343,22 +522,21 @@ fn map_view(
         let protocol = permit.map_or(0, |e| e.protocol.number());
         show::Ident { addr, len, protocol, port: port.map_or(0, |r| r.low) }
     };
-    let interface = cfg.interfaces.iter().find(|i| i.crypto_map.as_deref() == Some(m.name.as_str()));
-    let path_mtu = tables.routes.lookup(m.peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
-    let sa = &outbound.1;
+    let interface = cfg.interfaces.iter().find(|i| i.crypto_map.as_deref() == Some(name));
+    let path_mtu = tables.routes.lookup(peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
     let plaintext_mtu =
         (0..=usize::from(path_mtu)).rev().find(|&l| sa.encapsulated_len(l, 20) <= usize::from(path_mtu));
     show::MapView {
-        map: m.name.clone(),
-        seq: m.seq,
+        map: name.to_string(),
+        seq,
         interface: interface.map_or_else(String::new, |i| i.name.clone()),
         local_addr: match sa.params().mode {
             engine::sa::Mode::Tunnel { local, .. } => local,
             engine::sa::Mode::Transport => {
-                interface.and_then(|i| i.address_of_family(m.peer.is_ipv4())).map_or(m.peer, |a| a.addr())
+                interface.and_then(|i| i.address_of_family(peer.is_ipv4())).map_or(peer, |a| a.addr())
             }
         },
-        peer: m.peer,
+        peer,
         local_ident: ident(permit.map(|e| &e.source), permit.and_then(|e| e.source_port)),
         remote_ident: ident(permit.map(|e| &e.destination), permit.and_then(|e| e.destination_port)),
         transform: ts.map_or_else(String::new, |t| {
@@ -370,52 +548,6 @@ fn map_view(
         plaintext_mtu: plaintext_mtu.unwrap_or(0),
         replay_window: cfg.engine.replay_window,
         inbound: Some(inbound),
-        outbound: Some(outbound),
-    }
-}
-
-fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) {
-    for f in frames {
-        let Some(mut m) = pool.alloc() else { continue };
-        if m.extend_from_slice(&f.bytes) {
-            let _ = ch.inject.push(Injected { port: f.port, mbuf: m });
-        }
-    }
-}
-
-fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapath, maps: &[plan::MapPlan]) {
-    let r = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    println!("espgate: stopped");
-    for p in ports {
-        let st = p.stats().unwrap_or_default();
-        println!("  port {} ({}): rx {} tx {} missed {}", p.id(), p.name(), st.rx_packets, st.tx_packets, st.rx_missed);
-    }
-    println!(
-        "  worker: rx {} tx {} tx-dropped {} punted {} punt-dropped {} injected {}",
-        r(&s.rx),
-        r(&s.tx),
-        r(&s.tx_dropped),
-        r(&s.punted),
-        r(&s.punt_dropped),
-        r(&s.injected)
-    );
-    for (name, n) in s.nonzero_drops() {
-        println!("  drop {name}: {n}");
-    }
-    for m in maps {
-        if let Some((inb, _)) = &m.manual {
-            if let Some(sa) = dp.inbound(inb.spi) {
-                let c = sa.counters().snapshot();
-                println!(
-                    "  crypto map {} {} inbound spi {}: {} packets {} bytes {} drops",
-                    m.name,
-                    m.seq,
-                    inb.spi,
-                    c.packets,
-                    c.bytes,
-                    c.total_drops()
-                );
-            }
-        }
+        outbound: Some((sa.params().spi.0, sa.clone())),
     }
 }

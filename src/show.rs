@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What `show crypto ipsec sa` needs of one crypto map entry.
+#[derive(Clone)]
 pub struct MapView {
     pub map: String,
     pub seq: u32,
@@ -235,6 +236,79 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
                 let _ = writeln!(o, "        Status: {}({})", s(&sa["status"]), s(&sa["status"]));
             }
             let _ = writeln!(o, "\n     {title} ah sas:\n\n     {title} pcp sas:");
+        }
+    }
+    o
+}
+
+/// IOS's short names in `show crypto isakmp sa detail`.
+pub fn ios_isakmp_cipher(c: control::crypto::IkeCipher) -> &'static str {
+    use control::crypto::IkeCipher as C;
+    match c {
+        C::DesCbc => "des",
+        C::TripleDesCbc => "3des",
+        C::Aes128Cbc | C::Aes192Cbc | C::Aes256Cbc => "aes",
+    }
+}
+
+pub fn ios_isakmp_hash(h: control::isakmp::HashAlgorithm) -> &'static str {
+    use control::isakmp::HashAlgorithm as H;
+    match h {
+        H::MD5 => "md5",
+        H::SHA1 => "sha",
+        H::SHA2_256 => "sha256",
+        H::SHA2_384 => "sha384",
+        H::SHA2_512 => "sha512",
+        _ => "?",
+    }
+}
+
+/// `show crypto isakmp sa [detail]` in IOS's layout.
+pub fn render_isakmp_sa(v: &Value, detail: bool) -> String {
+    let mut o = String::new();
+    let sas = v["isakmp_sas"].as_array().cloned().unwrap_or_default();
+    let s = |x: &Value| x.as_str().unwrap_or("").to_string();
+    if detail {
+        o += "Codes: C - IKE configuration mode, D - Dead Peer Detection\n";
+        o += "       K - Keepalives, N - NAT-traversal\n";
+        o += "       T - cTCP encapsulation, X - IKE Extended Authentication\n";
+        o += "       psk - Preshared key, rsig - RSA signature\n";
+        o += "       renc - RSA encryption\n";
+        o += "IPv4 Crypto ISAKMP SA\n\n";
+        o += "C-id  Local           Remote          I-VRF  Status Encr Hash   Auth DH Lifetime Cap.\n\n";
+        for e in &sas {
+            let secs = e["lifetime_seconds"].as_u64().unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "{:<5} {:<15} {:<15}        {:<6} {:<4} {:<6} {:<4} {:<2} {:02}:{:02}:{:02} {}",
+                e["conn_id"],
+                s(&e["local"]),
+                s(&e["remote"]),
+                s(&e["status"]),
+                s(&e["encryption"]),
+                s(&e["hash"]),
+                s(&e["auth"]),
+                e["dh_group"],
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60,
+                if e["nat_t"].as_bool() == Some(true) { "N" } else { "" }
+            );
+            let _ = writeln!(o, "       Engine-id:Conn-id =  SW:{}\n", e["conn_id"]);
+        }
+    } else {
+        o += "IPv4 Crypto ISAKMP SA\n";
+        o += "dst             src             state          conn-id status\n";
+        for e in &sas {
+            let _ = writeln!(
+                o,
+                "{:<15} {:<15} {:<14} {:>7} {}",
+                s(&e["remote"]),
+                s(&e["local"]),
+                s(&e["state"]),
+                e["conn_id"],
+                s(&e["status"])
+            );
         }
     }
     o
