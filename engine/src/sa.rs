@@ -344,3 +344,53 @@ pub(crate) fn tunnel_next_header(version: u8) -> IpProtocol {
         IpProtocol::IPV4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+    use crate::selector::{FlowKey, IpPrefix, TrafficSelector};
+
+    fn sel(src: &str, dst: &str, dport: Option<u16>) -> TrafficSelector {
+        let p = |s: &str| IpPrefix::new(s.parse().unwrap(), 24);
+        let mut t = TrafficSelector::prefixes(p(src), p(dst));
+        if let Some(port) = dport {
+            t.protocol = Some(IpProtocol::UDP);
+            t.dst_ports = port..=port;
+        }
+        t
+    }
+
+    #[test]
+    fn any_selector_accepts_and_fragments_match_without_ports() {
+        let mut p = SaParams::new(
+            Spi(300),
+            Mode::Transport,
+            EncryptionAlgorithm::AesGcm128,
+            &[1; 20],
+            IntegrityAlgorithm::None,
+            &[],
+        );
+        let key = |dst: &str, dport| FlowKey {
+            src: "203.0.113.5".parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol: IpProtocol::UDP,
+            src_port: 1000,
+            dst_port: dport,
+        };
+        assert!(p.selector_accepts(&key("192.0.2.9", 1), true), "no selector: no check");
+        p.selector = Some(sel("203.0.113.0", "192.0.2.0", Some(53)));
+        p.extra_selectors = vec![sel("203.0.113.0", "198.51.100.0", None)];
+        assert!(p.selector_accepts(&key("192.0.2.9", 53), true));
+        assert!(!p.selector_accepts(&key("192.0.2.9", 54), true));
+        assert!(p.selector_accepts(&key("198.51.100.9", 54), true), "the second permit entry");
+        assert!(!p.selector_accepts(&key("203.0.113.9", 53), true));
+        assert!(p.selector_accepts(&key("192.0.2.9", 0), false), "a later fragment: ports unknown");
+        let mut frag = [0u8; 20];
+        frag[0] = 0x45;
+        frag[6..8].copy_from_slice(&185u16.to_be_bytes());
+        assert!(!ports_known(&frag));
+        frag[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
+        assert!(ports_known(&frag), "a first fragment has its ports");
+    }
+}

@@ -376,7 +376,11 @@ impl Sas {
             let pkt = &buf.data()[ether::HEADER_LEN..];
             if let Some(k) = FlowKey::from_ip(pkt) {
                 let reversed = FlowKey { src: k.dst, dst: k.src, src_port: k.dst_port, dst_port: k.src_port, ..k };
-                if policy::protects(spd, &reversed, crate::sa::ports_known(pkt)) {
+                let (reversed, ports_known) = match policy::v6_fragment_protocol(pkt) {
+                    Some(protocol) => (FlowKey { protocol, ..reversed }, false),
+                    None => (reversed, crate::sa::ports_known(pkt)),
+                };
+                if policy::protects(spd, &reversed, ports_known) {
                     return Action::Drop(Drop::CleartextOnProtected);
                 }
             }

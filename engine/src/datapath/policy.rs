@@ -6,9 +6,13 @@
 //! with its ports OPAQUE: the first SPD entry whose addresses and protocol match decides if that entry does not
 //! look at ports; if it does, the fragment could belong to that entry or not, and it is dropped
 //! ([`super::Drop::FragmentPolicy`]) rather than risk sending protected traffic in clear.
+//!
+//! IPv6 fragments (the gateway never fragments IPv6 itself: it answers Packet Too Big) are all matched with OPAQUE
+//! ports, first fragments included, and with the protocol the Fragment header names.
 use crate::sa::matches_key;
 use crate::selector::{FlowKey, TrafficSelector};
 use crate::spd::{PolicyAction, Spd};
+use crate::wire::{ipv6, IpProtocol};
 
 const SLOTS: usize = 64;
 
@@ -44,6 +48,18 @@ fn v4_fragment(p: &[u8]) -> Option<(u32, u32, u16, u8, u16, bool)> {
     Some((word(12), word(16), u16::from_be_bytes([p[4], p[5]]), p[9], offset, mf))
 }
 
+/// For an IPv6 fragment: the protocol its Fragment header names.
+pub fn v6_fragment_protocol(p: &[u8]) -> Option<IpProtocol> {
+    if p.first()? >> 4 != 6 {
+        return None;
+    }
+    let v = ipv6::Packet::new_checked(p).ok()?;
+    match v.find_upper_layer() {
+        Ok((off, IpProtocol::IPV6_FRAGMENT, _)) => p.get(off).map(|nh| IpProtocol(*nh)),
+        _ => None,
+    }
+}
+
 fn ports_any(s: &TrafficSelector) -> bool {
     s.src_ports == (0..=u16::MAX) && s.dst_ports == (0..=u16::MAX)
 }
@@ -70,6 +86,9 @@ impl FragmentPolicies {
     pub fn decide(&mut self, spd_index: usize, spd: &Spd, packet: &[u8]) -> Decision {
         let Some(key) = FlowKey::from_ip(packet) else { return Decision::Action(PolicyAction::Discard) };
         let first_match = |key: &FlowKey| spd.lookup(key).map_or(PolicyAction::Discard, |(_, e)| e.action);
+        if let Some(protocol) = v6_fragment_protocol(packet) {
+            return opaque(spd, &FlowKey { protocol, ..key });
+        }
         let Some((src, dst, ident, protocol, offset, _)) = v4_fragment(packet) else {
             return Decision::Action(first_match(&key));
         };
@@ -166,6 +185,35 @@ mod tests {
         assert_eq!(f.decide(1, &s, &frag(7, 185, false, 0)), Decision::UnknownFragment);
         // Whole packets are decided as before.
         assert_eq!(f.decide(0, &s, &frag(10, 0, false, 5000)), protect);
+    }
+
+    #[test]
+    fn ipv6_fragments_are_opaque() {
+        let mut p = vec![0u8; 40 + 8 + 8];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&16u16.to_be_bytes());
+        p[6] = 44;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&"2001:db8:1::10".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&"2001:db8:2::10".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p[40] = 17; // UDP follows the Fragment header
+        let mut sel = TrafficSelector::prefixes(pfx("2001:db8:1::", 64), pfx("2001:db8:2::", 64));
+        sel.protocol = Some(IpProtocol::UDP);
+        let any = TrafficSelector::prefixes(pfx("::", 0), pfx("::", 0));
+        let spd = |ports: bool| {
+            let mut s = sel.clone();
+            if ports {
+                s.dst_ports = 53..=53;
+            }
+            Spd::new(vec![
+                SpdEntry { selector: s, action: PolicyAction::Protect(1) },
+                SpdEntry { selector: any.clone(), action: PolicyAction::Bypass },
+            ])
+        };
+        let mut f = FragmentPolicies::default();
+        assert_eq!(f.decide(0, &spd(false), &p), Decision::Action(PolicyAction::Protect(1)), "UDP from the header");
+        assert_eq!(f.decide(0, &spd(true), &p), Decision::UnknownFragment, "never bypassed in clear");
+        assert_eq!(v6_fragment_protocol(&p[..39]), None);
     }
 
     #[test]

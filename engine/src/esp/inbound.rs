@@ -239,7 +239,12 @@ pub(crate) fn check_selectors(params: &SaParams, packet: &[u8]) -> Result<(), Dr
         return Ok(());
     }
     let key = FlowKey::from_ip(packet).ok_or(DropReason::Malformed)?;
-    if params.selector_accepts(&key, crate::sa::ports_known(packet)) {
+    // Fragments carry their ports in the first fragment only: those are OPAQUE (see `datapath::policy`).
+    let (key, ports_known) = match crate::datapath::policy::v6_fragment_protocol(packet) {
+        Some(protocol) => (FlowKey { protocol, ..key }, false),
+        None => (key, crate::sa::ports_known(packet)),
+    };
+    if params.selector_accepts(&key, ports_known) {
         Ok(())
     } else {
         Err(DropReason::PolicyMismatch)
