@@ -231,3 +231,17 @@ proptest::proptest! {
         let _ = PrivateKey::from_bytes(&der);
     }
 }
+
+#[test]
+fn pem_bundles_and_single_certificates() {
+    let bundle =
+        [std::fs::read_to_string(path("ca-rsa.pem")).unwrap(), std::fs::read_to_string(path("ca-ecdsa.pem")).unwrap()]
+            .join("# a comment between blocks\n");
+    let certs = Certificate::load_all(bundle.as_bytes()).unwrap();
+    assert_eq!(certs, vec![cert("ca-rsa.pem"), cert("ca-ecdsa.pem")]);
+    assert_eq!(Certificate::from_pem(&bundle).unwrap(), cert("ca-rsa.pem"));
+    let cut = &bundle[..bundle.len() - 30];
+    assert!(matches!(Certificate::load_all(cut.as_bytes()), Err(PkiError::BadCertificate(_))));
+    // The PEM and DER forms are the same bytes.
+    assert_eq!(cert("gw-rsa.pem").der(), std::fs::read(path("gw-rsa.der")).unwrap());
+}

@@ -326,3 +326,36 @@ fn p384_with_a_short_hash_is_not_offered() {
         net(side("gw-p384.pem", "gw-p384.key"), side("peer-p384.pem", "peer-p384.key"), vec![short], vec![short]);
     assert_eq!(net.i.connect(net.now, addr(R)), Err(IkeError::NoCredentials));
 }
+
+/// Phase 1 handshakes per second in one process on one core, Main Mode, certificates on both sides (each side signs
+/// once and validates one chain per handshake). Run with
+/// `cargo test --release -p control --test pki_main_mode -- --ignored --nocapture handshake_rate`.
+#[test]
+#[ignore]
+fn handshake_rate() {
+    let rsa = RSA();
+    let p256 = sig_policy(
+        AuthMethod::ECDSA_SHA256_P256,
+        IkeCipher::Aes128Cbc,
+        HashAlgorithm::SHA2_256,
+        GroupDescription::ECP_256,
+    );
+    let rsa_ecp = Phase1Proposal { group: GroupDescription::ECP_256, ..rsa };
+    let cases = [
+        ("RSA-2048, group 14", rsa, ("gw-rsa.pem", "gw-rsa.key"), ("peer-rsa.pem", "peer-rsa.key")),
+        ("RSA-2048, group 19", rsa_ecp, ("gw-rsa.pem", "gw-rsa.key"), ("peer-rsa.pem", "peer-rsa.key")),
+        ("ECDSA P-256, group 19", p256, ("gw-p256.pem", "gw-p256.key"), ("peer-p256.pem", "peer-p256.key")),
+    ];
+    for (name, p, (ci, ki), (cr, kr)) in cases {
+        let mut net = net(side(ci, ki), side(cr, kr), vec![p], vec![p]);
+        let n = 30;
+        let start = Instant::now();
+        for _ in 0..n {
+            net.i.connect(net.now, addr(R)).unwrap();
+            net.pump();
+            assert!(established(&mut net.i).is_some() && established(&mut net.r).is_some());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{name}: {:.1} handshakes/s ({:.2} ms each)", f64::from(n) / secs, secs * 1000.0 / f64::from(n));
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use der::{Decode, DecodePem, Encode};
+use der::{Decode, Encode};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
@@ -93,23 +93,36 @@ impl Certificate {
         Ok(Certificate { der: der.to_vec(), tbs: start..start + tbs_len, subject_der, parsed, public_key })
     }
 
-    /// Parses one PEM certificate (`-----BEGIN CERTIFICATE-----`).
+    /// Parses the first PEM certificate (`-----BEGIN CERTIFICATE-----`) of `pem`.
     pub fn from_pem(pem: &str) -> Result<Self, PkiError> {
-        let parsed = x509_cert::Certificate::from_pem(pem).map_err(bad)?;
-        Self::from_der(&parsed.to_der().map_err(bad)?)
+        Self::load_all(pem.as_bytes())?.into_iter().next().ok_or_else(|| bad("no CERTIFICATE block"))
     }
 
-    /// Every certificate of a PEM bundle, or the one certificate of a DER file.
+    /// Every certificate of a PEM bundle, or the one certificate of a DER file. PEM blocks are decoded to their
+    /// DER bytes, never re-encoded, so the signed bytes stay exactly as the issuer signed them.
     pub fn load_all(bytes: &[u8]) -> Result<Vec<Self>, PkiError> {
         if bytes.first() == Some(&0x30) {
             return Ok(vec![Self::from_der(bytes)?]);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| bad("neither DER nor PEM"))?;
-        let certs = x509_cert::Certificate::load_pem_chain(text.as_bytes()).map_err(bad)?;
-        if certs.is_empty() {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(BEGIN) {
+            let len = rest[start..].find(END).ok_or_else(|| bad("CERTIFICATE block without its END line"))?;
+            let block = &rest[start..start + len + END.len()];
+            let (label, der) = der::pem::decode_vec(block.as_bytes()).map_err(bad)?;
+            if label != "CERTIFICATE" {
+                return Err(bad(format!("unexpected PEM label {label}")));
+            }
+            out.push(Self::from_der(&der)?);
+            rest = &rest[start + len + END.len()..];
+        }
+        if out.is_empty() {
             return Err(bad("no CERTIFICATE block"));
         }
-        certs.iter().map(|c| Self::from_der(&c.to_der().map_err(bad)?)).collect()
+        Ok(out)
     }
 
     pub fn der(&self) -> &[u8] {
