@@ -245,6 +245,8 @@ impl Datapath {
 
     /// Replaces the tables (the old snapshot is returned so its memory is freed off the packet path).
     pub fn set_tables(&mut self, t: Arc<Tables>) -> Arc<Tables> {
+        // Remembered fragment decisions name policies of the old tables.
+        self.sas.fragments.clear();
         if t.icmp_limit != self.tables.icmp_limit {
             self.set_icmp_rate_limit(t.icmp_limit.per_second, t.icmp_limit.burst);
         }

@@ -82,6 +82,11 @@ impl FragmentPolicies {
         (h ^ (h >> 16)) as usize % SLOTS
     }
 
+    /// Forgets every remembered decision (the SPDs they came from were replaced).
+    pub fn clear(&mut self) {
+        self.slots = [None; SLOTS];
+    }
+
     /// The action of SPD number `spd_index` for the IP packet `packet`.
     pub fn decide(&mut self, spd_index: usize, spd: &Spd, packet: &[u8]) -> Decision {
         let Some(key) = FlowKey::from_ip(packet) else { return Decision::Action(PolicyAction::Discard) };
@@ -95,6 +100,13 @@ impl FragmentPolicies {
         let spd_id = spd_index as u16;
         let i = Self::index(src, dst, ident, protocol);
         if offset == 0 {
+            // RFC 1858: a first fragment too short to hold the ports cannot be matched on them.
+            let hl = usize::from(packet[0] & 0x0f) * 4;
+            let has_ports = matches!(IpProtocol(protocol), IpProtocol::TCP | IpProtocol::UDP) || protocol == 132;
+            let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).min(packet.len());
+            if has_ports && total < hl + 4 {
+                return Decision::UnknownFragment;
+            }
             let action = first_match(&key);
             self.slots[i] = Some(Slot { src, dst, ident, protocol, spd: spd_id, action });
             return Decision::Action(action);
@@ -183,6 +195,17 @@ mod tests {
         assert_eq!(f.decide(0, &s, &frag(9, 185, false, 0)), Decision::UnknownFragment);
         // ... but the same fragment through another SPD is not taken for the remembered one.
         assert_eq!(f.decide(1, &s, &frag(7, 185, false, 0)), Decision::UnknownFragment);
+        // A first fragment too short to carry the ports is not taken at its word.
+        let mut tiny = frag(11, 0, true, 5000);
+        tiny.truncate(22);
+        tiny[2..4].copy_from_slice(&22u16.to_be_bytes());
+        tiny[10..12].fill(0);
+        let c = crate::wire::checksum::checksum(&tiny[..20]);
+        tiny[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(f.decide(0, &s, &tiny), Decision::UnknownFragment);
+        // Forgotten when the tables change.
+        f.clear();
+        assert_eq!(f.decide(0, &s, &frag(7, 370, false, 0)), Decision::UnknownFragment);
         // Whole packets are decided as before.
         assert_eq!(f.decide(0, &s, &frag(10, 0, false, 5000)), protect);
     }
