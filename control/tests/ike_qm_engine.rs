@@ -119,3 +119,23 @@ fn negotiated_ah_sas_carry_traffic() {
     assert_eq!(inb.unprotect(&mut buf).0, Ok(()));
     assert_eq!(buf.data(), &pkt[..]);
 }
+
+#[test]
+fn negotiated_esp_plus_ah_bundle_carries_traffic() {
+    let (mut net, c) = phase1();
+    let both = IpsecTransformSet { ah: Some(Integ::HmacSha1_96), ..esp(Enc::AesCbc256, Integ::HmacSha256_128) };
+    let (si, sr) = quick(&mut net, &c, &policy(vec![both], Some(G::MODP_1024)));
+    let (Some((_, eo)), Some((_, ao))) = si.engine_sas(1024) else { panic!("ESP and AH") };
+    let (Some((en, _)), Some((an, _))) = sr.engine_sas(1024) else { panic!("ESP and AH") };
+    assert_eq!((en.bundle_ah, an.bundle_esp), (Some(an.spi), Some(en.spi)));
+    assert_eq!(an.mode, engine::sa::Mode::Transport, "AH authenticates ESP's tunnel packet");
+    let (eo, ao) = (OutboundSa::new(eo).unwrap(), OutboundAh::new(ao).unwrap());
+    let (mut en, mut an) = (InboundSa::new(en).unwrap(), InboundAh::new(an).unwrap());
+    let pkt = udp4(HOST_I, HOST_R, 200);
+    let mut buf = VecBuf::new(&pkt);
+    assert_eq!(eo.protect(&mut buf).0, Ok(()));
+    assert_eq!(ao.protect(&mut buf).0, Ok(()));
+    assert_eq!(an.unprotect(&mut buf).0, Ok(()));
+    assert_eq!(en.unprotect(&mut buf).0, Ok(()));
+    assert_eq!(buf.data(), &pkt[..]);
+}

@@ -77,6 +77,32 @@ impl Phase2Sa {
     }
 }
 
+impl Phase2Sa {
+    /// The engine SAs of the whole bundle, as ((ESP inbound, outbound), (AH inbound, outbound)), linked the way
+    /// `control::plan` links manual bundles: with ESP and AH, ESP makes the tunnel and AH (in transport mode)
+    /// authenticates ESP's packet; the inbound ESP accepts only packets that came inside the AH SA, the inbound AH
+    /// only the bundle's ESP; the proxy identities are checked on the innermost SA.
+    #[allow(clippy::type_complexity)]
+    pub fn engine_sas(&self, replay_window: u32) -> (Option<(SaParams, SaParams)>, Option<(SaParams, SaParams)>) {
+        let esp = self.esp.as_ref().map(|p| self.sa_params(p, replay_window));
+        let ah = self.ah.as_ref().map(|p| {
+            let (mut n, mut o) = self.sa_params(p, replay_window);
+            if esp.is_some() {
+                (n.mode, o.mode, n.selector) = (Mode::Transport, Mode::Transport, None);
+            }
+            (n, o)
+        });
+        match (esp, ah) {
+            (Some((mut en, eo)), Some((mut an, ao))) => {
+                en.bundle_ah = Some(an.spi);
+                an.bundle_esp = Some(en.spi);
+                (Some((en, eo)), Some((an, ao)))
+            }
+            other => other,
+        }
+    }
+}
+
 /// Inbound traffic comes from the remote identity to the local one.
 fn selector(sa: &Phase2Sa) -> Option<engine::selector::TrafficSelector> {
     use super::api::ProxyAddress;
