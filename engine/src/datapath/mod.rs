@@ -13,6 +13,7 @@
 //! Inbound SAs are owned by the worker (`&mut`, see [`crate::sa`]); outbound SAs are shared (`Arc`), their sequence
 //! numbers atomic. The tables are an immutable snapshot the control side replaces whole.
 
+mod drops;
 pub mod ether;
 pub mod frag;
 pub mod icmp;
@@ -31,6 +32,7 @@ use crate::selector::FlowKey;
 use crate::spd::PolicyAction;
 use crate::wire::{ipv4, ipv6, IpProtocol, Spi};
 use core::net::IpAddr;
+pub use drops::Drop;
 use ether::EtherType;
 use policy::{Decision, FragmentPolicies};
 use ratelimit::TokenBucket;
@@ -55,98 +57,6 @@ pub enum PuntKind {
         port: u16,
         next_hop: IpAddr,
     },
-}
-
-/// Why the pipeline dropped a packet (beyond the IPsec transforms' own [`DropReason`]s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Drop {
-    Ipsec(DropReason),
-    /// Not an Ethernet frame, or an IP header that does not parse.
-    Malformed,
-    /// An EtherType the gateway does not handle (VLAN tags included).
-    UnsupportedEtherType,
-    /// A unicast frame for another MAC address (promiscuous ports see them).
-    NotForUs,
-    /// To one of the gateway's addresses, but no service handles it.
-    LocalUnhandled,
-    NoRoute,
-    /// TTL or hop limit exhausted.
-    Ttl,
-    /// The egress crypto map says discard, or no SPD entry matched.
-    PolicyDiscard,
-    /// Cleartext arrived for traffic the ingress crypto map protects (RFC 4301 §5.2: it must come in ESP).
-    CleartextOnProtected,
-    /// The outbound SA handle in the SPD has no SA installed (yet): IKE has not negotiated it.
-    NoOutboundSa,
-    /// The packet exceeds the egress MTU.
-    Mtu,
-    /// A non-initial IPv4 fragment whose egress policy depends on the ports it does not carry (see [`policy`]).
-    FragmentPolicy,
-    /// An ICMP error was due but the per-worker rate limit held it back (the packet is dropped without one).
-    IcmpRateLimited,
-}
-
-impl Drop {
-    const PIPELINE: [Drop; 12] = [
-        Drop::Malformed,
-        Drop::UnsupportedEtherType,
-        Drop::NotForUs,
-        Drop::LocalUnhandled,
-        Drop::NoRoute,
-        Drop::Ttl,
-        Drop::PolicyDiscard,
-        Drop::CleartextOnProtected,
-        Drop::NoOutboundSa,
-        Drop::Mtu,
-        Drop::FragmentPolicy,
-        Drop::IcmpRateLimited,
-    ];
-
-    /// Number of distinct reasons, for counter arrays: the IPsec ones, then the pipeline's own.
-    pub const COUNT: usize = DropReason::COUNT + Self::PIPELINE.len();
-
-    /// Every reason, in [`Drop::index`] order.
-    pub fn all() -> impl Iterator<Item = Drop> {
-        DropReason::ALL.into_iter().map(Drop::Ipsec).chain(Self::PIPELINE)
-    }
-
-    pub fn index(self) -> usize {
-        let base = DropReason::COUNT;
-        match self {
-            Drop::Ipsec(r) => r.index(),
-            Drop::Malformed => base,
-            Drop::UnsupportedEtherType => base + 1,
-            Drop::NotForUs => base + 2,
-            Drop::LocalUnhandled => base + 3,
-            Drop::NoRoute => base + 4,
-            Drop::Ttl => base + 5,
-            Drop::PolicyDiscard => base + 6,
-            Drop::CleartextOnProtected => base + 7,
-            Drop::NoOutboundSa => base + 8,
-            Drop::Mtu => base + 9,
-            Drop::FragmentPolicy => base + 10,
-            Drop::IcmpRateLimited => base + 11,
-        }
-    }
-
-    /// Stable name for counters and `show` output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Drop::Ipsec(r) => r.name(),
-            Drop::Malformed => "frame-malformed",
-            Drop::UnsupportedEtherType => "unsupported-ethertype",
-            Drop::NotForUs => "not-for-us",
-            Drop::LocalUnhandled => "local-unhandled",
-            Drop::NoRoute => "no-route",
-            Drop::Ttl => "ttl-exceeded",
-            Drop::PolicyDiscard => "policy-discard",
-            Drop::CleartextOnProtected => "cleartext-on-protected",
-            Drop::NoOutboundSa => "no-outbound-sa",
-            Drop::Mtu => "egress-mtu",
-            Drop::FragmentPolicy => "fragment-ports-unknown",
-            Drop::IcmpRateLimited => "icmp-rate-limited",
-        }
-    }
 }
 
 /// What to do with a frame after [`Datapath::process`].
