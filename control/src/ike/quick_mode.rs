@@ -31,8 +31,9 @@ use super::qm_keys::{sa_pair, KeySource};
 use super::{Endpoint, Event, IkeError, Timer};
 
 /// Quick Modes in negotiation at once on one ISAKMP SA: the IV store (`crypto::IvManager`) keeps the IV chains of
-/// eight exchanges, so more would lose the oldest chain.
-pub const MAX_NEGOTIATING: usize = 8;
+/// eight exchanges, and one informational exchange (DPD, a notify) may need a chain at the same moment; more would
+/// lose the oldest chain.
+pub const MAX_NEGOTIATING: usize = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stage {
