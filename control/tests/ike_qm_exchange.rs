@@ -390,3 +390,16 @@ fn quick_mode_on_an_aggressive_mode_sa() {
     drain(&mut net.r);
     quick(&mut net, &c, &policy(vec![esp(Enc::AesGcm256, Integ::None)], Some(G::ECP_384)));
 }
+
+#[test]
+fn quick_mode_on_a_deleted_isakmp_sa_fails() {
+    let (mut net, c) = phase1();
+    let p = policy(vec![esp(Enc::AesCbc128, Integ::HmacSha256_128)], None);
+    net.i.quick_mode(net.now, &c, &p).unwrap();
+    net.i.delete(&c).unwrap();
+    while net.i.poll_transmit().is_some() {}
+    assert!(net.tick());
+    let events = drain(&mut net.i);
+    assert!(matches!(events.as_slice(), [Event::Phase1Deleted { .. }, Event::Phase2Failed { .. }]), "{events:?}");
+    assert_eq!(net.i.quick_mode_count(), 0);
+}

@@ -176,6 +176,7 @@ impl Endpoint {
             nr,
             gxy,
             peer_original: nat_oa_of(&rest).map(|(i, _)| i),
+            peer,
         })
     }
 

@@ -78,6 +78,8 @@ pub(super) struct QuickExchange {
     pub(super) gxy: Option<Secret>,
     /// The peer's own address from its NAT-OA payload (transport mode through a NAT, RFC 3947 §5.2).
     pub(super) peer_original: Option<IpAddr>,
+    /// The peer's IKE address when the exchange began (for the failure event if the ISAKMP SA is gone by then).
+    pub(super) peer: SocketAddr,
 }
 
 /// The parts of an established ISAKMP SA a Quick Mode needs.
@@ -304,6 +306,7 @@ impl Endpoint {
             nr: Vec::new(),
             gxy: None,
             peer_original: None,
+            peer,
         };
         self.quick.insert((*icookie, mid), ex);
         Ok(mid)
@@ -379,13 +382,11 @@ impl Endpoint {
         for (_, s) in &ex.spis {
             self.inbound_spis.remove(s);
         }
-        let peer = self.sas.get(&key.0).map(|sa| sa.peer);
+        let peer = self.sas.get(&key.0).map_or(ex.peer, |sa| sa.peer);
         if let Ok(v) = self.phase1_view(&key.0) {
             v.crypto.forget_exchange(key.1);
         }
-        if let Some(peer) = peer {
-            self.events.push_back(Event::Phase2Failed { peer, initiator_cookie: key.0, message_id: key.1, error });
-        }
+        self.events.push_back(Event::Phase2Failed { peer, initiator_cookie: key.0, message_id: key.1, error });
     }
 
     /// Sends a protected notification (in its own informational exchange) about a Phase 2 negotiation.
