@@ -85,7 +85,8 @@ pub struct Datapath {
 /// The SAs (kept apart from the tables so the packet path borrows both without touching the tables' refcount).
 struct Sas {
     inbound: Sad<InboundSa>,
-    inbound_ah: Sad<InboundAh>,
+    /// Boxed: AH SAs are few, and the SAD's slots are sized for `max_inbound` of them.
+    inbound_ah: Sad<Box<InboundAh>>,
     /// Indexed by the handle in `PolicyAction::Protect`: the ESP SA, the AH SA, or both (a bundle: ESP, then AH).
     outbound: Vec<Option<Arc<OutboundSa>>>,
     outbound_ah: Vec<Option<Arc<OutboundAh>>>,
@@ -137,7 +138,7 @@ impl Datapath {
         let limit = tables.icmp_limit;
         let sas = Sas {
             inbound: Sad::with_capacity(max_inbound),
-            inbound_ah: Sad::with_capacity(max_inbound.min(65536)),
+            inbound_ah: Sad::with_capacity(max_inbound),
             outbound: Vec::new(),
             outbound_ah: Vec::new(),
             fragments: FragmentPolicies::default(),
@@ -188,17 +189,19 @@ impl Datapath {
         self.sas.outbound.get_mut(handle as usize).and_then(Option::take)
     }
 
-    /// Installs an inbound AH SA (alone, or the AH of a bundle when its params name `bundle_esp`).
-    pub fn install_inbound_ah(&mut self, sa: InboundAh) -> Result<(), crate::sad::SadError> {
+    /// Installs an inbound AH SA (alone, or the AH of a bundle when its params name `bundle_esp`). Pass it boxed
+    /// when installing on a worker, so the lcore does not allocate.
+    pub fn install_inbound_ah(&mut self, sa: impl Into<Box<InboundAh>>) -> Result<(), crate::sad::SadError> {
+        let sa = sa.into();
         self.sas.inbound_ah.insert(sa.params().spi, sa)
     }
 
-    pub fn remove_inbound_ah(&mut self, spi: Spi) -> Option<InboundAh> {
+    pub fn remove_inbound_ah(&mut self, spi: Spi) -> Option<Box<InboundAh>> {
         self.sas.inbound_ah.remove(spi)
     }
 
     pub fn inbound_ah(&self, spi: Spi) -> Option<&InboundAh> {
-        self.sas.inbound_ah.get(spi)
+        self.sas.inbound_ah.get(spi).map(|b| &**b)
     }
 
     /// Installs (or replaces) the outbound AH SA behind SPD handle `handle`. With an ESP SA on the same handle the
