@@ -5,15 +5,16 @@
 use anyhow::{bail, Result};
 use control::config::{self, Config, Initiate};
 use control::crypto::{IkeCipher, Secret};
-use control::ike::{self, CryptoMapPolicy, Endpoint, Event, Phase1Proposal, Phase2Sa};
+use control::ike::{self, CryptoMapPolicy, Endpoint, Event, Phase1Proposal, Phase2Sa, SignatureAuth};
 use control::isakmp::{AuthMethod, Cookie, GroupDescription, HashAlgorithm};
+use control::pki::Credentials;
 use engine::esp::{InboundSa, OutboundSa};
 use engine::sa::SaCounters;
 use engine::wire::Spi;
 use engine::worker::Command;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// After a rekey, the old inbound SA keeps accepting packets in flight for this long.
 const REKEY_GRACE: Duration = Duration::from_secs(10);
@@ -58,7 +59,7 @@ pub struct Ike {
     pub log: Vec<String>,
 }
 
-fn proposal(p: &config::IsakmpPolicy) -> Result<Phase1Proposal> {
+fn proposal(p: &config::IsakmpPolicy, creds: Option<&Credentials>) -> Result<Phase1Proposal> {
     use config::{Auth, Hash, IsakmpEncryption as E};
     let cipher = match p.encryption {
         E::Des => IkeCipher::DesCbc,
@@ -74,9 +75,13 @@ fn proposal(p: &config::IsakmpPolicy) -> Result<Phase1Proposal> {
         Hash::Sha384 => HashAlgorithm::SHA2_384,
         Hash::Sha512 => HashAlgorithm::SHA2_512,
     };
-    let auth = match p.authentication {
-        Auth::PreShare => AuthMethod::PRE_SHARED_KEY,
-        other => bail!("isakmp_policy {}: authentication {other} is not wired into the daemon yet", p.priority),
+    let auth = match (p.authentication, creds) {
+        (Auth::PreShare, _) => AuthMethod::PRE_SHARED_KEY,
+        (other, Some(c)) => match c.method_for(other) {
+            Some(m) => m,
+            None => bail!("isakmp_policy {}: authentication {other} does not fit the [pki] private key", p.priority),
+        },
+        (other, None) => bail!("isakmp_policy {}: authentication {other} needs a [pki] section", p.priority),
     };
     Ok(Phase1Proposal {
         cipher,
@@ -96,7 +101,13 @@ impl Ike {
         }
         let mut ordered: Vec<&config::IsakmpPolicy> = cfg.isakmp_policies.iter().collect();
         ordered.sort_by_key(|p| p.priority);
-        let phase1 = ordered.into_iter().map(proposal).collect::<Result<Vec<_>>>()?;
+        let creds = match &cfg.pki {
+            Some(pki) if ordered.iter().any(|p| p.authentication != config::Auth::PreShare) => {
+                Some(Arc::new(Credentials::from_config(pki)?))
+            }
+            _ => None,
+        };
+        let phase1 = ordered.into_iter().map(|p| proposal(p, creds.as_deref())).collect::<Result<Vec<_>>>()?;
         let mut keys = Vec::new();
         for p in policies.iter().map(|p| p.peer) {
             if let Some(k) = cfg.isakmp_key_for(p) {
@@ -115,7 +126,15 @@ impl Ike {
             nat_traversal: cfg.isakmp.nat_t,
             nat_keepalive: Duration::from_secs(u64::from(cfg.isakmp.nat_keepalive)),
         };
-        let mut ep = Endpoint::new(config, SocketAddr::new(local, 500))?;
+        let local_sock = SocketAddr::new(local, 500);
+        let mut ep = match creds {
+            Some(c) => {
+                let auth =
+                    SignatureAuth::from_config(c, &cfg.isakmp.identity, local, Instant::now(), SystemTime::now());
+                Endpoint::with_signature_auth(config, local_sock, auth)?
+            }
+            None => Endpoint::new(config, local_sock)?,
+        };
         // The responder side checks a peer's proposals against these.
         ep.set_crypto_maps(policies.clone());
         let mut on_start: Vec<IpAddr> = cfg
@@ -297,9 +316,11 @@ impl Ike {
     fn retire(&mut self, now: Instant, command: &mut dyn FnMut(Command)) {
         let handles_with_new: Vec<u32> =
             self.active.iter().filter(|a| a.retire_at.is_none()).map(|a| a.handle).collect();
+        let mut released = Vec::new();
         self.active.retain(|a| {
             if a.retire_at.is_some_and(|t| t <= now) {
                 command(Command::RemoveInbound(a.inbound));
+                released.push(a.inbound.0);
                 if !handles_with_new.contains(&a.handle) {
                     command(Command::RemoveOutbound(a.handle));
                 }
@@ -308,6 +329,10 @@ impl Ike {
                 true
             }
         });
+        // The SPI may be handed out again by a later Quick Mode.
+        for spi in released {
+            self.ep.release_spi(spi);
+        }
     }
 
     /// `show crypto isakmp sa` as JSON.
@@ -325,7 +350,12 @@ impl Ike {
                     "state": "QM_IDLE", "status": "ACTIVE",
                     "encryption": crate::show::ios_isakmp_cipher(p.proposal.cipher),
                     "hash": crate::show::ios_isakmp_hash(p.proposal.hash),
-                    "auth": "psk", "dh_group": u16::from(p.proposal.group),
+                    "auth": match p.proposal.auth {
+                        AuthMethod::PRE_SHARED_KEY => "psk",
+                        AuthMethod::RSA_SIGNATURES => "rsig",
+                        _ => "ecdsa",
+                    },
+                    "dh_group": u16::from(p.proposal.group),
                     "lifetime_seconds": left, "nat_t": p.nat,
                 })
             })

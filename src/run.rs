@@ -335,13 +335,19 @@ impl Daemon<'_> {
                 let Some(m) = self.cfg.crypto_maps.iter().find(|m| plan_handle(self.cfg, m) == Some(a.handle)) else {
                     continue;
                 };
-                maps.push(map_view(
+                let mut v = map_view(
                     self.cfg,
                     &self.tables,
                     (&m.name, m.seq, m.peer),
                     (a.inbound.0, a.in_counters.clone()),
                     a.outbound.clone(),
-                ));
+                );
+                let secs = a.lifetime.saturating_sub(a.installed.elapsed()).as_secs();
+                let hard = a.outbound.params().lifetime.hard_bytes;
+                let used = a.outbound.counters().snapshot().bytes;
+                let kb = (hard != u64::MAX).then(|| hard.saturating_sub(used) / 1024);
+                v.remaining = Some((kb, secs));
+                maps.push(v);
             }
         }
         let shown = Shown {
@@ -549,5 +555,6 @@ fn map_view(
         replay_window: cfg.engine.replay_window,
         inbound: Some(inbound),
         outbound: Some((sa.params().spi.0, sa.clone())),
+        remaining: None,
     }
 }

@@ -25,6 +25,8 @@ pub struct MapView {
     pub replay_window: u32,
     pub inbound: Option<(u32, Arc<SaCounters>)>,
     pub outbound: Option<(u32, Arc<engine::esp::OutboundSa>)>,
+    /// Remaining lifetime of a negotiated SA: (kilobytes if limited, seconds). `None` for manual keys.
+    pub remaining: Option<(Option<u64>, u64)>,
 }
 
 /// A proxy identity as IOS prints it: (addr/mask/prot/port).
@@ -113,6 +115,7 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
                 "pfs": false,
                 "inbound_esp_sas": m.inbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
                 "outbound_esp_sas": m.outbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
+                "keying": if m.remaining.is_some() { "isakmp" } else { "manual" },
             })
         })
         .collect();
@@ -122,8 +125,8 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
 fn sa_json(spi: u32, m: &MapView) -> Value {
     json!({
         "spi": spi, "transform": m.transform, "mode": m.mode, "crypto_map": m.map,
-        // Manually keyed SAs have no lifetime (IOS shows none for them either).
-        "remaining_kilobytes": Value::Null, "remaining_seconds": Value::Null,
+        // Manually keyed SAs have no lifetime (null).
+        "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
         "iv_size": m.iv_size, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
     })
 }
@@ -230,7 +233,15 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
                 let mode = if s(&sa["mode"]) == "tunnel" { "Tunnel" } else { "Transport" };
                 let _ = writeln!(o, "        in use settings ={{{mode}, }}");
                 let _ = writeln!(o, "        crypto map: {}", s(&sa["crypto_map"]));
-                let _ = writeln!(o, "        sa timing: remaining key lifetime (k/sec): (manual keys: none)");
+                match (sa["remaining_kilobytes"].as_u64(), sa["remaining_seconds"].as_u64()) {
+                    (kb, Some(secs)) => {
+                        let kb = kb.map_or("-".to_string(), |k| k.to_string());
+                        let _ = writeln!(o, "        sa timing: remaining key lifetime (k/sec): ({kb}/{secs})");
+                    }
+                    _ => {
+                        let _ = writeln!(o, "        sa timing: remaining key lifetime (k/sec): (manual keys: none)");
+                    }
+                }
                 let _ = writeln!(o, "        IV size: {} bytes", n(&sa["iv_size"]));
                 let _ = writeln!(o, "        replay detection support: Y");
                 let _ = writeln!(o, "        Status: {}({})", s(&sa["status"]), s(&sa["status"]));

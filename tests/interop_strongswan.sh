@@ -29,7 +29,7 @@ bash "$lab/netns-up" --espgate >/dev/null || { echo "netns-up failed"; exit 1; }
 . "$LAB_RUN_DIR/topology.env"
 peer=$lab/strongswan-peer
 
-config() { # INITIATE TRANSFORM_LINES PFS_LINE
+config() { # INITIATE TRANSFORM_LINES PFS_LINE [AUTHENTICATION [EXTRA_SECTIONS]]
   cat <<CFG
 [engine]
 workers = [1]
@@ -60,9 +60,11 @@ interface = "outside"
 priority = 10
 encryption = "aes-128"
 hash = "sha256"
-authentication = "pre-share"
+authentication = "${4:-pre-share}"
 group = 14
 lifetime = 86400
+
+${5:-}
 
 [[isakmp_key]]
 peer = "$RIGHT_WAN_IP"
@@ -108,14 +110,29 @@ stop_gw() {
 
 wait_sa() { for _ in $(seq 150); do grep -q "IPsec SA for" "$LAB_RUN_DIR/gw.log" && return 0; sleep 0.2; done; return 1; }
 
-run_case() { # NAME INITIATE(espgate|strongswan) TRANSFORM_LINES PFS_LINE SWAN_ESP SWAN_PFS
-  local name=$1 who=$2
+run_case() { # NAME INITIATE(espgate|strongswan) TRANSFORM_LINES PFS_LINE SWAN_ESP SWAN_PFS [AUTH(psk|rsa|ecdsa)]
+  local name=$1 who=$2 auth=${7:-psk}
   local swan_opts=(--netns "$NS_RIGHT" --local-ts "$RIGHT_NET" --remote-ts "$LEFT_NET" --remote "$LEFT_WAN_IP" --esp "$5")
   [ -n "$6" ] && swan_opts+=(--pfs "$6")
+  local gw_auth=pre-share extra=""
+  if [ "$auth" != psk ]; then
+    # Certificates from the lab CA for both sides; identities are FQDNs in the certificates.
+    local certs=$LAB_RUN_DIR/gwcert-$auth
+    bash "$peer" make-cert gw.lab.example "$auth" "$certs" >/dev/null || { bad "$name: make-cert"; return; }
+    swan_opts+=(--auth "$auth" --local-id right.lab.example --remote-id gw.lab.example)
+    gw_auth=$([ "$auth" = rsa ] && echo rsa-sig || echo ecdsa-sig)
+    extra="[isakmp]
+identity = \"fqdn:gw.lab.example\"
+
+[pki]
+ca = [\"$certs/ca.pem\"]
+certificate = \"$certs/gw.lab.example.pem\"
+private_key = \"$certs/gw.lab.example.pkcs8.key\""
+  fi
   bash "$peer" start right "${swan_opts[@]}" >/dev/null || { bad "$name: strongSwan did not start"; return; }
   local init=on-traffic
   [ "$who" = espgate ] && init=on-start
-  if ! start_gw "$(config "$init" "$3" "$4")"; then
+  if ! start_gw "$(config "$init" "$3" "$4" "$gw_auth" "$extra")"; then
     bad "$name: espgate did not start"; cat "$LAB_RUN_DIR/gw.log"; bash "$peer" stop right >/dev/null; return
   fi
   [ "$who" = strongswan ] && bash "$peer" initiate right >/dev/null 2>&1 &
@@ -133,7 +150,8 @@ run_case() { # NAME INITIATE(espgate|strongswan) TRANSFORM_LINES PFS_LINE SWAN_E
   if grep -q "ACTIVE .* N$" <<<"$isakmp"; then ok "$name: ISAKMP SA ACTIVE with NAT-T (N)"; else bad "$name: isakmp sa: $isakmp"; fi
   local ipsec
   ipsec=$("$bin" show crypto ipsec sa --socket "$LAB_RUN_DIR/gw.sock" 2>&1)
-  if grep -q "#pkts encaps: [1-9]" <<<"$ipsec" && grep -q "#pkts decaps: [1-9]" <<<"$ipsec"; then
+  if grep -q "#pkts encaps: [1-9]" <<<"$ipsec" && grep -q "#pkts decaps: [1-9]" <<<"$ipsec" \
+    && grep -Eq "remaining key lifetime \(k/sec\): \([0-9-]+/[0-9]+\)" <<<"$ipsec"; then
     ok "$name: show crypto ipsec sa counts traffic both ways"
   else
     bad "$name: ipsec sa: $ipsec"
@@ -147,6 +165,11 @@ esp_integrity = "esp-sha256-hmac"' "" aes128-sha256 ""
 run_case "strongSwan initiates" strongswan 'esp_encryption = "esp-aes-128"
 esp_integrity = "esp-sha256-hmac"' "" aes128-sha256 ""
 run_case "GCM with PFS" espgate 'esp_encryption = "esp-gcm-256"' "pfs = 14" aes256gcm16-modp2048 modp2048
+
+run_case "RSA certificates" espgate 'esp_encryption = "esp-aes-256"
+esp_integrity = "esp-sha-hmac"' "" aes256-sha1 "" rsa
+run_case "ECDSA certificates, strongSwan initiates" strongswan 'esp_encryption = "esp-aes-128"
+esp_integrity = "esp-sha256-hmac"' "" aes128-sha256 "" ecdsa
 
 echo "interop: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
