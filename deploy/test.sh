@@ -1,29 +1,58 @@
 #!/usr/bin/env bash
-# The test command: sets up a fresh Debian 12 machine (as root) and runs every check and test espgate has.
-# Exits non-zero on any failure.
-set -euo pipefail
+# The test command: sets up a fresh Debian 12 machine (as root) and runs every check and test espgate has:
+# format and lints, unit/integration/end-to-end tests (Scapy oracle, net_pcap runs), the lab with strongSwan,
+# espgate against strongSwan, two espgate gateways back to back, and a short fuzzing run.
+# Exits non-zero on any failure; the last line says how many stages passed.
+set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash deploy/setup.sh --tests
+bash deploy/setup.sh --tests || { echo "setup: 0 passed, 1 failed"; exit 1; }
 if ! command -v cargo >/dev/null 2>&1; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
 export ESPGATE_PYTHON="$root/target/venv/bin/python3"
 export CARGO_TERM_COLOR=never
+passed=0 failed=0 failures=()
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test (engine without DPDK: the IPsec core builds and passes on its own)"
-cargo test -p engine --no-default-features --locked
-echo "== cargo test --workspace"
-cargo test --workspace --locked
-echo "== espgate-perf fwd smoke run (2 s on net_null)"
-cargo build --release -p perf -p espgate --locked
-./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --seconds 2 --stats-period 0 --json \
-  | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["tx_packets"] > 0 and r["mpps"] > 0, r; print("fwd:", round(r["mpps"], 2), "Mpps")'
-echo "== two espgate gateways with manual keys: ping through ESP over af_packet/veth in namespaces"
-PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
-echo "== all tests passed"
+stage() { # NAME COMMAND...
+  local name=$1
+  shift
+  echo
+  echo "== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "== $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "== $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+fwd_smoke() {
+  ./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --seconds 2 --stats-period 0 --json \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["tx_packets"] > 0 and r["mpps"] > 0, r; print("fwd:", round(r["mpps"], 2), "Mpps")'
+}
+
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "engine without DPDK (the IPsec core on its own)" cargo test -p engine --no-default-features --locked
+stage "cargo test --workspace" cargo test --workspace --locked
+stage "release build" cargo build --release --locked -p espgate -p perf
+stage "espgate-perf fwd smoke run" fwd_smoke
+stage "two espgate gateways, manual keys" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
+stage "two espgate gateways, IKEv1" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
+stage "lab selftest (strongSwan peers in namespaces)" bash tests/lab_selftest.sh
+stage "espgate against strongSwan" env ESPGATE_BIN=./target/release/espgate bash tests/interop_strongswan.sh
+stage "IKE core against strongSwan (Phase 1, Quick Mode, certificates)" \
+  cargo test --locked -p control --test isakmp_strongswan --test ike_qm_strongswan --test pki_strongswan -- --ignored --test-threads=1
+if [ -f deploy/fuzz-smoke.sh ]; then
+  stage "fuzzing smoke run" bash deploy/fuzz-smoke.sh
+fi
+
+echo
+[ "$failed" -eq 0 ] || printf 'failed stage: %s\n' "${failures[@]}"
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
