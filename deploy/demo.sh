@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: sets up a fresh Debian 12 machine (as root), builds espgate and shows the system working:
 #  1. two espgate gateways on DPDK net_af_packet ports over veth pairs, in network namespaces with a host behind
-#     each, protect a ping between the hosts with ESP (manually keyed crypto maps; deploy/demo-gateways.sh);
-#  2. espgate-perf forwards between two DPDK null ports for a few seconds (testpmd's io mode), the I/O ceiling.
+#     each: gateway A negotiates IKEv1 with gateway B (Main Mode + Quick Mode), a ping between the hosts crosses
+#     the tunnel, and both gateways print show crypto isakmp sa / show crypto ipsec sa (deploy/demo-gateways.sh);
+#  2. the same with manually keyed crypto maps;
+#  3. espgate-perf forwards between two DPDK null ports for a few seconds (testpmd's io mode), the I/O ceiling.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,8 +18,11 @@ command -v ping >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get inst
 cargo build --release --locked -p espgate -p perf
 ./target/release/espgate version
 echo
-echo "== 1. IPsec between two espgate gateways"
+echo "== 1. two espgate gateways, SAs negotiated by IKEv1"
+bash deploy/demo-gateways.sh --ike
+echo
+echo "== 2. two espgate gateways, manual keys"
 bash deploy/demo-gateways.sh
 echo
-echo "== 2. espgate-perf fwd on two null ports"
+echo "== 3. espgate-perf fwd on two null ports"
 ./target/release/espgate-perf fwd --vdev net_null0 --vdev net_null1 --lcores 1 --seconds "${FWD_SECONDS:-5}"
