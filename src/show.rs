@@ -123,7 +123,12 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
 }
 
 fn sa_json(spi: u32, m: &MapView) -> Value {
+    let weak = m.outbound.as_ref().is_some_and(|(_, sa)| {
+        let p = sa.params();
+        p.encryption.is_weak() || p.integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96
+    });
     json!({
+        "weak": weak,
         "spi": spi, "transform": m.transform, "mode": m.mode, "crypto_map": m.map,
         // Manually keyed SAs have no lifetime (null).
         "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
@@ -229,7 +234,9 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
             let _ = writeln!(o, "\n     {title} esp sas:");
             for sa in e[key].as_array().into_iter().flatten() {
                 let _ = writeln!(o, "      spi: {}", spi(&sa["spi"]));
-                let _ = writeln!(o, "        transform: {},", s(&sa["transform"]));
+                // Legacy algorithms (DES, 3DES, MD5) are allowed but flagged, here and in the logs at start.
+                let weak = if sa["weak"].as_bool() == Some(true) { " (weak)" } else { "" };
+                let _ = writeln!(o, "        transform: {},{weak}", s(&sa["transform"]));
                 let mode = if s(&sa["mode"]) == "tunnel" { "Tunnel" } else { "Transport" };
                 let _ = writeln!(o, "        in use settings ={{{mode}, }}");
                 let _ = writeln!(o, "        crypto map: {}", s(&sa["crypto_map"]));
@@ -387,5 +394,41 @@ mod tests {
         assert_eq!(v6.ios(), "2001:DB8::/32/0/0");
         assert_eq!(ios_transform("esp-aes-256", Some("esp-sha256-hmac")), "esp-256-aes esp-sha256-hmac ");
         assert_eq!(ios_transform("esp-gcm-256", None), "esp-gcm 256 ");
+    }
+
+    #[test]
+    fn weak_algorithms_are_flagged() {
+        use engine::crypto::{EncryptionAlgorithm as E, IntegrityAlgorithm as I};
+        use engine::sa::{Mode, SaParams};
+        let view = |e: E, ek: &[u8], i: I, ik: &[u8]| {
+            let p = SaParams::new(engine::wire::Spi(4096), Mode::Transport, e, ek, i, ik);
+            let sa = Arc::new(engine::esp::OutboundSa::new(p).unwrap());
+            let ident = Ident { addr: "192.0.2.0".parse().unwrap(), len: 24, protocol: 0, port: 0 };
+            MapView {
+                map: "CM1".into(),
+                seq: 10,
+                interface: "outside".into(),
+                local_addr: "198.51.100.1".parse().unwrap(),
+                peer: "198.51.100.2".parse().unwrap(),
+                local_ident: ident,
+                remote_ident: ident,
+                transform: "t".into(),
+                mode: "transport",
+                iv_size: 8,
+                path_mtu: 1500,
+                plaintext_mtu: 1400,
+                replay_window: 1024,
+                inbound: Some((8192, Arc::default())),
+                outbound: Some((4096, sa)),
+                remaining: None,
+            }
+        };
+        let des = view(E::DesCbc, &[7; 8], I::HmacSha1_96, &[1; 20]);
+        let aes = view(E::AesCbc128, &[7; 16], I::HmacSha256_128, &[1; 32]);
+        let v = ipsec_sa_json(&[des, aes], None, 0, 0);
+        assert_eq!(v["sas"][0]["outbound_esp_sas"][0]["weak"], true);
+        assert_eq!(v["sas"][1]["outbound_esp_sas"][0]["weak"], false);
+        let text = render_ipsec_sa(&v, false);
+        assert_eq!(text.matches(" (weak)").count(), 2, "inbound and outbound of the DES entry:\n{text}");
     }
 }
