@@ -144,7 +144,7 @@ fn gen_esp(root: &Path) {
         body.extend_from_slice(&inners()[0]);
         let align = setup.encryption.pad_align();
         let mut pad = 1u8;
-        while (body.len() - setup.encryption.iv_len() + 2) % align != 0 {
+        while !(body.len() - setup.encryption.iv_len() + 2).is_multiple_of(align) {
             body.push(pad);
             pad += 1;
         }

@@ -232,7 +232,8 @@ pub fn same_packet(got: &[u8], sent: &[u8]) -> bool {
 }
 
 /// Whether `p` is an IP packet a host could have sent: header checks and lengths agree. Only such packets must
-/// survive the round trip (tunnel decapsulation rightly refuses a corrupted inner header the sender did not check).
+/// survive the round trip unchanged: tunnel decapsulation rightly refuses a corrupted inner header the sender did not
+/// check, and bytes after the IP length (link-layer padding) are not part of the packet, so they are not carried.
 pub fn well_formed(p: &[u8]) -> bool {
     match p.first().map(|b| b >> 4) {
         Some(4) => {
@@ -240,5 +241,43 @@ pub fn well_formed(p: &[u8]) -> bool {
         }
         Some(6) => ipv6::Packet::new_checked(p).is_ok_and(|h| 40 + usize::from(h.payload_len()) == p.len()),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::buf::{PacketBuf, VecBuf};
+    use engine::esp::InboundSa;
+
+    #[test]
+    fn setup_byte_round_trips() {
+        for b in 0u8..64 {
+            let s = Setup::from_byte(b);
+            assert_eq!(Setup::from_byte(s.to_byte()).to_byte(), s.to_byte());
+        }
+    }
+
+    #[test]
+    fn authentic_packets_pass_the_icv_check() {
+        // NULL + HMAC, tunnel over IPv4: an inner UDP packet with default padding and next header 4.
+        let setup = Setup::from_byte(2 | 1 << 2);
+        let mut body = udp_packet(false, b"x");
+        let mut pad = 1u8;
+        while !(body.len() + 2).is_multiple_of(4) {
+            body.push(pad);
+            pad += 1;
+        }
+        body.extend_from_slice(&[pad - 1, 4]);
+        let pkt = setup.authentic(1, &body).expect("HMAC suite");
+        let mut sa = InboundSa::new(setup.params(true)).expect("SA");
+        let mut buf = VecBuf::new(&pkt);
+        assert_eq!(sa.unprotect(&mut buf).0, Ok(()));
+        assert_eq!(buf.data(), &udp_packet(false, b"x")[..]);
+        // One flipped ICV bit: refused.
+        let mut bad = setup.authentic(2, &body).expect("HMAC suite");
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(sa.unprotect(&mut VecBuf::new(&bad)).0.is_err());
     }
 }

@@ -58,7 +58,7 @@ fn config(nat_traversal: bool, keys: Vec<(IpAddr, Secret)>, aggressive: bool) ->
 }
 
 /// One step of a program.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// A datagram to R's `port` from source `from` (0..4: I's address, the attacker on 500 and 4500, a stranger).
     Raw {
@@ -251,7 +251,7 @@ impl Harness {
         }
     }
 
-    fn to_r(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {
+    fn deliver_to_r(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {
         self.keep(local, &bytes);
         self.r.handle(self.now, local, remote, &bytes);
         self.last_to_r = Some((local, remote, bytes));
@@ -290,7 +290,7 @@ impl Harness {
         match op {
             Op::Raw { from, port4500, bytes } => {
                 let local = sa(R_IP, if port4500 { 4500 } else { 500 });
-                self.to_r(local, Self::source(from), bytes);
+                self.deliver_to_r(local, Self::source(from), bytes);
             }
             Op::WithCookies { from, port4500, mut bytes } => {
                 let at = if port4500 && bytes.len() >= 20 { 4 } else { 0 };
@@ -298,7 +298,7 @@ impl Harness {
                     bytes[at..at + 16].copy_from_slice(&self.r_cookies);
                 }
                 let local = sa(R_IP, if port4500 { 4500 } else { 500 });
-                self.to_r(local, Self::source(from), bytes);
+                self.deliver_to_r(local, Self::source(from), bytes);
             }
             Op::Connect { aggressive } => {
                 if self.connects < MAX_CONNECTS {
@@ -318,7 +318,7 @@ impl Harness {
                 if let Some(t) = self.to_r.pop_front() {
                     if !drop {
                         let remote = self.public(t.source);
-                        self.to_r(t.destination, remote, Self::tampered(t.contents, tamper));
+                        self.deliver_to_r(t.destination, remote, Self::tampered(t.contents, tamper));
                     }
                 }
             }
@@ -358,5 +358,47 @@ impl Harness {
         // address have, and I connects at most MAX_CONNECTS times.
         let bound = MAX_HALF_OPEN + MAX_CONNECTS as usize + 8;
         assert!(self.r.sa_count() <= bound, "R holds {} ISAKMP SAs", self.r.sa_count());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_is_the_inverse_of_decode() {
+        let ops = vec![
+            Op::Raw { from: 2, port4500: true, bytes: vec![1, 2, 3] },
+            Op::WithCookies { from: 1, port4500: false, bytes: vec![0; 20] },
+            Op::Connect { aggressive: true },
+            Op::DeliverToR { tamper: Some((300, 5)), drop: false },
+            Op::DeliverToI { tamper: None, drop: true },
+            Op::Duplicate,
+            Op::Advance(4000),
+            Op::Dpd(0x0102_0304),
+            Op::Delete,
+            Op::Remap(50000),
+        ];
+        let mut bytes = Vec::new();
+        for op in &ops {
+            op.encode(&mut bytes);
+        }
+        let mut inp = Input::new(&bytes);
+        let decoded: Vec<Op> = ops.iter().map(|_| Op::decode(&mut inp)).collect();
+        assert_eq!(decoded, ops);
+        assert!(inp.is_empty());
+    }
+
+    #[test]
+    fn honest_main_mode_establishes_on_the_responder() {
+        let mut h = Harness::new(1);
+        h.run(Op::Connect { aggressive: false });
+        for _ in 0..3 {
+            h.run(Op::DeliverToR { tamper: None, drop: false });
+            h.run(Op::DeliverToI { tamper: None, drop: false });
+        }
+        let c = h.i_cookie.expect("connected");
+        assert!(h.i.skeyid_d(&c).is_some(), "initiator established");
+        assert!(h.r.skeyid_d(&c).is_some(), "responder established");
     }
 }
