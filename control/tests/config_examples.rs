@@ -105,6 +105,7 @@ const SCHEMA_KEYS: &[&str] = &[
     "isakmp_policy.group",
     "isakmp_policy.lifetime",
     "isakmp_key.peer",
+    "isakmp_key.identity",
     "isakmp_key.key",
     "pki.ca",
     "pki.certificate",

@@ -128,7 +128,16 @@ fn config() -> impl Strategy<Value = Config> {
                 queues: None,
                 crypto_map: Some("CM1".into()),
             });
-            c.isakmp_keys.push(IsakmpKey { peer: key_peer, key: Psk::new(format!("psk-{addr}")) });
+            c.isakmp_keys.push(IsakmpKey {
+                peer: Some(key_peer),
+                identity: None,
+                key: Psk::new(format!("psk-{addr}")),
+            });
+            c.isakmp_keys.push(IsakmpKey {
+                peer: None,
+                identity: Some(Identity::UserFqdn("vpn@example.net".into())),
+                key: Psk::new(format!("id-psk-{addr}")),
+            });
             c.isakmp.identity = Identity::Fqdn("gw1.example.net".into());
             c.isakmp.dpd =
                 Some(Dpd { interval: 10, retries: 3, mode: DpdMode::Periodic, on_dead: DeadPeerAction::Restart });

@@ -165,8 +165,14 @@ impl Config {
         v
     }
 
-    /// The pre-shared key for `peer`: the most specific `[[isakmp_key]]` whose `peer` prefix contains it.
+    /// The pre-shared key for `peer`: the most specific `[[isakmp_key]]` whose `peer` prefix contains it (keys by
+    /// `identity` never match an address).
     pub fn isakmp_key_for(&self, peer: IpAddr) -> Option<&IsakmpKey> {
-        self.isakmp_keys.iter().filter(|k| k.peer.contains(peer)).max_by_key(|k| k.peer.prefix_len())
+        self.isakmp_keys
+            .iter()
+            .filter_map(|k| Some((k.peer?, k)))
+            .filter(|(p, _)| p.contains(peer))
+            .max_by_key(|(p, _)| p.prefix_len())
+            .map(|(_, k)| k)
     }
 }

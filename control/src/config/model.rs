@@ -274,11 +274,18 @@ pub struct IsakmpPolicy {
     pub lifetime: u32,
 }
 
-/// `[[isakmp_key]]`: a pre-shared key for a peer address or range (`crypto isakmp key K address A [M]`).
+/// `[[isakmp_key]]`: a pre-shared key for a peer address or range (`crypto isakmp key K address A [M]`), or for a
+/// peer identity (`crypto isakmp key K hostname H`): exactly one of `peer` and `identity`. Identity keys serve only
+/// the Aggressive Mode responder (in Main Mode the peer's ID is encrypted with a key derived from the PSK, so the
+/// address must pick it; see `ike::Endpoint::set_identity_keys`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IsakmpKey {
-    pub peer: IpPrefix,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpPrefix>,
+    /// `fqdn:NAME` or `user-fqdn:USER@NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     pub key: Psk,
 }
 

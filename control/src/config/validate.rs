@@ -261,13 +261,37 @@ fn isakmp(c: &Config, r: &mut Report) {
         }
     }
     let mut peers = HashSet::new();
+    let mut identities = HashSet::new();
     for (i, key) in c.isakmp_keys.iter().enumerate() {
         let at = format!("isakmp_key[{i}]");
         if key.key.is_empty() {
             r.error(field(&at, "key"), "the pre-shared key is empty");
         }
-        if !peers.insert(key.peer) {
-            r.error(field(&at, "peer"), format!("{} already has a key", key.peer));
+        match (&key.peer, &key.identity) {
+            (Some(peer), None) => {
+                if !peers.insert(*peer) {
+                    r.error(field(&at, "peer"), format!("{peer} already has a key"));
+                }
+            }
+            (None, Some(id @ (Identity::Fqdn(_) | Identity::UserFqdn(_)))) => {
+                // Host names compare without regard to case, user parts exactly (as the IKE core matches them).
+                let folded = match id {
+                    Identity::UserFqdn(n) => match n.rsplit_once('@') {
+                        Some((user, host)) => format!("user-fqdn:{user}@{}", host.to_ascii_lowercase()),
+                        None => id.to_string(),
+                    },
+                    _ => id.to_string().to_ascii_lowercase(),
+                };
+                if !identities.insert(folded) {
+                    r.error(field(&at, "identity"), format!("{id} already has a key"));
+                }
+            }
+            (None, Some(id)) => r.error(
+                field(&at, "identity"),
+                format!("\"{id}\" cannot choose a pre-shared key: use \"fqdn:NAME\" or \"user-fqdn:USER@NAME\" (or `peer` for an address)"),
+            ),
+            (Some(_), Some(_)) => r.error(field(&at, "identity"), "give either `peer` or `identity`, not both"),
+            (None, None) => r.error(field(&at, "peer"), "a key needs `peer` (an address or prefix) or `identity`"),
         }
     }
     if let Some(pki) = &c.pki {

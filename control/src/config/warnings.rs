@@ -33,6 +33,15 @@ pub(super) fn warnings(c: &Config) -> Vec<ValidationError> {
             "Aggressive Mode with pre-shared keys sends a hash an eavesdropper can attack offline",
         );
     }
+    if !c.isakmp.aggressive_mode {
+        for (i, _) in c.isakmp_keys.iter().enumerate().filter(|(_, k)| k.identity.is_some()) {
+            warn(
+                &mut out,
+                field(&format!("isakmp_key[{i}]"), "identity"),
+                "keys by identity serve only the Aggressive Mode responder, which isakmp.aggressive_mode = false turns off",
+            );
+        }
+    }
     for ts in &c.transform_sets {
         let at = format!("transform_set \"{}\"", ts.name);
         if let Some(e) = ts.esp_encryption.filter(|e| e.is_weak()) {

@@ -88,7 +88,13 @@ pub(crate) fn respond(ctx: &Context<'_>, msg: &Message, rcookie: Cookie) -> Resu
     let p = msg.payloads();
     let (sa, gxi, ni, idii) = (take!(p, Sa, "SA"), take!(p, Ke, "KE"), take!(p, Nonce, "NONCE"), take!(p, Id, "IDii"));
     check_nonce(ni)?;
-    let usable = ctx.usable_policies().map_err(|_| IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
+    let usable = ctx.usable_policies().map_err(|e| match e {
+        // Neither an address key nor one for the ID it sent (`Endpoint::set_identity_keys`): say which ID.
+        IkeError::NoKey(address) => {
+            IkeError::NoKeyForIdentity { address, identity: super::psk_id::describe(&idii.data) }
+        }
+        _ => IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN),
+    })?;
     let (reply_sa, proposal) = choose(&usable, sa).ok_or(IkeError::Notify(NotifyType::NO_PROPOSAL_CHOSEN))?;
     let dh = dh::generate(proposal.group)?;
     // The KE must be a valid value of the chosen group (RFC 2408 §5.7: INVALID-KEY-INFORMATION otherwise).

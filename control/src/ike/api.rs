@@ -30,6 +30,9 @@ pub enum IkeError {
     Timeout(u32),
     #[error("no pre-shared key for peer {0}")]
     NoKey(IpAddr),
+    /// Aggressive Mode responder: neither the peer's address nor the identity it sent has a pre-shared key.
+    #[error("no pre-shared key for peer {address} or its identity {identity}")]
+    NoKeyForIdentity { address: IpAddr, identity: String },
     #[error("no local ISAKMP policy this implementation supports")]
     NoPolicy,
     #[error("certificate: {0}")]
@@ -46,6 +49,8 @@ impl IkeError {
             IkeError::AuthenticationFailed(_) => Some(NotifyType::AUTHENTICATION_FAILED),
             IkeError::Certificate(_) => Some(NotifyType::INVALID_CERTIFICATE),
             IkeError::Wire(e) => Some(e.notify()),
+            // What the responder answered before identity keys existed: no proposal it could authenticate.
+            IkeError::NoKeyForIdentity { .. } => Some(NotifyType::NO_PROPOSAL_CHOSEN),
             _ => None,
         }
     }
@@ -62,7 +67,8 @@ impl IkeError {
 pub struct Config {
     /// ISAKMP policies in priority order (the initiator offers them in this order).
     pub policies: Vec<Phase1Proposal>,
-    /// Pre-shared keys by peer address.
+    /// Pre-shared keys by peer address. Keys by peer identity (Aggressive Mode responder only) are set with
+    /// `Endpoint::set_identity_keys`.
     pub keys: Vec<(IpAddr, Secret)>,
     /// First retransmission interval; doubled after each retransmission.
     pub retransmit_interval: Duration,
@@ -104,6 +110,17 @@ pub enum Event {
         peer: SocketAddr,
         initiator_cookie: Cookie,
         error: IkeError,
+    },
+    /// The Vendor IDs of the peer's first Phase 1 message (message 1 when we respond, message 2 when we
+    /// initiate), raised once per exchange before its outcome, for the logs. `names` are those the codec knows
+    /// (`isakmp::vendor::KNOWN_VENDOR_IDS`: "RFC 3947 NAT-T", "RFC 3706 DPD", "Cisco Unity", "strongSwan", ...),
+    /// in the order sent; `unknown` the others' bytes (to log in hex). Not raised when the message had none, nor
+    /// unless turned on with `Endpoint::set_vendor_id_events(true)`.
+    VendorIds {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+        names: Vec<String>,
+        unknown: Vec<Vec<u8>>,
     },
     /// The ISAKMP SA reached its negotiated lifetime and was removed.
     Phase1Expired {

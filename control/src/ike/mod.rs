@@ -28,6 +28,7 @@ mod nat;
 mod phase1_auth;
 mod proposal;
 mod proxy;
+mod psk_id;
 mod qm_keys;
 mod qm_responder;
 mod quick_mode;
@@ -51,6 +52,7 @@ pub use nat::{NatStatus, NAT_T_PORT};
 pub use phase1_auth::SignatureAuth;
 pub use proposal::{choose, offer, Phase1Proposal, ProposalError, DEFAULT_LIFETIME_SECS};
 pub use proxy::{phase2_policies, PolicyError};
+pub use psk_id::identity_keys;
 
 use main_mode::{Context, State};
 use nat::Framed;
@@ -102,6 +104,10 @@ pub struct Endpoint {
     inbound_spis: HashSet<u32>,
     /// Whether our Quick Mode initiator sets the commit bit.
     qm_commit: bool,
+    /// Pre-shared keys by peer identity, for the Aggressive Mode responder ([`Endpoint::set_identity_keys`]).
+    identity_keys: Vec<(IdData, Secret)>,
+    /// Whether [`Event::VendorIds`] is raised ([`Endpoint::set_vendor_id_events`]).
+    vendor_id_events: bool,
 }
 
 fn random_cookie() -> Result<Cookie, IkeError> {
@@ -145,6 +151,8 @@ impl Endpoint {
             crypto_maps: Vec::new(),
             inbound_spis: HashSet::new(),
             qm_commit: false,
+            identity_keys: Vec::new(),
+            vendor_id_events: false,
         })
     }
 
@@ -152,10 +160,43 @@ impl Endpoint {
         self.config.keys.iter().find(|(a, _)| *a == peer).map(|(_, k)| k).ok_or(IkeError::NoKey(peer))
     }
 
+    /// Pre-shared keys by the peer's identity (ID_FQDN / ID_USER_FQDN, e.g. from [`identity_keys`]), replacing
+    /// any set before. Only the Aggressive Mode responder uses them, when no key matches the peer's address: the
+    /// initiator's ID arrives in the clear in message 1. Main Mode cannot: its ID comes in message 5, encrypted
+    /// with a key derived from the pre-shared key itself (RFC 2409 §5.4), so there the address picks the key.
+    pub fn set_identity_keys(&mut self, keys: Vec<(IdData, Secret)>) {
+        self.identity_keys = keys;
+    }
+
+    /// The ID this endpoint sends with pre-shared keys (by default its address: ID_IPV4_ADDR / ID_IPV6_ADDR), e.g.
+    /// ID_FQDN for a responder that picks our key by identity. Signature authentication sends
+    /// [`SignatureAuth::identity`] instead.
+    pub fn set_local_identity(&mut self, data: IdData) {
+        self.local_id.data = data;
+    }
+
+    /// Whether to raise [`Event::VendorIds`] (off by default, so callers that do not log them see no new events).
+    pub fn set_vendor_id_events(&mut self, on: bool) {
+        self.vendor_id_events = on;
+    }
+
     fn context(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {
+        self.context_for(now, local, remote, None)
+    }
+
+    /// The context for a peer that sent the identity `peer_id` (Aggressive Mode message 1): its address key, or
+    /// failing that its identity key.
+    fn context_for(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        peer_id: Option<&IdData>,
+    ) -> Result<Context<'_>, IkeError> {
+        let by_id = || peer_id.and_then(|id| psk_id::find(&self.identity_keys, id));
         Ok(Context {
             policies: &self.config.policies,
-            psk: self.psk(remote.ip()).ok(),
+            psk: self.psk(remote.ip()).ok().or_else(by_id),
             signature: self.signature.as_ref(),
             now,
             local_id: &self.local_id,
@@ -307,9 +348,14 @@ impl Endpoint {
             }
             return true;
         }
+        // The peer's first message of an exchange we started (message 2) is where its Vendor IDs are.
+        let first_reply = sa.initiator && sa.last_received.is_none();
         let result = self.context(now, local, remote).and_then(|ctx| sa.state.clone().handle(&ctx, msg));
         match result {
             Ok((next, reply)) => {
+                if first_reply {
+                    self.report_vendor_ids(sa.peer, msg.header.initiator_cookie, msg.payloads());
+                }
                 if sa.initiator && sa.rcookie == [0; 8] {
                     sa.rcookie = msg.header.responder_cookie;
                 }
@@ -346,6 +392,9 @@ impl Endpoint {
                 true
             }
             Err(error) => {
+                if first_reply {
+                    self.report_vendor_ids(sa.peer, msg.header.initiator_cookie, msg.payloads());
+                }
                 self.events.push_back(Event::Phase1Failed {
                     peer: sa.peer,
                     initiator_cookie: msg.header.initiator_cookie,
@@ -369,12 +418,14 @@ impl Endpoint {
             self.stats.aggressive_refused += 1;
             return;
         }
+        self.report_vendor_ids(remote, icookie, msg.payloads());
         let result = random_cookie().and_then(|rcookie| {
-            let ctx = self.context(now, local, remote)?;
             let step = if exchange == ExchangeType::AGGRESSIVE {
-                aggressive::respond(&ctx, msg, rcookie)?
+                let idii =
+                    msg.payloads().iter().find_map(|p| if let Payload::Id(id) = p { Some(&id.data) } else { None });
+                aggressive::respond(&self.context_for(now, local, remote, idii)?, msg, rcookie)?
             } else {
-                main_mode::respond(&ctx, msg, rcookie)?
+                main_mode::respond(&self.context(now, local, remote)?, msg, rcookie)?
             };
             Ok((rcookie, step))
         });
@@ -405,6 +456,24 @@ impl Endpoint {
                 self.events.push_back(Event::Phase1Failed { peer: remote, initiator_cookie: icookie, error });
             }
         }
+    }
+
+    /// Raises [`Event::VendorIds`] for the Vendor ID payloads of the peer's first Phase 1 message, if it has any.
+    fn report_vendor_ids(&mut self, peer: SocketAddr, initiator_cookie: Cookie, payloads: &[Payload]) {
+        let vids: Vec<&Vec<u8>> =
+            payloads.iter().filter_map(|p| if let Payload::VendorId(v) = p { Some(v) } else { None }).collect();
+        if !self.vendor_id_events || vids.is_empty() {
+            return;
+        }
+        let mut names = Vec::new();
+        let mut unknown = Vec::new();
+        for v in vids {
+            match crate::isakmp::vendor::recognize(v) {
+                Some(k) => names.push(k.name.to_owned()),
+                None => unknown.push(v.clone()),
+            }
+        }
+        self.events.push_back(Event::VendorIds { peer, initiator_cookie, names, unknown });
     }
 
     /// An unencrypted Informational notify, for failures before keys exist (RFC 2408 §4.8 allows it).
