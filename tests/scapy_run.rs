@@ -6,9 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+use std::path::Path;
+use std::process::Command;
 
 const OUR_IN: [u8; 6] = [2, 0, 0, 0, 0xa, 0];
 const OUR_OUT: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
@@ -49,46 +49,6 @@ const COMBOS: [Combo; 12] = [
     c("esp-gcm-192", None, "AES-GCM", None, 28, 0),
     c("esp-gcm-256", None, "AES-GCM", None, 36, 0),
 ];
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESPGATE_PYTHON") {
-        return p.into();
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
-    assert!(p.exists(), "no Python with Scapy: run `bash deploy/setup.sh --tests` (or set ESPGATE_PYTHON)");
-    p
-}
-
-fn scapy(cases: Vec<Value>) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/scripts/scapy_esp.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the Scapy oracle");
-    child.stdin.take().unwrap().write_all(json!({ "cases": cases }).to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "Scapy oracle failed");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("oracle JSON");
-    let results = v["results"].as_array().unwrap().clone();
-    for r in &results {
-        assert!(r["ok"].as_bool().unwrap(), "Scapy case {} failed: {}", r["id"], r["error"]);
-    }
-    results
-}
-
-fn key(len: usize, seed: usize) -> String {
-    (0..len).map(|i| format!("{:02x}", (i * 7 + seed * 31 + 1) as u8)).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
 
 fn peer(i: usize) -> [u8; 4] {
     [198, 51, 100, 10 + i as u8]
