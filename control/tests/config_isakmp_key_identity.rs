@@ -89,3 +89,19 @@ fn identity_key_round_trips() {
     assert!(text.contains("identity = \"fqdn:vpn1.example.net\""), "{text}");
     assert_eq!(parse(&text).unwrap(), c);
 }
+
+#[test]
+fn local_fqdn_identity_converts_for_the_core() {
+    use control::config::Identity;
+    let id = |s: &str| s.parse::<Identity>().unwrap();
+    assert_eq!(
+        control::ike::identity_data(&id("fqdn:gw1.example.net")),
+        Some(IdData::Fqdn(b"gw1.example.net".to_vec()))
+    );
+    assert_eq!(
+        control::ike::identity_data(&id("user-fqdn:vpn@example.net")),
+        Some(IdData::UserFqdn(b"vpn@example.net".to_vec()))
+    );
+    assert_eq!(control::ike::identity_data(&id("address")), None);
+    assert_eq!(control::ike::identity_data(&id("dn")), None);
+}

@@ -6,7 +6,9 @@
 //! established ISAKMP SA (DPD, Delete, notifications); expiry at the negotiated lifetime; RFC 3947 NAT traversal
 //! (NAT-D, float to port 4500, keepalives). Interoperates with strongSwan 5.9 (tests/isakmp_strongswan.rs).
 //! Quick Mode (RFC 2409 §5.5) as initiator and responder: ESP/AH proposals, proxy identities, PFS, lifetimes,
-//! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Not yet: rekeying, certificate revocation.
+//! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Pre-shared keys by peer identity for the
+//! Aggressive Mode responder ([`Endpoint::set_identity_keys`]); the peer's Vendor IDs by name
+//! ([`Event::VendorIds`]). Not yet: rekeying, certificate revocation.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
@@ -52,7 +54,7 @@ pub use nat::{NatStatus, NAT_T_PORT};
 pub use phase1_auth::SignatureAuth;
 pub use proposal::{choose, offer, Phase1Proposal, ProposalError, DEFAULT_LIFETIME_SECS};
 pub use proxy::{phase2_policies, PolicyError};
-pub use psk_id::identity_keys;
+pub use psk_id::{identity_data, identity_keys};
 
 use main_mode::{Context, State};
 use nat::Framed;

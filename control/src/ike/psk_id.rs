@@ -15,16 +15,20 @@ use crate::isakmp::IdData;
 pub fn identity_keys(cfg: &FileConfig) -> Vec<(IdData, Secret)> {
     cfg.isakmp_keys
         .iter()
-        .filter_map(|k| {
-            let id = match k.identity.as_ref()? {
-                Identity::Fqdn(n) => IdData::Fqdn(n.as_bytes().to_vec()),
-                Identity::UserFqdn(n) => IdData::UserFqdn(n.as_bytes().to_vec()),
-                // Validation refuses these for a key; skip rather than guess.
-                Identity::Address | Identity::Dn => return None,
-            };
-            Some((id, Secret::from_slice(k.key.as_bytes())))
-        })
+        // Validation refuses `address` and `dn` for a key; `identity_data` skips them rather than guess.
+        .filter_map(|k| Some((identity_data(k.identity.as_ref()?)?, Secret::from_slice(k.key.as_bytes()))))
         .collect()
+}
+
+/// The ID payload data for a configured `fqdn:` or `user-fqdn:` identity (`None` for `address` and `dn`, which
+/// depend on the local address or certificate): for [`super::Endpoint::set_local_identity`] from
+/// `[isakmp] identity`, so a peer can pick our pre-shared key by name.
+pub fn identity_data(identity: &Identity) -> Option<IdData> {
+    match identity {
+        Identity::Fqdn(n) => Some(IdData::Fqdn(n.as_bytes().to_vec())),
+        Identity::UserFqdn(n) => Some(IdData::UserFqdn(n.as_bytes().to_vec())),
+        Identity::Address | Identity::Dn => None,
+    }
 }
 
 /// Whether the ID the peer sent is the configured one. Host names compare without regard to ASCII case (DNS
