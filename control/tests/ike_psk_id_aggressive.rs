@@ -3,6 +3,8 @@
 
 mod isakmp_support;
 
+use std::net::IpAddr;
+
 use control::crypto::{IkeCipher, Secret};
 use control::ike::{offer, Event, IkeError};
 use control::isakmp::vendor::KNOWN_VENDOR_IDS;
@@ -40,6 +42,13 @@ fn established_cookie(evs: &[Event]) -> Option<control::isakmp::Cookie> {
     })
 }
 
+fn peer_id(evs: &[Event]) -> Option<IdData> {
+    evs.iter().find_map(|e| match e {
+        Event::Phase1Established { peer_id, .. } => Some(peer_id.clone()),
+        _ => None,
+    })
+}
+
 #[test]
 fn aggressive_responder_picks_the_key_by_the_initiators_fqdn() {
     let keys = vec![
@@ -50,9 +59,13 @@ fn aggressive_responder_picks_the_key_by_the_initiators_fqdn() {
     let icookie = net.i.connect_aggressive(net.now, addr(R)).unwrap();
     net.pump();
     assert_eq!(net.delivered, 3);
-    assert_eq!(established_cookie(&events(&mut net.i)), Some(icookie));
-    assert_eq!(established_cookie(&events(&mut net.r)), Some(icookie));
+    let (i, r) = (events(&mut net.i), events(&mut net.r));
+    assert_eq!((established_cookie(&i), established_cookie(&r)), (Some(icookie), Some(icookie)));
     assert_eq!(net.i.skeyid_d(&icookie).unwrap(), net.r.skeyid_d(&icookie).unwrap());
+    // Each side learns who the other authenticated as: the FQDN whose key was used, and the responder's address.
+    assert_eq!(peer_id(&r), Some(fqdn("road1.example.net")));
+    let IpAddr::V4(r_addr) = addr(R).ip() else { unreachable!() };
+    assert_eq!(peer_id(&i), Some(IdData::Ipv4Addr(r_addr)));
     // The ID on the wire is the FQDN.
     let m1 = Message::parse(&net.log[0].1).unwrap();
     assert!(m1.payloads().iter().any(|p| matches!(p, Payload::Id(id) if id.data == fqdn("road1.example.net"))));
@@ -162,7 +175,14 @@ fn handshakes_report_the_peers_vendor_ids_by_name_once() {
                 true => vec!["RFC 3947 NAT-T".into(), "RFC 3706 DPD".into()],
                 false => vec!["RFC 3706 DPD".into()],
             };
-            for evs in [events(&mut net.i), events(&mut net.r)] {
+            let (i, r) = (events(&mut net.i), events(&mut net.r));
+            // Main Mode too reports the authenticated IDs (here the addresses).
+            let ip = |a: &str| match addr(a).ip() {
+                IpAddr::V4(v4) => IdData::Ipv4Addr(v4),
+                IpAddr::V6(v6) => IdData::Ipv6Addr(v6),
+            };
+            assert_eq!((peer_id(&i), peer_id(&r)), (Some(ip(R)), Some(ip(I))));
+            for evs in [i, r] {
                 assert_eq!(vendor_ids(&evs), vec![(names.clone(), vec![])], "aggressive {aggressive} nat_t {nat_t}");
                 // Reported before the outcome, with the exchange's cookie.
                 assert!(matches!(&evs[0], Event::VendorIds { initiator_cookie, .. } if *initiator_cookie == icookie));

@@ -160,7 +160,7 @@ pub(crate) fn handle_reply(s: ExpectReply, ctx: &Context<'_>, msg: &Message) -> 
     payloads.extend(auth_payloads(ctx, proposal.auth, s.idii.clone(), hash)?.into_iter().skip(1));
     // Message 3 goes in the clear, as RFC 2409 §5.4 draws it (and as most peers send it).
     let out = plain(header(icookie, rcookie), payloads)?;
-    Ok((State::Established(Established { nat, proposal, crypto }), Some(out)))
+    Ok((State::Established(Established { peer_id: idir.data.clone(), nat, proposal, crypto }), Some(out)))
 }
 
 /// Responder: message 3 in (plain or encrypted), established.
@@ -178,7 +178,8 @@ pub(crate) fn handle_hash_i(mut s: ExpectHashI, ctx: &Context<'_>, msg: &Message
         true => nat::detect(s.crypto.prf, &icookie, &rcookie, ctx.local, ctx.remote, &payloads).unwrap_or_default(),
         false => NatStatus::default(),
     };
-    Ok((State::Established(Established { nat, proposal: s.proposal, crypto: s.crypto }), None))
+    let peer_id = s.idii.data;
+    Ok((State::Established(Established { peer_id, nat, proposal: s.proposal, crypto: s.crypto }), None))
 }
 
 impl ExpectHashI {

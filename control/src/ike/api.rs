@@ -6,7 +6,7 @@ use std::time::Duration;
 use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 
 use crate::crypto::{CryptoError, Secret};
-use crate::isakmp::{Cookie, GroupDescription, NotifyType, ProtocolId};
+use crate::isakmp::{Cookie, GroupDescription, IdData, NotifyType, ProtocolId};
 
 use super::nat::NatStatus;
 use super::proposal::Phase1Proposal;
@@ -105,6 +105,8 @@ pub enum Event {
         initiator: bool,
         proposal: Phase1Proposal,
         nat: NatStatus,
+        /// The identity the peer authenticated as (its IDii / IDir), e.g. the FQDN whose key was used.
+        peer_id: IdData,
     },
     Phase1Failed {
         peer: SocketAddr,

@@ -22,7 +22,7 @@ use crate::crypto::dh::{self, KeyExchange};
 use crate::crypto::kdf::{hash_i, hash_r, AuthHashInput};
 use crate::crypto::{ct_eq, Secret};
 use crate::isakmp::{
-    AuthMethod, Cookie, ExchangeType, Flags, HeaderRepr, IdRepr, Message, NotifyType, Payload, SaRepr,
+    AuthMethod, Cookie, ExchangeType, Flags, HeaderRepr, IdData, IdRepr, Message, NotifyType, Payload, SaRepr,
 };
 
 use super::keys::{Phase1Crypto, Phase1Material, Phase1Secret};
@@ -95,6 +95,8 @@ pub(crate) struct ExpectHashI {
 /// An ISAKMP SA whose authentication succeeded.
 #[derive(Clone)]
 pub(crate) struct Established {
+    /// The identity the peer authenticated as (its ID payload).
+    pub peer_id: IdData,
     pub nat: NatStatus,
     pub proposal: Phase1Proposal,
     pub crypto: Phase1Crypto,
@@ -331,7 +333,8 @@ impl State {
                 let hash = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(&id));
                 let out =
                     s.crypto.encrypt(header(icookie, rcookie), &auth_payloads(ctx, s.proposal.auth, id, hash)?)?;
-                let done = Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto };
+                let peer_id = idii.data.clone();
+                let done = Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto };
                 Ok((State::Established(done), Some(out)))
             }
             State::ExpectHashR(mut s) => {
@@ -341,7 +344,11 @@ impl State {
                     AuthHashInput { gxi: &s.gxi, gxr: &s.gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
                 let expected = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idir));
                 check_auth(ctx, s.proposal.auth, idir, &payloads, &expected, "HASH_R")?;
-                Ok((State::Established(Established { nat: s.nat, proposal: s.proposal, crypto: s.crypto }), None))
+                let peer_id = idir.data.clone();
+                Ok((
+                    State::Established(Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto }),
+                    None,
+                ))
             }
             State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
             State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, ctx, msg),

@@ -385,6 +385,7 @@ impl Endpoint {
                         initiator: sa.initiator,
                         proposal: e.proposal,
                         nat: e.nat,
+                        peer_id: e.peer_id.clone(),
                     });
                 }
                 true
