@@ -87,8 +87,9 @@ fn gateway(local: IpAddr, key_id: &str, expect_ok: bool) {
             eprintln!("gateway event: {e:?}");
             match e {
                 Event::VendorIds { names, .. } => vendor_names = Some(names),
-                Event::Phase1Established { .. } => {
+                Event::Phase1Established { peer_id, .. } => {
                     assert!(expect_ok, "established without a key for the peer's identity");
+                    assert_eq!(peer_id, IdData::Fqdn(ROAD.as_bytes().to_vec()));
                     let names = vendor_names.clone().expect("Vendor IDs reported before the outcome");
                     assert!(names.iter().any(|n| n == "RFC 3706 DPD"), "{names:?}");
                     eprintln!("gateway: established in {:?}; strongSwan sent {names:?}", start.elapsed());
