@@ -101,6 +101,7 @@ peer = "$6"
 match_address = "VPN"
 transform_sets = ["TS1"]
 initiate = "${13}"
+lifetime_kilobytes = ${LIFETIME_KB:-4608000}
 CFG
   else
     cat <<CFG
@@ -143,7 +144,7 @@ fi
 echo "== ping 203.0.113.10 from host A (192.0.2.10) through both gateways ($keying keys)"
 status=0
 # The first echo may go while ARP resolves; -w bounds the wait.
-ip netns exec eg-ha ping -c "$count" -i 0.2 -w 20 203.0.113.10 || status=$?
+ip netns exec eg-ha ping -c "$count" -s "${PING_SIZE:-56}" -i "${PING_INTERVAL:-0.2}" -w 60 203.0.113.10 || status=$?
 
 for g in gwa gwb; do
   if [ "$keying" = ike ]; then

@@ -44,6 +44,15 @@ stage "release build" cargo build --release --locked -p espgate -p perf
 stage "espgate-perf fwd smoke run" fwd_smoke
 stage "two espgate gateways, manual keys" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
 stage "two espgate gateways, IKEv1" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
+rekey_no_loss() {
+  # 2500 pings of 1400 bytes against a 2560 KB SA lifetime: both gateways rekey by volume mid-stream; no ping lost.
+  local log
+  log=$(LIFETIME_KB=2560 PING_SIZE=1400 PING_COUNT=2500 PING_INTERVAL=0.005 ESPGATE_BIN=./target/release/espgate \
+    bash deploy/demo-gateways.sh --ike 2>&1) || { echo "$log" | tail -30; return 1; }
+  grep -E "packets transmitted|rekeying" <<<"$log"
+  grep -q "rekeying" <<<"$log" && grep -q " 0% packet loss" <<<"$log"
+}
+stage "IKE rekey under continuous traffic, no loss" rekey_no_loss
 stage "lab selftest (strongSwan peers in namespaces)" bash tests/lab_selftest.sh
 stage "espgate against strongSwan" env ESPGATE_BIN=./target/release/espgate bash tests/interop_strongswan.sh
 stage "IKE core against strongSwan (Phase 1, Quick Mode, certificates)" \

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// After a rekey, the old inbound SA keeps accepting packets in flight for this long.
 const REKEY_GRACE: Duration = Duration::from_secs(10);
+/// The Quick Mode initiator switches its outbound traffic to a new SA this long after installing it, so the
+/// responder (which installs its inbound SA when message 3 arrives) is ready: otherwise the first packets of a rekey
+/// can reach the peer before its new SA and be lost.
+const OUTBOUND_DELAY: Duration = Duration::from_millis(300);
 /// A failed on-start negotiation is tried again after this long.
 const RETRY: Duration = Duration::from_secs(10);
 
@@ -55,6 +59,8 @@ pub struct Ike {
     pub phase1: Vec<Phase1View>,
     pub active: Vec<Active>,
     retry_at: Option<Instant>,
+    /// Outbound SAs waiting for OUTBOUND_DELAY: (when, SPD handle, SA).
+    pending_outbound: Vec<(Instant, u32, Arc<OutboundSa>)>,
     next_conn_id: u32,
     pub log: Vec<String>,
 }
@@ -137,6 +143,9 @@ impl Ike {
         };
         // The responder side checks a peer's proposals against these.
         ep.set_crypto_maps(policies.clone());
+        // Aggressive Mode peers known by identity rather than address ([[isakmp_key]] identity = ...).
+        ep.set_identity_keys(ike::identity_keys(cfg));
+        ep.set_vendor_id_events(true);
         let mut on_start: Vec<IpAddr> = cfg
             .crypto_maps
             .iter()
@@ -152,6 +161,7 @@ impl Ike {
             phase1: Vec::new(),
             active: Vec::new(),
             retry_at: Some(Instant::now()),
+            pending_outbound: Vec::new(),
             next_conn_id: 1001,
             log: Vec::new(),
         }))
@@ -177,6 +187,14 @@ impl Ike {
                     }
                 }
             }
+        }
+        let due: Vec<(Instant, u32, Arc<OutboundSa>)> = {
+            let (due, wait) = self.pending_outbound.drain(..).partition(|(t, _, _)| *t <= now);
+            self.pending_outbound = wait;
+            due
+        };
+        for (_, handle, sa) in due {
+            command(Command::InstallOutbound(handle, sa));
         }
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
@@ -241,6 +259,13 @@ impl Ike {
                 }
                 self.retire(now, command);
             }
+            Event::VendorIds { peer, names, unknown, .. } => {
+                self.log.push(format!(
+                    "IKE: {peer} sent Vendor IDs: {}{}",
+                    if names.is_empty() { "(none known)".to_string() } else { names.join(", ") },
+                    if unknown.is_empty() { String::new() } else { format!(" and {} unknown", unknown.len()) }
+                ));
+            }
             Event::DpdAck { .. } | Event::Notification { .. } => {}
         }
     }
@@ -260,9 +285,16 @@ impl Ike {
         };
         let spi = inbound.params().spi;
         let in_counters = inbound.shared_counters();
-        // Make before break: the inbound SA is installed before the outbound one starts being used.
+        // Make before break: the inbound SA is installed before the outbound one starts being used, and the
+        // initiator gives the responder time to install its inbound SA too.
         command(Command::InstallInbound(Box::new(inbound)));
-        command(Command::InstallOutbound(sa.handle, outbound.clone()));
+        // A first SA goes into use at once: with no older one, waiting would only drop traffic.
+        let replaces = self.active.iter().any(|a| a.handle == sa.handle && a.retire_at.is_none());
+        if sa.initiator && replaces {
+            self.pending_outbound.push((now + OUTBOUND_DELAY, sa.handle, outbound.clone()));
+        } else {
+            command(Command::InstallOutbound(sa.handle, outbound.clone()));
+        }
         for old in self.active.iter_mut().filter(|a| a.handle == sa.handle && a.retire_at.is_none()) {
             old.retire_at = Some(now + REKEY_GRACE);
         }
@@ -287,22 +319,48 @@ impl Ike {
         });
     }
 
+    /// A lifetime event from the worker (the volume limits, which only the data path can count): soft rekeys the
+    /// pair, hard retires it (the SA already refuses packets).
+    pub fn lifetime_event(&mut self, now: Instant, e: engine::sa::LifetimeEvent, command: &mut dyn FnMut(Command)) {
+        use engine::sa::LifetimeEvent as L;
+        let (spi, hard) = match e {
+            L::Soft { spi, .. } => (spi, false),
+            L::Hard { spi, .. } | L::SeqExhausted { spi } => (spi, true),
+        };
+        let Some(i) = self.active.iter().position(|a| a.inbound == spi || a.outbound.params().spi == spi) else {
+            return;
+        };
+        if hard {
+            self.active[i].retire_at = Some(now);
+            self.retire(now, command);
+        } else {
+            self.rekey(now, i);
+        }
+    }
+
+    /// Starts Quick Mode for pair `i`'s crypto map entry, on the ISAKMP SA it came from or a new one.
+    fn rekey(&mut self, now: Instant, i: usize) {
+        let a = &self.active[i];
+        if a.retire_at.is_some() || a.rekeying {
+            return;
+        }
+        let (handle, peer, icookie) = (a.handle, a.peer, a.icookie);
+        self.active[i].rekeying = true;
+        let Some(policy) = self.policies.iter().find(|p| p.handle == handle).cloned() else { return };
+        let started =
+            self.phase1.iter().any(|p| p.icookie == icookie) && self.ep.quick_mode(now, &icookie, &policy).is_ok();
+        if !started {
+            let _ = self.ep.connect(now, SocketAddr::new(peer, 500));
+        }
+        self.log.push(format!("IKE: rekeying {} {} with {peer}", policy.map, policy.seq));
+    }
+
     /// Rekeys at 90% of an SA's lifetime (on the ISAKMP SA it came from, or a new one), removes it at 100%.
     fn lifetimes(&mut self, now: Instant, command: &mut dyn FnMut(Command)) {
         for i in 0..self.active.len() {
-            let a = &self.active[i];
-            if a.retire_at.is_some() || a.rekeying || now.duration_since(a.installed) < a.lifetime.mul_f32(0.9) {
-                continue;
+            if now.duration_since(self.active[i].installed) >= self.active[i].lifetime.mul_f32(0.9) {
+                self.rekey(now, i);
             }
-            let (handle, peer, icookie) = (a.handle, a.peer, a.icookie);
-            self.active[i].rekeying = true;
-            let Some(policy) = self.policies.iter().find(|p| p.handle == handle).cloned() else { continue };
-            let started =
-                self.phase1.iter().any(|p| p.icookie == icookie) && self.ep.quick_mode(now, &icookie, &policy).is_ok();
-            if !started {
-                let _ = self.ep.connect(now, SocketAddr::new(peer, 500));
-            }
-            self.log.push(format!("IKE: rekeying {} {} with {peer}", policy.map, policy.seq));
         }
         for a in
             self.active.iter_mut().filter(|a| a.retire_at.is_none() && now.duration_since(a.installed) >= a.lifetime)

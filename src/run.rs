@@ -275,8 +275,15 @@ impl Daemon<'_> {
                 let _ = self.ch.commands.push(Command::Tables(Arc::new(t)));
             }
             while let Some(e) = self.ch.events.pop() {
-                // Manual SAs have no lifetime; IKE rekeys its SAs on its own clock (see crate::ike).
+                // Manual SAs have no lifetime: these are IKE's SAs reaching a volume limit.
                 eprintln!("espgate: SA lifetime event: {e:?}");
+                if let Some(ike) = self.ike.as_mut() {
+                    let mut commands = Vec::new();
+                    ike.lifetime_event(Instant::now(), e, &mut |c| commands.push(c));
+                    for c in commands {
+                        let _ = self.ch.commands.push(c);
+                    }
+                }
             }
             while let Some(r) = self.ch.retired.pop() {
                 if let Retired::InstallFailed(spi) = r {
