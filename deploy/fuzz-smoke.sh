@@ -14,6 +14,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
+# A fresh machine has no cargo-fuzz: install it from crates.io (about a minute).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== cargo install cargo-fuzz"
+  cargo install cargo-fuzz --locked --quiet
+fi
 seconds=${FUZZ_SECONDS:-30}
 toolchain=${FUZZ_TOOLCHAIN:-stable}
 sanitizer=${FUZZ_SANITIZER:-address}

@@ -20,7 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 pkgs=(libdpdk-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 iputils-ping ca-certificates)
-[ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv)
+# g++: libfuzzer-sys builds libFuzzer for the fuzz smoke run.
+[ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv g++)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
