@@ -565,3 +565,51 @@ fn map_view(
         remaining: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_addresses_and_vdevs() {
+        assert!(is_pci("0000:03:00.0"));
+        assert!(is_pci("03:00.1"));
+        assert!(is_pci("0000:03:00.0,rxq_cqe_comp_en=0"));
+        assert!(!is_pci("net_af_packet0,iface=veth0"));
+        assert!(!is_pci("net_pcap0,rx_pcap=/tmp/a.pcap"));
+        assert!(!is_pci("net_null0"));
+    }
+
+    #[test]
+    fn eal_arguments_follow_the_config() {
+        let cfg = config::parse(
+            r#"
+[engine]
+workers = [2]
+control_core = 1
+eal = ["--no-huge", "-m", "512"]
+
+[[interface]]
+name = "outside"
+device = "0000:03:00.0"
+address = "198.51.100.1/24"
+
+[[interface]]
+name = "inside"
+device = "net_af_packet0,iface=lan0"
+address = "192.0.2.1/24"
+"#,
+        )
+        .unwrap();
+        let a = eal_args(&cfg);
+        let pos = |s: &str| a.iter().position(|x| x == s);
+        assert_eq!(a[pos("-l").unwrap() + 1], "1,2");
+        assert_eq!(a[pos("--main-lcore").unwrap() + 1], "1");
+        assert!(a.contains(&"--allow=0000:03:00.0".to_string()));
+        assert!(a.contains(&"--vdev=net_af_packet0,iface=lan0".to_string()));
+        assert!(!a.contains(&"--no-pci".to_string()), "a PCI device is configured");
+        // The operator gave the memory options: none are added.
+        assert_eq!(a.iter().filter(|x| *x == "--no-huge").count(), 1);
+        assert_eq!(a.last().map(String::as_str), Some("512"));
+    }
+}
