@@ -6,6 +6,13 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=.git/HEAD");
+    // HEAD names the branch; the revision changes in the branch's ref file (and packed-refs after a gc).
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
+        if let Some(r) = head.trim().strip_prefix("ref: ") {
+            println!("cargo:rerun-if-changed=.git/{r}");
+        }
+    }
+    println!("cargo:rerun-if-changed=.git/packed-refs");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
     // Full RELRO and immediate binding: a gateway on the Internet should not keep its GOT writable.
