@@ -3,7 +3,7 @@
 //!
 //! Needs root, iproute2 and strongSwan (`deploy/lab/install-deps`), so it is ignored by default:
 //! `cargo test -p control --test isakmp_strongswan -- --ignored --nocapture`.
-//! The test re-runs itself inside a lab namespace (`ip netns exec`) for the gateway side, so no unsafe `setns`.
+//! The test re-runs itself inside a lab namespace (`ip netns exec`) for the gateway side, so the test needs no `setns` call.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;

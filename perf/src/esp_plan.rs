@@ -163,7 +163,7 @@ pub fn spd(sas: u32) -> Spd {
     Spd::new(v)
 }
 
-/// Interfaces (port 1 is the generator's end: a placeholder with no address, so nothing routes to it), the route
+/// Interfaces (port 1 is the generator's end: an entry with no address, so nothing routes to it), the route
 /// to the protected network, static neighbors and the SPD.
 pub fn tables(sas: u32) -> Tables {
     let iface = |name: &str, port, mac, addr: Option<Ipv4Addr>, policy| Interface {
