@@ -393,6 +393,11 @@ impl Ike {
         }
     }
 
+    /// The crypto map entry (name, seq) an SPD handle belongs to.
+    pub fn entry_of(&self, handle: u32) -> Option<(&str, u32)> {
+        self.policies.iter().find(|p| p.handle == handle).map(|p| (p.map.as_str(), p.seq))
+    }
+
     /// `show crypto isakmp sa` as JSON.
     pub fn isakmp_json(&self, now: Instant) -> serde_json::Value {
         let list: Vec<_> = self

@@ -339,7 +339,8 @@ impl Daemon<'_> {
         let mut maps: Vec<show::MapView> = Vec::new();
         if let Some(ike) = &self.ike {
             for a in &ike.active {
-                let Some(m) = self.cfg.crypto_maps.iter().find(|m| plan_handle(self.cfg, m) == Some(a.handle)) else {
+                let Some((name, seq)) = ike.entry_of(a.handle) else { continue };
+                let Some(m) = self.cfg.crypto_maps.iter().find(|m| m.name == name && m.seq == seq) else {
                     continue;
                 };
                 let mut v = map_view(
@@ -366,13 +367,6 @@ impl Daemon<'_> {
         };
         shown.answer(req, &self.host)
     }
-}
-
-/// The SPD handle `control::plan` gives a crypto map entry: its position in (name, seq) order.
-fn plan_handle(cfg: &Config, m: &config::CryptoMap) -> Option<u32> {
-    let mut entries: Vec<&config::CryptoMap> = cfg.crypto_maps.iter().collect();
-    entries.sort_by_key(|e| (e.name.clone(), e.seq));
-    entries.iter().position(|e| e.name == m.name && e.seq == m.seq).map(|p| p as u32)
 }
 
 fn packet_destination(p: &[u8]) -> Option<IpAddr> {

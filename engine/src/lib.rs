@@ -2,7 +2,7 @@
 //!
 //! The IPsec logic (wire views, SAs, ESP/AH transforms, anti-replay, lookups) is plain Rust over byte slices and
 //! builds without DPDK. The `dpdk` feature adds [`dpdk`], the one module that wraps the raw bindings behind a safe API
-//! (EAL, mempools, ports, mbufs, lcores); it is the only place in the crate allowed to use `unsafe`.
+//! (EAL, mempools, ports, mbufs, lcores); it is the only module where the crate's `deny(unsafe_code)` is lifted.
 #![deny(unsafe_code)]
 
 pub mod ah;

@@ -7,6 +7,7 @@ use crate::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use crate::sa::{Mode, SaParams};
 use crate::selector::{IpPrefix, TrafficSelector};
 use crate::spd::{Spd, SpdEntry};
+use crate::wire::checksum::checksum;
 use std::collections::HashMap;
 
 pub(super) const A_IN: MacAddr = MacAddr([2, 0, 0, 0, 0xa, 0]);
@@ -22,17 +23,6 @@ pub(super) fn ip(s: &str) -> IpAddr {
 
 pub(super) fn pfx(s: &str, len: u8) -> IpPrefix {
     IpPrefix::new(ip(s), len)
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in b.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// An Ethernet frame carrying IPv4/UDP.
