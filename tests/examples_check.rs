@@ -9,6 +9,7 @@
 //! the config; the test puts the project's throwaway test PKI there (control/tests/data/pki: an RSA CA and a gateway
 //! certificate and key issued by it, see its README), so the paths point at real PEM files.
 use control::config::{self, PermissionCheck};
+use control::pki::Credentials;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -78,9 +79,21 @@ fn every_example_passes_check_config() {
         let o = espgate(&["check-config", copy.to_str().unwrap()]);
         assert!(o.status.success(), "{}: {}", ex.display(), text(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains(": OK ("), "{}: {}", ex.display(), text(&o));
-        // What check-config does not look at: the [pki] files, which the daemon reads at start.
+        // What check-config does not look at but the daemon does at start: the [pki] files load, and every
+        // signature policy fits the private key (an rsa-sig policy with an ECDSA key stops the daemon).
         let cfg = config::load(&copy, PermissionCheck::Enforce).unwrap();
         cfg.check_files().unwrap_or_else(|e| panic!("{}: {e}", ex.display()));
+        if let Some(pki) = &cfg.pki {
+            let creds = Credentials::from_config(pki).unwrap_or_else(|e| panic!("{}: {e}", ex.display()));
+            for p in &cfg.isakmp_policies {
+                let (what, at) = (p.authentication, ex.display());
+                assert!(
+                    creds.method_for(what).is_some(),
+                    "{at}: isakmp_policy {}: {what} does not fit the key",
+                    p.priority
+                );
+            }
+        }
     }
 }
 
