@@ -13,6 +13,7 @@ use std::net::Ipv6Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An Ethernet frame.
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -246,4 +247,34 @@ pub fn show_counters(socket: &Path) -> Option<Value> {
         return None;
     }
     serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Runs `espgate run` for 6 seconds; returns its output and `show counters --json` as soon as the worker received
+/// `frames` frames and the counters stopped moving (None if that never happened). Asserts exit status 0, no panic.
+pub fn run_espgate(cfg: &Path, socket: &Path, frames: usize) -> (String, Option<Value>) {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(cfg)
+        .args(["--seconds", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start espgate");
+    let mut live: Option<Value> = None;
+    let mut last: Option<Value> = None;
+    while started.elapsed() < Duration::from_millis(5500) {
+        std::thread::sleep(Duration::from_millis(150));
+        let Some(v) = show_counters(socket) else { continue };
+        if v["worker"]["rx"].as_u64() == Some(frames as u64) && last.as_ref() == Some(&v) {
+            live = Some(v);
+            break;
+        }
+        last = Some(v);
+    }
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "espgate run failed:\n{log}");
+    assert!(!log.contains("panicked"), "a panic:\n{log}");
+    (log, live)
 }
