@@ -283,3 +283,28 @@ fn a_taken_port_is_an_error() {
     let err = Exporter::start(e.local_addr()).err().expect("the port is taken");
     assert!(format!("{err:#}").contains("metrics: bind"), "{err:#}");
 }
+
+/// The four answers of a real daemon (gateway A of `deploy/demo-gateways.sh --ike`; tests/data/metrics/README.md).
+#[test]
+fn renders_what_a_running_daemon_answered() {
+    let v: Value = serde_json::from_str(include_str!("../../tests/data/metrics/demo-ike-gwa.json")).unwrap();
+    let t = render(&v["counters"], &v["ipsec"], &v["isakmp"], &v["interfaces"]);
+    let sa = "crypto_map=\"CM1\",seq=\"10\",peer=\"198.51.100.2\"";
+    for want in [
+        "espgate_worker_rx_packets_total 20".to_string(),
+        "espgate_host_neighbors_learned_total 2".into(),
+        "espgate_interface_tx_packets_total{interface=\"outside\",port=\"1\"} 11".into(),
+        "espgate_interface_up{interface=\"inside\",port=\"0\"} 1".into(),
+        format!("espgate_ipsec_sa_packets_total{{{sa},spi=\"0xa32bf729\",direction=\"inbound\"}} 5"),
+        format!("espgate_ipsec_sa_bytes_total{{{sa},spi=\"0xa32bf729\",direction=\"inbound\"}} 780"),
+        format!("espgate_ipsec_sa_packets_total{{{sa},spi=\"0xfaa9f83b\",direction=\"outbound\"}} 5"),
+        format!("espgate_ipsec_sa_remaining_kilobytes{{{sa},spi=\"0xfaa9f83b\",direction=\"outbound\"}} 4607999"),
+        "espgate_ipsec_sas 2".into(),
+        "espgate_isakmp_sas 1".into(),
+        "espgate_isakmp_sa_remaining_seconds{conn_id=\"1001\",peer=\"198.51.100.2\"} 86397".into(),
+    ] {
+        assert!(t.lines().any(|l| l == want), "missing line {want:?} in:\n{t}");
+    }
+    // No drops happened: the drop families are announced but have no samples.
+    assert!(t.contains("# TYPE espgate_drops_total counter\n# HELP "), "{t}");
+}
