@@ -75,7 +75,7 @@ impl Host {
             PuntKind::Arp => self.arp(port, frame, now),
             PuntKind::Icmp => self.icmp(port, frame, now),
             PuntKind::Resolve { port, next_hop } => self.resolve(port, next_hop, frame, now),
-            PuntKind::Ike | PuntKind::NatKeepalive => {
+            PuntKind::Ike | PuntKind::NatKeepalive | PuntKind::Acquire { .. } => {
                 self.stats.ignored += 1;
                 Vec::new()
             }

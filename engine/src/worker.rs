@@ -1,6 +1,7 @@
 //! The poll loop of a worker lcore: receive bursts on its queues, run each frame through the [`Datapath`], transmit,
 //! punt or drop. Everything from the control thread arrives on bounded lock-free queues and is applied between
 //! bursts; a full queue is a counted drop, never a wait.
+use crate::ah::{InboundAh, OutboundAh};
 use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
@@ -17,6 +18,10 @@ pub enum Command {
     RemoveInbound(Spi),
     InstallOutbound(u32, Arc<OutboundSa>),
     RemoveOutbound(u32),
+    InstallInboundAh(Box<InboundAh>),
+    RemoveInboundAh(Spi),
+    InstallOutboundAh(u32, Arc<OutboundAh>),
+    RemoveOutboundAh(u32),
 }
 
 /// What a worker hands back for the control thread to free (memory is released off the packet path), or to know.
@@ -24,6 +29,8 @@ pub enum Retired {
     Tables(Arc<Tables>),
     Inbound(Box<InboundSa>),
     Outbound(Arc<OutboundSa>),
+    InboundAh(Box<InboundAh>),
+    OutboundAh(Arc<OutboundAh>),
     /// An inbound SA could not be installed (SAD full or duplicate SPI).
     InstallFailed(Spi),
 }
@@ -35,10 +42,14 @@ pub struct Punted {
     pub mbuf: Mbuf,
 }
 
-/// A frame from the control thread, ready to send on `port`.
+/// A packet from the control thread.
 pub struct Injected {
+    /// The port a ready frame leaves by; ignored when `route` is set.
     pub port: u16,
     pub mbuf: Mbuf,
+    /// The mbuf holds an IP packet (no Ethernet header) that goes through the pipeline's egress (route, crypto
+    /// map, MTU, neighbor): packets held while IKE negotiated, released once the SA is in.
+    pub route: bool,
 }
 
 /// The queues between one worker and the control thread.
@@ -124,7 +135,13 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
     while !stop.load(Relaxed) {
         apply_commands(&mut dp, &ch);
         for _ in 0..MAX_BURST {
-            let Some(inj) = ch.inject.pop() else { break };
+            let Some(mut inj) = ch.inject.pop() else { break };
+            if inj.route {
+                let action = dp.send_ip(&mut inj.mbuf);
+                bump(&stats.injected, 1);
+                Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch }.dispatch(inj.port, inj.mbuf, action);
+                continue;
+            }
             if let Some(b) = out.get_mut(usize::from(inj.port)) {
                 if let Err(m) = b.push(inj.mbuf) {
                     drop(m);
@@ -234,6 +251,13 @@ fn apply_commands(dp: &mut Datapath, ch: &Channels) {
             Command::RemoveInbound(spi) => dp.remove_inbound(spi).map(|sa| Retired::Inbound(Box::new(sa))),
             Command::InstallOutbound(h, sa) => dp.install_outbound(h, sa).map(Retired::Outbound),
             Command::RemoveOutbound(h) => dp.remove_outbound(h).map(Retired::Outbound),
+            Command::InstallInboundAh(sa) => {
+                let spi = sa.params().spi;
+                dp.install_inbound_ah(sa).err().map(|_| Retired::InstallFailed(spi))
+            }
+            Command::RemoveInboundAh(spi) => dp.remove_inbound_ah(spi).map(Retired::InboundAh),
+            Command::InstallOutboundAh(h, sa) => dp.install_outbound_ah(h, sa).map(Retired::OutboundAh),
+            Command::RemoveOutboundAh(h) => dp.remove_outbound_ah(h).map(Retired::OutboundAh),
         };
         if let Some(r) = retired {
             // If the control thread is not collecting, freeing here is the lesser evil.

@@ -229,6 +229,10 @@ fn default_nat_keepalive() -> u32 {
     20
 }
 
+fn default_acquire_hold() -> u32 {
+    3
+}
+
 /// `[isakmp]`: global Phase 1 behaviour.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +247,10 @@ pub struct Isakmp {
     pub identity: Identity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpd: Option<Dpd>,
+    /// Packets held per crypto map entry while traffic-triggered IKE negotiates (sent once the SA is up); 0 drops
+    /// the triggering packets (counted).
+    #[serde(default = "default_acquire_hold")]
+    pub acquire_hold: u32,
 }
 
 impl Default for Isakmp {
@@ -253,6 +261,7 @@ impl Default for Isakmp {
             nat_keepalive: default_nat_keepalive(),
             identity: Identity::Address,
             dpd: None,
+            acquire_hold: default_acquire_hold(),
         }
     }
 }

@@ -234,6 +234,7 @@ fn isakmp(c: &Config, r: &mut Report) {
     if k.nat_keepalive != 0 {
         r.range("isakmp.nat_keepalive", k.nat_keepalive, 5, 3600);
     }
+    r.range("isakmp.acquire_hold", k.acquire_hold, 0, 64);
     if let Some(dpd) = &k.dpd {
         r.range("isakmp.dpd.interval", dpd.interval, 1, 3600);
         r.range("isakmp.dpd.retries", dpd.retries, 1, 10);

@@ -57,6 +57,12 @@ pub enum PuntKind {
         port: u16,
         next_hop: IpAddr,
     },
+    /// The packet (from its IP header) matches crypto map entry `handle`, which has no SA yet: the control thread
+    /// starts IKE for it and holds or drops the packet. Rate-limited per worker ([`ACQUIRE_RATE`]); beyond the
+    /// limit the packet is a `no-outbound-sa` drop.
+    Acquire {
+        handle: u32,
+    },
 }
 
 /// What to do with a frame after [`Datapath::process`].
@@ -92,6 +98,7 @@ struct Sas {
     outbound_ah: Vec<Option<Arc<OutboundAh>>>,
     fragments: FragmentPolicies,
     icmp_bucket: TokenBucket,
+    acquire_bucket: TokenBucket,
     /// The clock of the ICMP rate limit (read only when an error is due, which is rare).
     epoch: std::time::Instant,
     errors_sent: u64,
@@ -112,6 +119,11 @@ const MAX_EVENTS: usize = 64;
 /// a gateway answering for whole networks is more careful).
 pub const ICMP_RATE: u32 = 100;
 pub const ICMP_BURST: u32 = 50;
+/// Packets per second a worker hands to the control thread as acquires (traffic on a crypto map entry with no
+/// SA): enough to start negotiations and hold the first packets, not enough for cleartext floods to swamp the
+/// control thread.
+pub const ACQUIRE_RATE: u32 = 200;
+pub const ACQUIRE_BURST: u32 = 64;
 
 impl EventLog {
     fn note(&mut self, outcome: &crate::esp::BurstOutcome) {
@@ -143,6 +155,7 @@ impl Datapath {
             outbound_ah: Vec::new(),
             fragments: FragmentPolicies::default(),
             icmp_bucket: TokenBucket::new(limit.per_second, limit.burst),
+            acquire_bucket: TokenBucket::new(ACQUIRE_RATE, ACQUIRE_BURST),
             epoch: std::time::Instant::now(),
             errors_sent: 0,
             log: EventLog { events: [None; MAX_EVENTS], len: 0, lost: 0 },
@@ -353,7 +366,14 @@ impl Sas {
         let mode = match (esp, ah) {
             (Some(e), _) => e.params().mode,
             (None, Some(a)) => a.params().mode,
-            (None, None) => return Err(Action::Drop(Drop::NoOutboundSa)),
+            (None, None) => {
+                let now_ms = self.epoch.elapsed().as_millis() as u64;
+                return Err(if self.acquire_bucket.allow(now_ms) {
+                    Action::Punt(PuntKind::Acquire { handle: h })
+                } else {
+                    Action::Drop(Drop::NoOutboundSa)
+                });
+            }
         };
         let peer = match mode {
             crate::sa::Mode::Tunnel { remote, .. } => remote,

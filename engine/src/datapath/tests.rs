@@ -219,9 +219,13 @@ fn punts_and_drops() {
     assert_eq!(run(&mut b, 0, noroute), Action::Drop(Drop::NoRoute));
     let unresolved = udp_frame(B_OUT, "198.51.100.1", "203.0.113.77", 1, 2, 64, &[0; 8]);
     assert_eq!(run(&mut b, 1, unresolved), Action::Punt(PuntKind::Resolve { port: 0, next_hop: ip("203.0.113.77") }));
-    // Outbound SA removed: protected traffic is dropped until IKE installs one.
+    // Outbound SA removed: protected traffic goes to the control thread as an acquire (which starts IKE), up to
+    // the acquire burst; beyond it, it is a no-outbound-sa drop.
     b.dp.remove_outbound(0);
     let inside = udp_frame(B_IN, "203.0.113.10", "192.0.2.10", 1, 2, 64, &[0; 8]);
+    for _ in 0..super::ACQUIRE_BURST {
+        assert_eq!(run(&mut b, 0, inside.clone()), Action::Punt(PuntKind::Acquire { handle: 0 }));
+    }
     assert_eq!(run(&mut b, 0, inside), Action::Drop(Drop::NoOutboundSa));
     // Too big for the egress MTU without DF: the worker fragments it.
     let big = udp_frame(B_OUT, "198.51.100.1", "203.0.113.10", 1, 2, 64, &[0; 1600]);
