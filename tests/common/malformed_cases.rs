@@ -299,6 +299,25 @@ fn gcm(s: &mut Suite) {
     s.custom_in("GCM inner from another SA's network", i, 24, &other, json!({}), Expect::Drop("policy-mismatch"));
     let ttl1 = udp4(remote4(i), HOST4, 1, &payload(25, 30));
     s.custom_in("GCM inner TTL 1", i, 25, &ttl1, json!({}), Expect::Drop("ttl-exceeded"));
+    let inner = s.inner(i, 26, 40);
+    s.edited_in(
+        "GCM outer ECN CE over a Not-ECT inner packet (RFC 6040)",
+        i,
+        26,
+        inner,
+        header4(|ip| ip[1] |= 3, true),
+        Expect::Drop("ecn"),
+    );
+    let inner = s.inner(i, 27, 40);
+    let spoof = header4(|ip| ip[12..16].copy_from_slice(&[203, 0, 113, 250]), true);
+    s.edited_in(
+        "GCM valid from another source address (SA by SPI, RFC 4301 4.1)",
+        i,
+        27,
+        inner.clone(),
+        spoof,
+        Expect::Deliver(forwarded(&inner)),
+    );
     let inner = s.inner(i, 1000, 40);
     s.valid_in("GCM valid seq 1000 (window jumps)", i, 1000, inner);
     let inner = s.inner(i, 900, 40);
@@ -458,4 +477,40 @@ fn ah(s: &mut Suite) {
     );
     let inner = s.inner(i, 407, 50);
     s.valid_in("AH valid seq 7", i, 7, inner);
+    // Outer IPv4 options: the ICV covers the immutable ones and zeroes the mutable ones (RFC 4302 appendix A.1).
+    let ra = [148, 4, 0, 0];
+    let inner = s.inner(i, 408, 50);
+    s.ah_with_options(
+        "AH valid, outer Router Alert (immutable)",
+        8,
+        inner.clone(),
+        &ra,
+        |ip| ip,
+        Expect::Deliver(forwarded(&inner)),
+    );
+    let inner = s.inner(i, 409, 50);
+    let rr = [7, 7, 4, 0, 0, 0, 0, 0];
+    let recorded = header4(|ip| ip[20..28].copy_from_slice(&[7, 7, 8, 198, 51, 100, 99, 0]), true);
+    s.ah_with_options(
+        "AH valid, outer Record Route filled in transit (mutable)",
+        9,
+        inner.clone(),
+        &rr,
+        recorded,
+        Expect::Deliver(forwarded(&inner)),
+    );
+    let inner = s.inner(i, 410, 50);
+    s.ah_with_options(
+        "AH outer Router Alert changed in transit",
+        10,
+        inner,
+        &ra,
+        header4(|ip| ip[23] = 1, true),
+        Expect::Drop("auth-failed"),
+    );
+    let inner = s.inner(i, 411, 50);
+    let bad_len = header4(|ip| ip[20..24].copy_from_slice(&[7, 1, 0, 0]), true);
+    s.ah_with_options("AH outer option of length 1", 11, inner, &ra, bad_len, Expect::Drop("ah-malformed"));
+    let inner = s.inner(i, 412, 50);
+    s.valid_in("AH valid seq 12", i, 12, inner);
 }

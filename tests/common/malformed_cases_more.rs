@@ -142,16 +142,13 @@ pub fn inside(s: &mut Suite) {
     s.clear_in("inside TTL 1", udp4(HOST4, remote4(GCM), 1, &payload(611, 40)), Expect::Drop("ttl-exceeded"));
     let mut bad = udp4(HOST4, BYPASS4, 64, &payload(612, 40));
     bad[10] ^= 0x5a;
-    let mut out = bad.clone();
-    out[8] -= 1;
-    // The incremental TTL update keeps the checksum as wrong as it was.
-    let (old, new) = (u16::from_be_bytes([64, 17]), u16::from_be_bytes([63, 17]));
-    let c = !u16::from_be_bytes([bad[10], bad[11]]);
-    let mut sum = u32::from(c) + u32::from(!old) + u32::from(new);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    out[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let out = ttl_decremented_keeping_checksum(&bad);
     s.clear_in("transit cleartext with a wrong IPv4 header checksum", bad, Expect::Bypass(out));
+    s.deviates("a drop (frame-malformed)", "RFC 1812 section 5.2.2");
+    let mut bad = udp4(HOST4, remote4(GCM), 64, &payload(614, 40));
+    bad[10] ^= 0x5a;
+    let out = ttl_decremented_keeping_checksum(&bad);
+    s.clear_in("cleartext to protect with a wrong IPv4 header checksum", bad, Expect::Protect(GCM, out));
     s.deviates("a drop (frame-malformed)", "RFC 1812 section 5.2.2");
     let ip = udp4(HOST4, remote4(CBC), 64, &payload(613, 1000));
     s.clear_in("cleartext to entry 1 after the invalid ones", ip.clone(), Expect::Protect(CBC, forwarded(&ip)));
@@ -188,4 +185,18 @@ pub fn jumbo(s: &mut Suite) {
     s.deviates("a drop as frame-malformed (today: the Ethernet header read as IP)", contract);
     let ip = udp4(HOST4, remote4(GCM), 64, &payload(2, 100));
     s.clear_in("cleartext after them", ip.clone(), Expect::Protect(GCM, forwarded(&ip)));
+}
+
+/// The packet with its TTL one lower and its checksum updated incrementally (RFC 1624), so a wrong checksum stays
+/// exactly as wrong.
+fn ttl_decremented_keeping_checksum(ip: &[u8]) -> Vec<u8> {
+    let mut out = ip.to_vec();
+    let old = u16::from_be_bytes([ip[8], ip[9]]);
+    out[8] -= 1;
+    let new = u16::from_be_bytes([out[8], out[9]]);
+    let mut sum = u32::from(!u16::from_be_bytes([ip[10], ip[11]])) + u32::from(!old) + u32::from(new);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    out[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    out
 }

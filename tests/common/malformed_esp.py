@@ -8,6 +8,7 @@ Same input and output as engine/scripts/scapy_esp.py (whose SA construction it r
               "tfc": number of zero bytes appended after the packet inside the encryption (RFC 4303 §2.7),
               "bad_pad": make sure there are at least 2 padding bytes, then break the last one,
               "padlen": the pad length byte written, whatever padding is really there.
+An "encrypt" case may carry "outer_options" (hex): IPv4 options of the tunnel header (for AH, whose ICV covers them).
 Other ops ("encrypt", "decrypt") go to scapy_esp.py unchanged.
 """
 import importlib.util
@@ -56,12 +57,32 @@ def custom(c):
     return bytes(outer / esp).hex()
 
 
+def with_outer_options(c):
+    """Tunnel-mode "encrypt" with IPv4 options in the outer header."""
+    sa = oracle.make_sa(c)
+    opts = bytes.fromhex(c["outer_options"])
+    hdr = bytearray(bytes(IP(src=c["tunnel_src"], dst=c["tunnel_dst"])))
+    hdr[0] = 0x40 | ((20 + len(opts)) // 4)
+    sa.tunnel_header = IP(src=c["tunnel_src"], dst=c["tunnel_dst"], options=IP(bytes(hdr) + opts).options)
+    pkt = oracle.parse_ip(bytes.fromhex(c["packet"]))
+    seq = int(c.get("seq", 1))
+    return bytes(sa.encrypt(pkt, seq_num=seq & 0xFFFFFFFF, esn_en=c["esn"], esn=seq >> 32)).hex()
+
+
+def build(c):
+    if c["op"] == "custom":
+        return custom(c)
+    if c.get("outer_options"):
+        return with_outer_options(c)
+    return oracle.run(c)
+
+
 def main():
     cases = json.load(sys.stdin)["cases"]
     results = []
     for c in cases:
         try:
-            packet = custom(c) if c["op"] == "custom" else oracle.run(c)
+            packet = build(c)
             results.append({"id": c["id"], "ok": True, "packet": packet, "error": ""})
         except Exception as e:  # report per case; the Rust test decides
             results.append({"id": c["id"], "ok": False, "packet": "", "error": f"{type(e).__name__}: {e}"})

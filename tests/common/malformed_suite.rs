@@ -356,6 +356,26 @@ impl Suite {
         self.add(name, OUTSIDE, Make::Oracle(r, Box::new(move |ip| eth(OUR_OUT, mac, ethertype(&ip), &ip))), expect)
     }
 
+    /// AH from the AH entry's peer with `options` in the outer IPv4 header, then `edit`ed.
+    pub fn ah_with_options(
+        &mut self,
+        name: &str,
+        seq: u64,
+        inner: Vec<u8>,
+        options: &[u8],
+        edit: impl Fn(Vec<u8>) -> Vec<u8> + 'static,
+        expect: Expect,
+    ) -> usize {
+        let mut r = self.req(AH, "encrypt", true, seq, &inner);
+        r["outer_options"] = json!(hex(options));
+        let mac = peer_mac(AH);
+        let finish = move |ip: Vec<u8>| {
+            let ip = edit(ip);
+            eth(OUR_OUT, mac, ethertype(&ip), &ip)
+        };
+        self.add(name, OUTSIDE, Make::Oracle(r, Box::new(finish)), expect)
+    }
+
     /// A raw frame on the outside port from entry `i`'s peer MAC.
     pub fn raw_out(&mut self, name: &str, i: usize, ip: Vec<u8>, expect: Expect) -> usize {
         let f = eth(OUR_OUT, peer_mac(i), ethertype(&ip), &ip);
