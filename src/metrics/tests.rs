@@ -308,3 +308,36 @@ fn renders_what_a_running_daemon_answered() {
     // No drops happened: the drop families are announced but have no samples.
     assert!(t.contains("# TYPE espgate_drops_total counter\n# HELP "), "{t}");
 }
+
+#[test]
+fn a_silent_client_is_cut_off_and_connections_are_bounded() {
+    let e = Exporter::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    e.publish("x 1\n".into());
+    let a = e.local_addr();
+    // Eight clients that send half a request head and then nothing hold every connection slot...
+    let started = std::time::Instant::now();
+    let mut slow: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(a).unwrap()).collect();
+    for s in &mut slow {
+        s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    }
+    // ...so a ninth is closed unanswered at once.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ninth = TcpStream::connect(a).unwrap();
+    ninth.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = ninth.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = ninth.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    // The slow ones are closed, unanswered, when their time for the request head is up.
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(out.is_empty());
+    }
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(8), "{waited:?}");
+    // Their slots are free again.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(get(a, b"GET /metrics HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nx 1\n"));
+}
