@@ -60,6 +60,9 @@ fn gateway(local: IpAddr, key_id: &str, expect_ok: bool) {
         aggressive_mode: true,
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
+        max_new_per_source_per_sec: control::ike::DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC,
+        rate_limit_sources: control::ike::DEFAULT_RATE_LIMIT_SOURCES,
+        max_message_size: control::ike::DEFAULT_MAX_MESSAGE_SIZE,
     };
     let l500 = SocketAddr::new(local, 500);
     let l4500 = SocketAddr::new(local, NAT_T_PORT);

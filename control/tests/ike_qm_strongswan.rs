@@ -126,6 +126,9 @@ fn gateway(role: &str, mode: &str, esp: &str, pfs: &str, local: IpAddr, peer: Ip
         aggressive_mode: mode == "aggressive",
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
+        max_new_per_source_per_sec: control::ike::DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC,
+        rate_limit_sources: control::ike::DEFAULT_RATE_LIMIT_SOURCES,
+        max_message_size: control::ike::DEFAULT_MAX_MESSAGE_SIZE,
     };
     let (mine, theirs) = if local.to_string() == LEFT { (LEFT_NET, RIGHT_NET) } else { (RIGHT_NET, LEFT_NET) };
     let policy = CryptoMapPolicy {

@@ -54,6 +54,9 @@ fn config(nat_traversal: bool, keys: Vec<(IpAddr, Secret)>, aggressive: bool) ->
         aggressive_mode: aggressive,
         nat_traversal,
         nat_keepalive: Duration::from_secs(20),
+        max_new_per_source_per_sec: control::ike::DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC,
+        rate_limit_sources: control::ike::DEFAULT_RATE_LIMIT_SOURCES,
+        max_message_size: control::ike::DEFAULT_MAX_MESSAGE_SIZE,
     }
 }
 

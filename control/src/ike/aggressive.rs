@@ -160,13 +160,16 @@ pub(crate) fn handle_reply(s: ExpectReply, ctx: &Context<'_>, msg: &Message) -> 
     payloads.extend(auth_payloads(ctx, proposal.auth, s.idii.clone(), hash)?.into_iter().skip(1));
     // Message 3 goes in the clear, as RFC 2409 §5.4 draws it (and as most peers send it).
     let out = plain(header(icookie, rcookie), payloads)?;
-    Ok((State::Established(Established { peer_id: idir.data.clone(), nat, proposal, crypto }), Some(out)))
+    // Message 2 comes in the clear: an INITIAL-CONTACT in it would be unauthenticated, so it is not looked for.
+    let done = Established { peer_id: idir.data.clone(), nat, proposal, crypto, initial_contact: false };
+    Ok((State::Established(done), Some(out)))
 }
 
 /// Responder: message 3 in (plain or encrypted), established.
 pub(crate) fn handle_hash_i(mut s: ExpectHashI, ctx: &Context<'_>, msg: &Message) -> Result<Step, IkeError> {
     let (icookie, rcookie) = (msg.header.initiator_cookie, msg.header.responder_cookie);
-    let payloads = if msg.header.flags.encrypted() {
+    let encrypted = msg.header.flags.encrypted();
+    let payloads = if encrypted {
         s.crypto.decrypt(msg).map_err(super::main_mode::undecryptable)?
     } else {
         msg.payloads().to_vec()
@@ -179,7 +182,12 @@ pub(crate) fn handle_hash_i(mut s: ExpectHashI, ctx: &Context<'_>, msg: &Message
         false => NatStatus::default(),
     };
     let peer_id = s.idii.data;
-    Ok((State::Established(Established { peer_id, nat, proposal: s.proposal, crypto: s.crypto }), None))
+    // Only an encrypted message 3 can carry an INITIAL-CONTACT we believe.
+    let initial_contact = encrypted && super::initial_contact::carried(&payloads);
+    Ok((
+        State::Established(Established { peer_id, nat, proposal: s.proposal, crypto: s.crypto, initial_contact }),
+        None,
+    ))
 }
 
 impl ExpectHashI {

@@ -83,7 +83,25 @@ pub struct Config {
     pub nat_traversal: bool,
     /// Interval of NAT keepalives sent by a side behind a NAT (`[isakmp] nat_keepalive`).
     pub nat_keepalive: Duration,
+    /// New responder exchanges (Phase 1 message 1) accepted per second from one source address, with bursts of up
+    /// to twice as many; more are dropped and counted in [`Stats::rate_limited`]. 0 turns the limit off.
+    /// Default [`DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC`].
+    pub max_new_per_source_per_sec: u32,
+    /// Source addresses the rate limiter remembers at once (the oldest is forgotten first), so a flood from many
+    /// forged addresses cannot grow the table. Default [`DEFAULT_RATE_LIMIT_SOURCES`].
+    pub rate_limit_sources: usize,
+    /// Largest IKE message accepted, in bytes (the UDP payload); larger ones are dropped before parsing and counted
+    /// in [`Stats::oversized`]. Default [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub max_message_size: usize,
 }
+
+/// Default of [`Config::max_new_per_source_per_sec`]: a peer opens one ISAKMP SA at a time, and a few dozen
+/// remote-access clients behind one NAT rarely start more than this together.
+pub const DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC: u32 = 10;
+/// Default of [`Config::rate_limit_sources`].
+pub const DEFAULT_RATE_LIMIT_SOURCES: usize = 4096;
+/// Default of [`Config::max_message_size`]: 64 KiB, more than any IKEv1 message with a certificate chain needs.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024;
 
 /// A UDP datagram to send. `contents` is the whole UDP payload (with the non-ESP marker on port 4500).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +176,14 @@ pub enum Event {
         message_id: u32,
         error: IkeError,
     },
+    /// The peer said INITIAL-CONTACT (RFC 2407 §4.6.3.3) on the newly authenticated ISAKMP SA `initiator_cookie`:
+    /// it has no other SA with us (it restarted). Every other ISAKMP SA with that peer (same address and
+    /// authenticated identity) has been removed here (each reported as [`Event::Phase1Deleted`] with `by_peer`);
+    /// the SA manager should delete the peer's IPsec SAs that were not negotiated on `initiator_cookie`.
+    InitialContact {
+        peer: SocketAddr,
+        initiator_cookie: Cookie,
+    },
     /// The peer deleted Phase 2 SAs (for the SA manager).
     Phase2Deleted {
         peer: SocketAddr,
@@ -182,6 +208,13 @@ pub struct Stats {
     pub not_ike: u64,
     pub keepalives_received: u64,
     pub keepalives_sent: u64,
+    /// Phase 1 message 1s dropped by the per-source rate limit ([`Config::max_new_per_source_per_sec`]).
+    pub rate_limited: u64,
+    /// Datagrams larger than [`Config::max_message_size`].
+    pub oversized: u64,
+    /// INITIAL-CONTACT notifies received on an authenticated exchange, and ISAKMP SAs they removed.
+    pub initial_contacts: u64,
+    pub initial_contact_removed: u64,
 }
 
 /// The addresses of a Quick Mode proxy identity (IDci/IDcr).

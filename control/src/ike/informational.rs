@@ -109,6 +109,13 @@ impl Endpoint {
             // Unprotected notifies (e.g. NO-PROPOSAL-CHOSEN before keys exist) cannot be trusted to end an SA;
             // they are reported for the logs only.
             if let (true, [Payload::Notification(n)]) = (known, msg.payloads()) {
+                // An error while we negotiate ends the exchange at its next retransmission, unless an authentic
+                // message arrives first.
+                if let Some(sa) = self.sas.get_mut(&icookie).filter(|sa| sa.state.awaits_reply()) {
+                    if n.notify_type.is_error() {
+                        sa.refused = Some(n.notify_type);
+                    }
+                }
                 self.events.push_back(Event::Notification {
                     peer: remote,
                     initiator_cookie: icookie,
@@ -151,6 +158,9 @@ impl Endpoint {
                 }),
                 Err(_) => self.stats.malformed += 1,
             },
+            Payload::Notification(n) if n.notify_type == NotifyType::INITIAL_CONTACT => {
+                self.initial_contact_received(peer, icookie)
+            }
             Payload::Notification(n) => self.events.push_back(Event::Notification {
                 peer,
                 initiator_cookie: icookie,

@@ -25,6 +25,7 @@ use crate::isakmp::{
     AuthMethod, Cookie, ExchangeType, Flags, HeaderRepr, IdData, IdRepr, Message, NotifyType, Payload, SaRepr,
 };
 
+use super::initial_contact;
 use super::keys::{Phase1Crypto, Phase1Material, Phase1Secret};
 use super::nat::{self, NatStatus};
 use super::phase1_auth::{is_signature, SignatureAuth};
@@ -46,6 +47,8 @@ pub(crate) struct Context<'a> {
     pub nat_traversal: bool,
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// Whether our Main Mode message 5 or 6 carries INITIAL-CONTACT (no other ISAKMP SA with this peer exists).
+    pub initial_contact: bool,
 }
 
 /// The result of one step: next state, and the message to send (if any).
@@ -100,6 +103,8 @@ pub(crate) struct Established {
     pub nat: NatStatus,
     pub proposal: Phase1Proposal,
     pub crypto: Phase1Crypto,
+    /// Whether the peer sent INITIAL-CONTACT in an encrypted message of the exchange.
+    pub initial_contact: bool,
 }
 
 #[derive(Clone)]
@@ -317,7 +322,11 @@ impl State {
                 let input = AuthHashInput { gxi: &gxi, gxr, cky_i: &icookie, cky_r: &rcookie, sai_b: &s.sai_b };
                 let id = ctx.local_id_for(s.proposal.auth);
                 let hash = hash_i(crypto.prf, &crypto.skeyids.skeyid, &input, &id_body(&id));
-                let payloads = auth_payloads(ctx, s.proposal.auth, id, hash)?;
+                let mut payloads = auth_payloads(ctx, s.proposal.auth, id, hash)?;
+                // After ID and HASH_I (or SIG_I), where strongSwan and Cisco put it.
+                if ctx.initial_contact {
+                    payloads.push(initial_contact::notify(&icookie, &rcookie));
+                }
                 let out = crypto.encrypt(header(icookie, rcookie), &payloads)?;
                 let next = ExpectHashR { nat, proposal: s.proposal, sai_b: s.sai_b, gxi, gxr: gxr.clone(), crypto };
                 Ok((State::ExpectHashR(next), Some(out)))
@@ -331,10 +340,14 @@ impl State {
                 check_auth(ctx, s.proposal.auth, idii, &payloads, &expected, "HASH_I")?;
                 let id = ctx.local_id_for(s.proposal.auth);
                 let hash = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(&id));
-                let out =
-                    s.crypto.encrypt(header(icookie, rcookie), &auth_payloads(ctx, s.proposal.auth, id, hash)?)?;
+                let mut reply = auth_payloads(ctx, s.proposal.auth, id, hash)?;
+                if ctx.initial_contact {
+                    reply.push(initial_contact::notify(&icookie, &rcookie));
+                }
+                let out = s.crypto.encrypt(header(icookie, rcookie), &reply)?;
                 let peer_id = idii.data.clone();
-                let done = Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto };
+                let initial_contact = initial_contact::carried(&payloads);
+                let done = Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto, initial_contact };
                 Ok((State::Established(done), Some(out)))
             }
             State::ExpectHashR(mut s) => {
@@ -345,10 +358,9 @@ impl State {
                 let expected = hash_r(s.crypto.prf, &s.crypto.skeyids.skeyid, &input, &id_body(idir));
                 check_auth(ctx, s.proposal.auth, idir, &payloads, &expected, "HASH_R")?;
                 let peer_id = idir.data.clone();
-                Ok((
-                    State::Established(Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto }),
-                    None,
-                ))
+                let initial_contact = initial_contact::carried(&payloads);
+                let done = Established { peer_id, nat: s.nat, proposal: s.proposal, crypto: s.crypto, initial_contact };
+                Ok((State::Established(done), None))
             }
             State::AmExpectReply(s) => super::aggressive::handle_reply(s, ctx, msg),
             State::AmExpectHashI(s) => super::aggressive::handle_hash_i(s, ctx, msg),

@@ -23,8 +23,10 @@ macro_rules! take {
 mod aggressive;
 mod api;
 mod informational;
+mod initial_contact;
 mod ipsec_proposal;
 mod keys;
+mod limits;
 mod main_mode;
 mod nat;
 mod phase1_auth;
@@ -47,7 +49,8 @@ use crate::isakmp::{
 };
 pub use api::{
     Config, CryptoMapPolicy, EncapsulationMode, Event, IkeError, IpsecTransformSet, Phase2Sa, ProxyAddress,
-    ProxyIdentity, SaKeys, SaPair, Stats, Transmit,
+    ProxyIdentity, SaKeys, SaPair, Stats, Transmit, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC,
+    DEFAULT_RATE_LIMIT_SOURCES,
 };
 pub use ipsec_proposal::DEFAULT_IPSEC_LIFETIME_SECS;
 pub use nat::{NatStatus, NAT_T_PORT};
@@ -84,6 +87,10 @@ struct Phase1Sa {
     expires: Option<Instant>,
     /// When the next NAT keepalive is due (established, behind a NAT).
     keepalive: Option<Instant>,
+    /// An error notify the peer sent in the clear while we negotiate: the exchange ends with it when the
+    /// retransmission timer next fires, unless an authentic message arrives first (a notify without keys may be
+    /// forged, so it must not end the exchange at once).
+    refused: Option<NotifyType>,
 }
 
 /// One IKE endpoint (one local address).
@@ -110,6 +117,10 @@ pub struct Endpoint {
     identity_keys: Vec<(IdData, Secret)>,
     /// Whether [`Event::VendorIds`] is raised ([`Endpoint::set_vendor_id_events`]).
     vendor_id_events: bool,
+    /// New responder exchanges per source address.
+    limiter: limits::RateLimiter,
+    /// Whether Main Mode sends INITIAL-CONTACT ([`Endpoint::set_initial_contact`]).
+    send_initial_contact: bool,
 }
 
 fn random_cookie() -> Result<Cookie, IkeError> {
@@ -155,6 +166,8 @@ impl Endpoint {
             qm_commit: false,
             identity_keys: Vec::new(),
             vendor_id_events: false,
+            limiter: limits::RateLimiter::default(),
+            send_initial_contact: false,
         })
     }
 
@@ -182,6 +195,13 @@ impl Endpoint {
         self.vendor_id_events = on;
     }
 
+    /// Whether Main Mode sends INITIAL-CONTACT (RFC 2407 §4.6.3.3) in message 5 or 6 when no other ISAKMP SA with
+    /// the peer exists, so a peer that still holds SAs from before we started drops them. Off by default, for
+    /// callers that do not act on [`Event::InitialContact`]; one received is acted on either way.
+    pub fn set_initial_contact(&mut self, on: bool) {
+        self.send_initial_contact = on;
+    }
+
     fn context(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {
         self.context_for(now, local, remote, None)
     }
@@ -205,6 +225,8 @@ impl Endpoint {
             nat_traversal: self.config.nat_traversal,
             local,
             remote,
+            // Main Mode sends INITIAL-CONTACT with its authentication when no other SA with the peer exists.
+            initial_contact: self.send_initial_contact && !self.has_established_with(remote.ip()),
         })
     }
 
@@ -245,6 +267,7 @@ impl Endpoint {
             timer: None,
             expires: None,
             keepalive: None,
+            refused: None,
         };
         self.send(now, &mut sa, msg);
         self.sas.insert(icookie, sa);
@@ -281,6 +304,11 @@ impl Endpoint {
         } else {
             udp_payload
         };
+        // Before parsing: the codec allocates per payload.
+        if datagram.len() > self.config.max_message_size {
+            self.stats.oversized += 1;
+            return;
+        }
         let msg = match Message::parse(datagram) {
             Ok(m) => m,
             Err(_) => {
@@ -316,13 +344,16 @@ impl Endpoint {
             }
             return;
         };
-        let keep = self.step(now, local, remote, &mut sa, &msg, datagram);
+        let (keep, established) = self.step(now, local, remote, &mut sa, &msg, datagram);
         if keep {
             self.sas.insert(icookie, sa);
         }
+        if established {
+            self.initial_contact_on_established(icookie);
+        }
     }
 
-    /// Advances an existing SA; returns whether it is kept.
+    /// Advances an existing SA; returns whether it is kept, and whether it was established just now.
     fn step(
         &mut self,
         now: Instant,
@@ -331,7 +362,7 @@ impl Endpoint {
         sa: &mut Phase1Sa,
         msg: &Message,
         datagram: &[u8],
-    ) -> bool {
+    ) -> (bool, bool) {
         // After NAT-D found a NAT, the peer moves to port 4500, possibly through a new NAT mapping: follow it
         // (RFC 3947 §4). The message must still authenticate for the exchange to advance.
         let floats = local.port() == NAT_T_PORT && remote.ip() == sa.peer.ip() && sa.state.may_float();
@@ -340,7 +371,7 @@ impl Endpoint {
             || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie)
         {
             self.stats.unknown_sa += 1;
-            return true;
+            return (true, false);
         }
         if sa.last_received.as_deref() == Some(datagram) {
             // A retransmitted request: answer with the stored reply, state unchanged.
@@ -348,7 +379,7 @@ impl Endpoint {
             if let (true, Some(m)) = (sa.answered, sa.last_sent.clone()) {
                 self.queue(sa.local, sa.peer, &m);
             }
-            return true;
+            return (true, false);
         }
         // The peer's first message of an exchange we started (message 2) is where its Vendor IDs are.
         let first_reply = sa.initiator && sa.last_received.is_none();
@@ -369,6 +400,7 @@ impl Endpoint {
                     sa.peer.set_port(NAT_T_PORT);
                 }
                 sa.state = next;
+                sa.refused = None;
                 sa.last_received = Some(datagram.to_vec());
                 sa.answered = reply.is_some();
                 self.send(now, sa, reply);
@@ -387,12 +419,13 @@ impl Endpoint {
                         nat: e.nat,
                         peer_id: e.peer_id.clone(),
                     });
+                    return (true, true);
                 }
-                true
+                (true, false)
             }
             Err(e) if !e.is_fatal() => {
                 self.stats.dropped_in_state += 1;
-                true
+                (true, false)
             }
             Err(error) => {
                 if first_reply {
@@ -403,22 +436,26 @@ impl Endpoint {
                     initiator_cookie: msg.header.initiator_cookie,
                     error,
                 });
-                false
+                (false, false)
             }
         }
     }
 
     /// Message 1 from a new peer: answer as responder.
     fn accept(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, msg: &Message, datagram: &[u8]) {
-        let half_open = self.sas.values().filter(|s| !s.initiator && s.state.awaits_reply()).count();
-        if half_open >= self.config.max_half_open {
-            self.stats.half_open_limit += 1;
-            return;
-        }
         let icookie = msg.header.initiator_cookie;
         let exchange = msg.header.exchange_type;
         if exchange == ExchangeType::AGGRESSIVE && !self.config.aggressive_mode {
             self.stats.aggressive_refused += 1;
+            return;
+        }
+        let (rate, sources) = (self.config.max_new_per_source_per_sec, self.config.rate_limit_sources);
+        if !self.limiter.allow(now, remote.ip(), rate, sources) {
+            self.stats.rate_limited += 1;
+            return;
+        }
+        if self.half_open() >= self.config.max_half_open {
+            self.stats.half_open_limit += 1;
             return;
         }
         self.report_vendor_ids(remote, icookie, msg.payloads());
@@ -447,6 +484,7 @@ impl Endpoint {
                     timer: None,
                     expires: None,
                     keepalive: None,
+                    refused: None,
                 };
                 self.send(now, &mut sa, reply);
                 self.sas.insert(icookie, sa);
@@ -530,5 +568,20 @@ impl Endpoint {
     /// Number of ISAKMP SAs (in negotiation or established).
     pub fn sa_count(&self) -> usize {
         self.sas.len()
+    }
+
+    /// Responder exchanges in negotiation (bounded by [`Config::max_half_open`]).
+    pub fn half_open(&self) -> usize {
+        self.sas.values().filter(|s| !s.initiator && s.state.awaits_reply()).count()
+    }
+
+    /// Source addresses the per-source rate limiter remembers (bounded by [`Config::rate_limit_sources`]).
+    pub fn rate_limit_sources(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Whether an established ISAKMP SA with this peer address exists.
+    fn has_established_with(&self, peer: IpAddr) -> bool {
+        self.sas.values().any(|s| s.peer.ip() == peer && matches!(s.state, State::Established(_)))
     }
 }

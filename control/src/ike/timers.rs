@@ -1,4 +1,6 @@
-//! Time-driven work of the endpoint: retransmissions with exponential backoff, SA expiry, NAT keepalives.
+//! Time-driven work of the endpoint: retransmissions with exponential backoff (bounded by
+//! `Config::retransmit_tries`; a half-open responder exchange is gone after them, so the table drains after a
+//! flood), SA expiry, NAT keepalives.
 
 use std::time::Instant;
 
@@ -29,6 +31,12 @@ impl Endpoint {
         for c in due {
             let Some(sa) = self.sas.get_mut(&c) else { continue };
             let Some(t) = sa.timer.as_mut() else { continue };
+            if let Some(n) = sa.refused {
+                let peer = sa.peer;
+                self.sas.remove(&c);
+                self.events.push_back(Event::Phase1Failed { peer, initiator_cookie: c, error: IkeError::Notify(n) });
+                continue;
+            }
             if t.tries >= self.config.retransmit_tries {
                 let (peer, tries) = (sa.peer, t.tries);
                 self.sas.remove(&c);

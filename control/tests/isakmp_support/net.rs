@@ -28,6 +28,9 @@ pub fn config(policies: Vec<Phase1Proposal>, peer: &str, key: &[u8]) -> Config {
         aggressive_mode: true,
         nat_traversal: true,
         nat_keepalive: Duration::from_secs(20),
+        max_new_per_source_per_sec: control::ike::DEFAULT_MAX_NEW_PER_SOURCE_PER_SEC,
+        rate_limit_sources: control::ike::DEFAULT_RATE_LIMIT_SOURCES,
+        max_message_size: control::ike::DEFAULT_MAX_MESSAGE_SIZE,
     }
 }
 
