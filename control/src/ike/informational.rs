@@ -64,7 +64,7 @@ impl Endpoint {
         }
     }
 
-    fn send_protected(&mut self, icookie: &Cookie, payload: Payload) -> Result<(), IkeError> {
+    pub(super) fn send_protected(&mut self, icookie: &Cookie, payload: Payload) -> Result<(), IkeError> {
         let (local, peer, rcookie, crypto) = self.established_crypto(icookie)?;
         let m = seal(crypto, *icookie, rcookie, payload)?;
         self.queue(local, peer, &m);

@@ -22,6 +22,7 @@ macro_rules! take {
 
 mod aggressive;
 mod api;
+mod delete_ipsec;
 mod informational;
 mod initial_contact;
 mod ipsec_proposal;
