@@ -249,22 +249,23 @@ pub fn show_counters(socket: &Path) -> Option<Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-/// Runs `espgate run` for 6 seconds; returns its output and `show counters --json` as soon as the worker received
-/// `frames` frames and the counters stopped moving (None if that never happened). Asserts exit status 0, no panic.
+/// Runs `espgate run`; as soon as the worker received `frames` frames and the counters stopped moving, reads
+/// `show counters --json` and stops the daemon with SIGTERM (it stops by itself after 30 s otherwise). Returns its
+/// output and those counters (None if they never settled). Asserts exit status 0 and no panic.
 pub fn run_espgate(cfg: &Path, socket: &Path, frames: usize) -> (String, Option<Value>) {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_espgate"))
         .args(["run", "--config"])
         .arg(cfg)
-        .args(["--seconds", "6"])
+        .args(["--seconds", "30"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start espgate");
     let mut live: Option<Value> = None;
     let mut last: Option<Value> = None;
-    while started.elapsed() < Duration::from_millis(5500) {
-        std::thread::sleep(Duration::from_millis(150));
+    while started.elapsed() < Duration::from_secs(25) {
+        std::thread::sleep(Duration::from_millis(200));
         let Some(v) = show_counters(socket) else { continue };
         if v["worker"]["rx"].as_u64() == Some(frames as u64) && last.as_ref() == Some(&v) {
             live = Some(v);
@@ -272,6 +273,8 @@ pub fn run_espgate(cfg: &Path, socket: &Path, frames: usize) -> (String, Option<
         }
         last = Some(v);
     }
+    // The daemon stops cleanly on SIGTERM: summary printed, pcap files closed.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "espgate run failed:\n{log}");
