@@ -13,6 +13,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${ESPGATE_BIN:-$root/target/release/espgate}
 run=${DEMO_RUN_DIR:-/tmp/espgate-demo}
 count=${PING_COUNT:-5}
+# Gateway A negotiates when host A's traffic first matches its crypto map (on-traffic), or at start (on-start).
+initiate=${INITIATE:-on-traffic}
 keying=manual
 [ "${1:-}" = "--ike" ] && keying=ike
 ns=(eg-ha eg-gwa eg-gwb eg-hb)
@@ -120,7 +122,7 @@ CFG
 }
 umask 077
 gw_config gwa a-in 192.0.2.1/24 a-out 198.51.100.1/24 198.51.100.2 192.0.2.0/24 203.0.113.0/24 8192 4096 \
-  "cipher_key = \"$k2\", auth_key = \"$a2\"" "cipher_key = \"$k1\", auth_key = \"$a1\"" on-start > "$run/gwa.toml"
+  "cipher_key = \"$k2\", auth_key = \"$a2\"" "cipher_key = \"$k1\", auth_key = \"$a1\"" "$initiate" > "$run/gwa.toml"
 gw_config gwb b-in 203.0.113.1/24 b-out 198.51.100.2/24 198.51.100.1 203.0.113.0/24 192.0.2.0/24 4096 8192 \
   "cipher_key = \"$k1\", auth_key = \"$a1\"" "cipher_key = \"$k2\", auth_key = \"$a2\"" on-traffic > "$run/gwb.toml"
 
@@ -136,7 +138,7 @@ done
 grep -q "espgate: running" "$run/gwa.log" && grep -q "espgate: running" "$run/gwb.log" || {
   echo "a gateway did not start:"; cat "$run"/*.log; exit 1; }
 
-if [ "$keying" = ike ]; then
+if [ "$keying" = ike ] && [ "$initiate" = on-start ]; then
   # Gateway A starts Main Mode and Quick Mode on its own; wait for the IPsec SA.
   for _ in $(seq 150); do grep -q "IPsec SA for" "$run/gwa.log" 2>/dev/null && break; sleep 0.2; done
   grep -q "IPsec SA for" "$run/gwa.log" || { echo "IKE did not bring the SAs up:"; cat "$run"/*.log; exit 1; }
@@ -145,6 +147,10 @@ echo "== ping 203.0.113.10 from host A (192.0.2.10) through both gateways ($keyi
 status=0
 # The first echo may go while ARP resolves; -w bounds the wait.
 ip netns exec eg-ha ping -c "$count" -s "${PING_SIZE:-56}" -i "${PING_INTERVAL:-0.2}" -w 60 203.0.113.10 || status=$?
+if [ "$keying" = ike ] && [ "$initiate" = on-traffic ]; then
+  # The first echo request found no SA: gateway A held it, negotiated, and sent it once the SA was up.
+  grep -h "starts negotiation\|IPsec SA for" "$run/gwa.log" || { echo "no traffic-triggered negotiation"; status=1; }
+fi
 
 for g in gwa gwb; do
   if [ "$keying" = ike ]; then

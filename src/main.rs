@@ -1,6 +1,7 @@
 //! espgate: the IPsec gateway daemon and its command-line interface.
 mod ctl;
 mod ike;
+mod metrics;
 mod run;
 mod show;
 
@@ -28,6 +29,17 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// The daemon's control socket ([control] socket in the config).
+        #[arg(long, default_value = control::config::DEFAULT_CONTROL_SOCKET)]
+        socket: std::path::PathBuf,
+    },
+    /// Ask the running daemon to remove SAs: `clear crypto sa [peer ADDR]` (IPsec SAs, with Deletes to the peers;
+    /// traffic or `initiate = "on-start"` brings them back), `clear crypto isakmp [CONN-ID]` (ISAKMP SAs).
+    Clear {
+        /// The command words after `clear`, e.g. `crypto sa peer 198.51.100.2`.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value = control::config::DEFAULT_CONTROL_SOCKET)]
         socket: std::path::PathBuf,
     },
@@ -74,6 +86,21 @@ fn main() -> Result<()> {
                     _ => v.to_string(),
                 };
                 print!("{text}");
+            }
+        }
+        Command::Clear { words, json, socket } => {
+            let mut command = vec!["clear".to_string()];
+            command.extend(words.iter().cloned());
+            let v = ctl::request(&socket, &command)?;
+            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                anyhow::bail!("{e}");
+            }
+            if json {
+                println!("{v}");
+            } else if let Some(n) = v.get("cleared_ipsec_sas") {
+                println!("{n} IPsec SA pair(s) cleared");
+            } else if let Some(n) = v.get("cleared_isakmp_sas") {
+                println!("{n} ISAKMP SA(s) cleared");
             }
         }
         Command::Version { json } => {

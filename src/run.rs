@@ -180,6 +180,14 @@ pub fn run(o: &RunOpts) -> Result<()> {
         Some(a) => Ike::new(&cfg, a)?,
         None => None,
     };
+    let metrics = match &cfg.metrics {
+        Some(m) => {
+            let e = crate::metrics::Exporter::start(m.listen)?;
+            eprintln!("espgate: metrics at http://{}/metrics (unauthenticated)", e.local_addr());
+            Some(e)
+        }
+        None => None,
+    };
     let mut daemon = Daemon {
         host: Host::new(tables.clone()),
         tables,
@@ -191,11 +199,12 @@ pub fn run(o: &RunOpts) -> Result<()> {
         stats: &stats,
         manual: views,
         ike,
+        metrics,
     };
     daemon.run(&stop, o.seconds.map(Duration::from_secs));
     if let Some(ike) = daemon.ike.as_mut() {
-        // Tell the peers: Delete for every ISAKMP SA, sent while the worker still runs.
-        ike.shutdown();
+        // Tell the peers: Delete for every IPsec and ISAKMP SA, sent while the worker still runs.
+        ike.shutdown(Instant::now());
         daemon.drive_ike(Instant::now());
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -244,6 +253,7 @@ struct Daemon<'a> {
     stats: &'a WorkerStats,
     manual: Vec<show::MapView>,
     ike: Option<Ike>,
+    metrics: Option<crate::metrics::Exporter>,
 }
 
 impl Daemon<'_> {
@@ -255,17 +265,28 @@ impl Daemon<'_> {
             let mut busy = false;
             while let Some(p) = self.ch.punt.pop() {
                 busy = true;
-                if p.kind == PuntKind::Ike {
-                    if let Some(ike) = self.ike.as_mut() {
+                match (p.kind, self.ike.as_mut()) {
+                    (PuntKind::Ike, Some(ike)) => {
                         ike.handle_frame(Instant::now(), p.mbuf.data());
                         continue;
                     }
+                    (PuntKind::Acquire { handle }, Some(ike)) => {
+                        ike.acquire(Instant::now(), handle, p.mbuf.data());
+                        continue;
+                    }
+                    _ => {}
                 }
                 let frames = self.host.handle(p.port, p.kind, p.mbuf.data(), now);
                 inject(self.ch, self.pool, frames);
             }
             if now != last_tick {
                 last_tick = now;
+                if self.metrics.is_some() {
+                    let text = self.metrics_text();
+                    if let Some(e) = &self.metrics {
+                        e.publish(text);
+                    }
+                }
                 let frames = self.host.tick(now);
                 inject(self.ch, self.pool, frames);
             }
@@ -291,7 +312,8 @@ impl Daemon<'_> {
                 }
             }
             self.drive_ike(Instant::now());
-            self.server.poll(|req| self.answer(req));
+            let server = self.server;
+            server.poll(|req| self.answer(req));
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -304,6 +326,7 @@ impl Daemon<'_> {
         let mut packets = Vec::new();
         let mut commands = Vec::new();
         ike.drive(now, &mut |p| packets.push(p), &mut |c| commands.push(c));
+        ike.flush(&mut |p| packets.push(p));
         for line in ike.log.drain(..) {
             eprintln!("espgate: {line}");
         }
@@ -313,7 +336,18 @@ impl Daemon<'_> {
             }
         }
         for p in packets {
-            self.send_ip(&p);
+            match p {
+                crate::ike::Out::Ike(p) => self.send_ip(&p),
+                crate::ike::Out::Release(p) => self.release(&p),
+            }
+        }
+    }
+
+    /// A packet held while its crypto map entry negotiated: through the worker's egress (crypto map, route).
+    fn release(&self, packet: &[u8]) {
+        let Some(mut m) = self.pool.alloc() else { return };
+        if m.extend_from_slice(packet) {
+            let _ = self.ch.inject.push(Injected { port: 0, mbuf: m, route: true });
         }
     }
 
@@ -335,7 +369,53 @@ impl Daemon<'_> {
         inject(self.ch, self.pool, frames);
     }
 
-    fn answer(&self, req: &ctl::Request) -> serde_json::Value {
+    /// The Prometheus text of what `show` answers (published once a second).
+    fn metrics_text(&mut self) -> String {
+        let mut ask = |w: &[&str]| self.answer(&ctl::Request { command: w.iter().map(|s| s.to_string()).collect() });
+        let (c, i, k, f) = (
+            ask(&["show", "counters"]),
+            ask(&["show", "crypto", "ipsec", "sa"]),
+            ask(&["show", "crypto", "isakmp", "sa"]),
+            ask(&["show", "interfaces"]),
+        );
+        crate::metrics::render(&c, &i, &k, &f)
+    }
+
+    /// `clear crypto sa [peer ADDR]`, `clear crypto isakmp [CONN-ID]`.
+    fn clear(&mut self, words: &[&str]) -> serde_json::Value {
+        let Some(ike) = self.ike.as_mut() else {
+            return serde_json::json!({ "error": "no ipsec-isakmp crypto map: nothing to clear" });
+        };
+        let now = Instant::now();
+        let mut commands = Vec::new();
+        let answer = match words {
+            ["sa"] => serde_json::json!({ "cleared_ipsec_sas": ike.clear_ipsec(now, None, &mut |c| commands.push(c)) }),
+            ["sa", "peer", addr] => match addr.parse::<IpAddr>() {
+                Ok(a) => {
+                    serde_json::json!({ "cleared_ipsec_sas": ike.clear_ipsec(now, Some(a), &mut |c| commands.push(c)) })
+                }
+                Err(_) => serde_json::json!({ "error": format!("{addr:?} is not an IP address") }),
+            },
+            ["isakmp"] => serde_json::json!({ "cleared_isakmp_sas": ike.clear_isakmp(None) }),
+            ["isakmp", id] => match id.parse::<u32>() {
+                Ok(c) => serde_json::json!({ "cleared_isakmp_sas": ike.clear_isakmp(Some(c)) }),
+                Err(_) => serde_json::json!({ "error": format!("{id:?} is not a connection id") }),
+            },
+            _ => serde_json::json!({ "error": format!("unknown command \"clear crypto {}\"", words.join(" ")) }),
+        };
+        ike.after_clear(now);
+        for c in commands {
+            let _ = self.ch.commands.push(c);
+        }
+        self.drive_ike(now);
+        answer
+    }
+
+    fn answer(&mut self, req: &ctl::Request) -> serde_json::Value {
+        let words: Vec<&str> = req.command.iter().map(String::as_str).collect();
+        if let ["clear", "crypto", rest @ ..] = words.as_slice() {
+            return self.clear(rest);
+        }
         let mut maps: Vec<show::MapView> = Vec::new();
         if let Some(ike) = &self.ike {
             for a in &ike.active {
@@ -343,17 +423,18 @@ impl Daemon<'_> {
                 let Some(m) = self.cfg.crypto_maps.iter().find(|m| m.name == name && m.seq == seq) else {
                     continue;
                 };
+                // AH-only pairs have no ESP view; they show in the counters and `show crypto isakmp sa`.
+                let Some(esp) = &a.esp else { continue };
                 let mut v = map_view(
                     self.cfg,
                     &self.tables,
                     (&m.name, m.seq, m.peer),
-                    (a.inbound.0, a.in_counters.clone()),
-                    a.outbound.clone(),
+                    (esp.inbound.0, esp.in_counters.clone()),
+                    esp.outbound.clone(),
                 );
                 let secs = a.lifetime.saturating_sub(a.installed.elapsed()).as_secs();
-                let hard = a.outbound.params().lifetime.hard_bytes;
-                let used = a.outbound.counters().snapshot().bytes;
-                let kb = (hard != u64::MAX).then(|| hard.saturating_sub(used) / 1024);
+                let hard = esp.outbound.params().lifetime.hard_bytes;
+                let kb = (hard != u64::MAX).then(|| hard.saturating_sub(a.outbound_bytes()) / 1024);
                 v.remaining = Some((kb, secs));
                 maps.push(v);
             }
@@ -381,7 +462,7 @@ fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) 
     for f in frames {
         let Some(mut m) = pool.alloc() else { continue };
         if m.extend_from_slice(&f.bytes) {
-            let _ = ch.inject.push(Injected { port: f.port, mbuf: m });
+            let _ = ch.inject.push(Injected { port: f.port, mbuf: m, route: false });
         }
     }
 }
@@ -505,6 +586,7 @@ impl Shown<'_> {
                 "neighbors_learned": h.neighbors_learned, "echo_replies_sent": h.echo_replies_sent,
                 "held": h.held, "hold_dropped": h.hold_dropped, "ignored": h.ignored,
             },
+            "ike": self.ike.map(|i| i.counters_json()),
         })
     }
 }
