@@ -137,6 +137,12 @@ address = "2001:db8:1::10"
 mac = "02:00:00:00:0c:01"
 interface = "inside"
 
+# A default route, as gateways have (malformed_cases_more.rs jumbo() shows why it matters).
+[[route]]
+destination = "0.0.0.0/0"
+next_hop = "198.51.100.50"
+interface = "outside"
+
 [[neighbor]]
 address = "198.51.100.50"
 mac = "02:00:00:00:0d:01"
