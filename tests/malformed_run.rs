@@ -10,6 +10,9 @@
 //! invalid leaves, each invalid packet has its drop reason (per packet from the engine's pipeline run in process on
 //! the same config and frames; per reason from the daemon's `show counters --json` and exit summary), the drops
 //! add up to the invalid packets, no panic, exit status 0. The table of cases is printed (`--nocapture`).
+//! Where the gateway departs from an RFC (or its own contract), the case is marked as a deviation: its expectation
+//! is today's behaviour, asserted so that a fix shows up as a failure, and the table names what is asked for.
+//! Cases live in tests/common/malformed_cases*.rs, the gateway and the case vocabulary in malformed_suite.rs.
 mod common;
 #[path = "common/malformed.rs"]
 mod malformed;

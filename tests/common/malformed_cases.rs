@@ -427,6 +427,25 @@ fn nat_t(s: &mut Suite) {
     s.deviates("a drop (UDP datagram trimmed to its length, then the ICV fails)", "RFC 768 / Linux udp_rcv");
     let inner = s.inner(i, 208, 300);
     s.valid_in("NAT-T valid seq 8", i, 8, inner);
+    let inner = s.inner(i, 209, 60);
+    let rebound = |mut ip: Vec<u8>| {
+        ip[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        ip
+    };
+    s.edited_in(
+        "NAT-T valid from source port 40000 (NAT rebinding)",
+        i,
+        9,
+        inner.clone(),
+        rebound,
+        Expect::Deliver(forwarded(&inner)),
+    );
+    let inner = s.inner(i, 210, 60);
+    let port_4501 = |mut ip: Vec<u8>| {
+        ip[22..24].copy_from_slice(&4501u16.to_be_bytes());
+        ip
+    };
+    s.edited_in("NAT-T ESP to UDP port 4501", i, 10, inner, port_4501, Expect::Drop("local-unhandled"));
 }
 
 /// Entry 3: ESP AES-CBC-128 + HMAC-SHA256-128 with Extended Sequence Numbers.
