@@ -178,7 +178,7 @@ start_gw() {
     sleep 0.2
   done
   echo "      espgate $name did not start:"
-  tail -20 "$LAB_RUN_DIR/$name.log" | sed 's/^/      | /'
+  grep -v -E '^ +(at |[0-9]+: )|^Stack backtrace|^$' "$LAB_RUN_DIR/$name.log" | head -10 | sed 's/^/      | /'
   return 1
 }
 
