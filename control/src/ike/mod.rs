@@ -122,6 +122,15 @@ pub struct Endpoint {
     limiter: limits::RateLimiter,
     /// Whether Main Mode sends INITIAL-CONTACT ([`Endpoint::set_initial_contact`]).
     send_initial_contact: bool,
+    /// Responder SAs in negotiation, kept as a count so a flood of message 1s costs no scan of the table.
+    half_open: usize,
+}
+
+impl Phase1Sa {
+    /// A responder exchange not yet established (what [`Config::max_half_open`] bounds).
+    fn half_open(&self) -> bool {
+        !self.initiator && self.state.awaits_reply()
+    }
 }
 
 fn random_cookie() -> Result<Cookie, IkeError> {
@@ -169,6 +178,7 @@ impl Endpoint {
             vendor_id_events: false,
             limiter: limits::RateLimiter::default(),
             send_initial_contact: false,
+            half_open: 0,
         })
     }
 
@@ -345,7 +355,11 @@ impl Endpoint {
             }
             return;
         };
+        let was_half_open = sa.half_open();
         let (keep, established) = self.step(now, local, remote, &mut sa, &msg, datagram);
+        if was_half_open && !(keep && sa.half_open()) {
+            self.half_open -= 1;
+        }
         if keep {
             self.sas.insert(icookie, sa);
         }
@@ -367,19 +381,21 @@ impl Endpoint {
         // After NAT-D found a NAT, the peer moves to port 4500, possibly through a new NAT mapping: follow it
         // (RFC 3947 §4). The message must still authenticate for the exchange to advance.
         let floats = local.port() == NAT_T_PORT && remote.ip() == sa.peer.ip() && sa.state.may_float();
-        if (remote != sa.peer && !floats)
-            || msg.header.exchange_type != sa.exchange
-            || (sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie)
-        {
+        if (remote != sa.peer && !floats) || msg.header.exchange_type != sa.exchange {
             self.stats.unknown_sa += 1;
             return (true, false);
         }
+        // Before the cookie check: a retransmitted message 1 still has a zero responder cookie.
         if sa.last_received.as_deref() == Some(datagram) {
             // A retransmitted request: answer with the stored reply, state unchanged.
             self.stats.duplicates += 1;
             if let (true, Some(m)) = (sa.answered, sa.last_sent.clone()) {
                 self.queue(sa.local, sa.peer, &m);
             }
+            return (true, false);
+        }
+        if sa.rcookie != [0; 8] && msg.header.responder_cookie != sa.rcookie {
+            self.stats.unknown_sa += 1;
             return (true, false);
         }
         // The peer's first message of an exchange we started (message 2) is where its Vendor IDs are.
@@ -431,6 +447,16 @@ impl Endpoint {
             Err(error) => {
                 if first_reply {
                     self.report_vendor_ids(sa.peer, msg.header.initiator_cookie, msg.payloads());
+                }
+                // RFC 2408 §5: tell the peer why (PAYLOAD-MALFORMED, NO-PROPOSAL-CHOSEN, ...), in the clear since
+                // no keys are agreed. Not AUTHENTICATION-FAILED: someone guessing the pre-shared key then learns
+                // of each miss only from the timeout.
+                match error.notify() {
+                    Some(n) if n != NotifyType::AUTHENTICATION_FAILED && n != NotifyType::INVALID_CERTIFICATE => {
+                        let rcookie = if sa.initiator { msg.header.responder_cookie } else { sa.rcookie };
+                        self.notify_unprotected(sa.local, sa.peer, (msg.header.initiator_cookie, rcookie), n);
+                    }
+                    _ => {}
                 }
                 self.events.push_back(Event::Phase1Failed {
                     peer: sa.peer,
@@ -488,12 +514,13 @@ impl Endpoint {
                     refused: None,
                 };
                 self.send(now, &mut sa, reply);
+                self.half_open += usize::from(sa.half_open());
                 self.sas.insert(icookie, sa);
             }
             Err(error) => {
                 // (A responder that failed keeps no state, so a retransmitted message 1 is judged afresh.)
                 if let Some(n) = error.notify() {
-                    self.notify_unprotected(local, remote, icookie, n);
+                    self.notify_unprotected(local, remote, (icookie, [0; 8]), n);
                 }
                 self.events.push_back(Event::Phase1Failed { peer: remote, initiator_cookie: icookie, error });
             }
@@ -519,14 +546,20 @@ impl Endpoint {
     }
 
     /// An unencrypted Informational notify, for failures before keys exist (RFC 2408 §4.8 allows it).
-    fn notify_unprotected(&mut self, local: SocketAddr, peer: SocketAddr, icookie: Cookie, notify_type: NotifyType) {
+    fn notify_unprotected(
+        &mut self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        (icookie, rcookie): (Cookie, Cookie),
+        notify_type: NotifyType,
+    ) {
         let mut mid = [0u8; 4];
         if crate::crypto::dh::random_bytes(&mut mid).is_err() {
             return;
         }
         let header = HeaderRepr {
             initiator_cookie: icookie,
-            responder_cookie: [0; 8],
+            responder_cookie: rcookie,
             minor_version: 0,
             exchange_type: ExchangeType::INFORMATIONAL,
             flags: Flags::default(),
@@ -573,7 +606,8 @@ impl Endpoint {
 
     /// Responder exchanges in negotiation (bounded by [`Config::max_half_open`]).
     pub fn half_open(&self) -> usize {
-        self.sas.values().filter(|s| !s.initiator && s.state.awaits_reply()).count()
+        debug_assert_eq!(self.half_open, self.sas.values().filter(|s| s.half_open()).count());
+        self.half_open
     }
 
     /// Source addresses the per-source rate limiter remembers (bounded by [`Config::rate_limit_sources`]).
