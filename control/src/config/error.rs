@@ -15,8 +15,8 @@ pub enum ConfigError {
     #[error("{}{errors}", file_prefix(.file))]
     Syntax { errors: SyntaxErrors, file: Option<PathBuf> },
     #[error(
-        "{path}: holds secret keys but every user can read it (mode {mode:03o}); run `chmod o-rwx {path}` \
-         (e.g. mode 600)"
+        "{path}: holds secret keys (isakmp_key, manual SA keys) but every user can read it (mode {mode:03o}); \
+         run `chmod 600 {path}`"
     )]
     WorldReadable { path: PathBuf, mode: u32 },
     /// The file parsed but breaks the rules; all broken rules are listed.

@@ -62,8 +62,19 @@ pub fn parse_unvalidated(text: &str) -> Result<Config, ConfigError> {
 /// Reads, parses and validates the config file at `path`.
 ///
 /// A file that holds secrets (`[[isakmp_key]]` or manual SA keys) and that every user may read is refused under
-/// [`PermissionCheck::Enforce`]. Relative `[pki]` paths are made relative to the file's directory.
+/// [`PermissionCheck::Enforce`]; one its group may read is accepted with a warning on standard error (see
+/// [`load_with_warnings`] to handle it otherwise). Relative `[pki]` paths are made relative to the file's directory.
 pub fn load(path: &Path, check: PermissionCheck) -> Result<Config, ConfigError> {
+    let (config, warnings) = load_with_warnings(path, check)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
+}
+
+/// [`load`], returning the warnings about the file itself (a group-readable file with secrets) instead of printing
+/// them. [`Config::warnings`] has those about its contents.
+pub fn load_with_warnings(path: &Path, check: PermissionCheck) -> Result<(Config, Vec<ValidationError>), ConfigError> {
     let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
     let mut file = File::open(path).map_err(read_err)?;
     // Mode from the open file, so it is the file we read even if the path is replaced meanwhile.
@@ -73,8 +84,23 @@ pub fn load(path: &Path, check: PermissionCheck) -> Result<Config, ConfigError> 
     let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NotUtf8 { path: path.to_owned() })?;
     let mut config = syntax::parse(text)
         .map_err(|e| ConfigError::Syntax { errors: SyntaxErrors(e), file: Some(path.to_owned()) })?;
-    if check == PermissionCheck::Enforce && config.contains_secrets() && mode & 0o004 != 0 {
-        return Err(ConfigError::WorldReadable { path: path.to_owned(), mode: mode & 0o7777 });
+    let mut warnings = Vec::new();
+    if check == PermissionCheck::Enforce && config.contains_secrets() {
+        if mode & 0o004 != 0 {
+            return Err(ConfigError::WorldReadable { path: path.to_owned(), mode: mode & 0o7777 });
+        }
+        if mode & 0o040 != 0 {
+            // Legitimate for an operators' group, so not refused, but worth a look.
+            warnings.push(ValidationError {
+                path: path.display().to_string(),
+                message: format!(
+                    "holds secret keys and its group can read it (mode {:03o}); unless that group is meant to, \
+                     run `chmod 600 {}`",
+                    mode & 0o7777,
+                    path.display()
+                ),
+            });
+        }
     }
     config.validate().map_err(|e| ConfigError::Invalid { errors: e, file: Some(path.to_owned()) })?;
     if let (Some(pki), Some(dir)) = (config.pki.as_mut(), path.parent()) {
@@ -84,7 +110,7 @@ pub fn load(path: &Path, check: PermissionCheck) -> Result<Config, ConfigError> 
             }
         }
     }
-    Ok(config)
+    Ok((config, warnings))
 }
 
 impl Config {
