@@ -103,9 +103,14 @@ case_periodic() {
     sleep $((deadline + 2))
     if has_sas && ! log_has gw "[Dd]ead"; then ok "$name: a live, idle peer keeps its SAs for $((deadline + 2)) s"
     else bad "$name: SAs lost with a live peer"; dump gw peer:right; fi
-    local acks
-    acks=$(bash "$peer" log right 2>/dev/null | grep -c "R_U_THERE_ACK\|DPD_ACK\|sending .*N(DPD_ACK)" || true)
-    echo "      strongSwan log lines about DPD acks: $acks"
+    local probes acks
+    probes=$(bash "$peer" log right 2>/dev/null | grep -c "parsed INFORMATIONAL_V1 request .*N(DPD)" || true)
+    acks=$(bash "$peer" log right 2>/dev/null | grep -c "generating INFORMATIONAL_V1 request .*N(DPD_ACK)" || true)
+    if [ "$probes" -ge "$((deadline / interval - 1))" ] && [ "$acks" -ge "$((deadline / interval - 1))" ]; then
+      ok "$name: strongSwan got $probes R-U-THERE probes and sent $acks R-U-THERE-ACKs"
+    else
+      bad "$name: strongSwan got $probes R-U-THERE probes and sent $acks acks in $((deadline + 2)) s, want one every $interval s"
+    fi
     kill_and_detect "$name" no && dpd_periodic_s=$detect_s
   fi
   stop_gw gw
