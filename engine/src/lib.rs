@@ -21,6 +21,8 @@ pub mod wire;
 pub use drop::DropReason;
 
 #[cfg(feature = "dpdk")]
+pub mod capture;
+#[cfg(feature = "dpdk")]
 pub mod dpdk;
 #[cfg(feature = "dpdk")]
 pub mod worker;

@@ -2,6 +2,7 @@
 //! punt or drop. Everything from the control thread arrives on bounded lock-free queues and is applied between
 //! bursts; a full queue is a counted drop, never a wait.
 use crate::ah::{InboundAh, OutboundAh};
+use crate::capture::{self, Direction, Tap};
 use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
@@ -61,6 +62,8 @@ pub struct Channels {
     pub inject: Arc<ArrayQueue<Injected>>,
     /// SA lifetime events (soft: rekey; hard: the SA stopped) for the control thread.
     pub events: Arc<ArrayQueue<LifetimeEvent>>,
+    /// Frames of one port copied for `espgate capture`.
+    pub tap: Arc<Tap>,
 }
 
 impl Channels {
@@ -71,6 +74,7 @@ impl Channels {
             punt: Arc::new(ArrayQueue::new(capacity)),
             inject: Arc::new(ArrayQueue::new(capacity)),
             events: Arc::new(ArrayQueue::new(capacity)),
+            tap: Arc::new(Tap::new(capacity)),
         }
     }
 }
@@ -158,6 +162,7 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             }
             bump(&stats.rx, n as u64);
             let port = rq.port_id();
+            tap(&ch.tap, port, Direction::Received, &rx);
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for mut m in rx.drain() {
                 let action = dp.process(port, &mut m);
@@ -186,11 +191,22 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
         }
         for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
             if !b.is_empty() {
-                flush(t, b, stats);
+                flush(t, b, stats, &ch.tap);
             }
         }
     }
     dp
+}
+
+/// Copies the burst's frames to the tap when it is armed on `port`: one relaxed load otherwise.
+#[inline]
+fn tap(tap: &Tap, port: u16, direction: Direction, b: &Burst) {
+    if tap.armed_on(port) {
+        let now = capture::now_ns();
+        for m in b.as_slice() {
+            tap.record(direction, m.data(), now);
+        }
+    }
 }
 
 /// Where the frames of one rx burst go: a tx burst per port, the punt queue, or a drop counter.
@@ -211,7 +227,7 @@ impl Sink<'_> {
                     return;
                 };
                 if b.is_full() {
-                    flush(t, b, self.stats);
+                    flush(t, b, self.stats, &self.ch.tap);
                 }
                 // Cannot fail: the burst was just flushed if it was full.
                 let _ = b.push(m);
@@ -230,7 +246,8 @@ impl Sink<'_> {
     }
 }
 
-fn flush(t: &mut TxQueue, b: &mut Burst, stats: &WorkerStats) {
+fn flush(t: &mut TxQueue, b: &mut Burst, stats: &WorkerStats, tap_: &Tap) {
+    tap(tap_, t.port_id(), Direction::Sent, b);
     let (sent, lost) = t.tx_burst_or_drop(b);
     bump(&stats.tx, sent as u64);
     if lost > 0 {
