@@ -9,13 +9,14 @@
 #              R-U-THERE-ACKs count), then after the kill no traffic at all is needed; on_dead = "clear".
 #   restart    on_dead = "restart": after the SAs are cleared strongSwan is started again, and the tunnel must come
 #              back by itself (pings pass again) without any action on espgate.
+#   espgate    the same against a second espgate (gw2, --espgate-both), killed with SIGKILL and started again.
 # strongSwan runs with its default (long) rekey times: see the "Rekey and DPD race" pitfall in deploy/lab/README.md.
 # Prints PASS:/FAIL: lines and "N passed, N failed"; exits non-zero on any failure. Root; cleans up after itself.
-# env: ESPGATE_BIN, DPD_CASES ["clear periodic restart"], LAB_PREFIX [ldpd-], LAB_RUN_DIR [/tmp/espgate-lab-dpd]
+# env: ESPGATE_BIN, DPD_CASES ["clear periodic restart espgate"], LAB_PREFIX [ldpd-], LAB_RUN_DIR [/tmp/espgate-lab-dpd]
 # shellcheck source-path=SCRIPTDIR source=lab_lib.sh disable=SC2119
 . "$(dirname "$0")/lab_lib.sh"
 lab_begin dpd ldpd- /tmp/espgate-lab-dpd
-cases=${DPD_CASES:-clear periodic restart}
+cases=${DPD_CASES:-clear periodic restart espgate}
 interval=2 retries=3
 deadline=$((interval * (retries + 2)))
 
@@ -53,11 +54,12 @@ up() {
   return 1
 }
 
-# kill_and_detect NAME TRAFFIC: SIGKILL strongSwan; with TRAFFIC a ping towards the dead peer keeps going (on-demand
+# kill_and_detect NAME TRAFFIC [gw2]: SIGKILL strongSwan (or espgate gw2); with TRAFFIC a ping towards the dead peer keeps going (on-demand
 # DPD probes only when it sends and hears nothing). Then the SAs must go within the deadline, and the log say so.
 kill_and_detect() {
   local name=$1 traffic=$2 t0 ping_pid="" took
-  bash "$peer" kill right >/dev/null 2>&1 || { bad "$name: strongswan-peer kill"; return 1; }
+  if [ "${3:-}" = gw2 ]; then kill_gw gw2
+  else bash "$peer" kill right >/dev/null 2>&1 || { bad "$name: strongswan-peer kill"; return 1; }; fi
   t0=$(date +%s.%N)
   if [ "$traffic" = yes ]; then
     ip netns exec "$NS_LEFT_LAN" ping -n -q -i 0.5 -w $((deadline + 5)) "$RIGHT_HOST_IP" >/dev/null 2>&1 &
@@ -141,7 +143,39 @@ case_restart() {
   bash "$peer" stop right >/dev/null 2>&1
 }
 
+# espgate against espgate: gw2 is killed (SIGKILL), gw's DPD restarts, gw2 comes back and so does the tunnel.
+case_espgate() {
+  local name="espgate vs espgate, on_dead = restart" got t0
+  topo --espgate-both || { bad "$name: topology"; return; }
+  start_gw gw2 "$(gw_config right initiate=default)" || { bad "$name: gw2 did not start"; return; }
+  start_gw gw "$(gw_config left initiate=on-start "isakmp=dpd = { interval = $interval, retries = $retries, on_dead = \"restart\" }")" ||
+    { bad "$name: gw did not start"; return; }
+  if wait_for 20 log_has gw "IPsec SA for" && wait_for 5 log_has gw2 "IPsec SA for" && has_sas; then
+    got=$(ping_recv "$NS_LEFT_LAN" "$RIGHT_HOST_IP" 3 0.2)
+    if [ "$got" -ge 2 ]; then ok "$name: tunnel up, ping $got/3"; else bad "$name: tunnel up but ping $got/3"; fi
+  else
+    bad "$name: no tunnel"; dump gw gw2; stop_gw gw; stop_gw gw2; return
+  fi
+  if kill_and_detect "$name" yes gw2; then
+    dpd_espgate_s=$detect_s
+    sa_before=$(sa_lines)
+    t0=$SECONDS
+    start_gw gw2 "$(gw_config right initiate=default)" || { bad "$name: gw2 did not start again"; return; }
+    if wait_for 60 sa_more && wait_for 5 log_has gw2 "IPsec SA for"; then
+      ok "$name: the tunnel came back by itself $((SECONDS - t0)) s after gw2 restarted"
+      check_pings "$name: after the restart" 5
+    else
+      bad "$name: no new tunnel within 60 s of gw2's restart"; dump gw gw2
+    fi
+  fi
+  stop_gw gw
+  stop_gw gw2
+}
+
 topo --espgate || exit 1
-for c in $cases; do "case_$c"; done
-echo "      DPD detection after the kill: clear ${dpd_clear_s:--} s, periodic ${dpd_periodic_s:--} s, restart ${dpd_restart_s:--} s"
+for c in $cases; do
+  [ "$c" = espgate ] || [ "$LAB_TOPOLOGY" = "nat=0 remap=0 espgate=left" ] || topo --espgate || exit 1
+  "case_$c"
+done
+echo "      DPD detection after the kill: clear ${dpd_clear_s:--} s, periodic ${dpd_periodic_s:--} s, restart ${dpd_restart_s:--} s, espgate ${dpd_espgate_s:--} s"
 lab_end

@@ -198,6 +198,16 @@ stop_gw() {
   rm -rf "/run/dpdk/espgate-$pid"
 }
 
+# kill_gw NAME: SIGKILL, like a crash or a power cut: no Deletes go out.
+kill_gw() {
+  local pid=${gw_pid[$1]:-}
+  unset "gw_pid[$1]"
+  [ -n "$pid" ] || return 0
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -rf "/run/dpdk/espgate-$pid"
+}
+
 # gw_alive NAME: the daemon still runs.
 gw_alive() { [ -n "${gw_pid[$1]:-}" ] && [ -d "/proc/${gw_pid[$1]}" ] && ! grep -q zombie "/proc/${gw_pid[$1]}/status"; }
 
