@@ -3,6 +3,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Digest;
+use zeroize::Zeroize;
 
 use super::secret::Secret;
 use crate::isakmp::HashAlgorithm;
@@ -26,7 +27,11 @@ macro_rules! hmac_parts {
         for p in $parts {
             mac.update(p);
         }
-        mac.finalize().into_bytes().to_vec()
+        // The output is key material (SKEYID*, KEYMAT): wipe the stack copy once it is in the Secret's buffer.
+        let mut out = mac.finalize().into_bytes();
+        let v = out.to_vec();
+        out.as_mut_slice().zeroize();
+        v
     }};
 }
 

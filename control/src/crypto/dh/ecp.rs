@@ -5,6 +5,8 @@ use core::marker::PhantomData;
 use p256::elliptic_curve::sec1::{FromEncodedPoint, ModulusSize, ToEncodedPoint};
 use p256::elliptic_curve::{AffinePoint, CurveArithmetic, FieldBytesSize, PublicKey, SecretKey};
 
+use zeroize::Zeroize;
+
 use super::KeyExchange;
 use crate::crypto::error::CryptoError;
 use crate::crypto::secret::Secret;
@@ -72,7 +74,10 @@ where
         // from_sec1_bytes rejects coordinates outside the field, points off the curve and the identity.
         let peer = PublicKey::<C>::from_sec1_bytes(&sec1)
             .map_err(|_| CryptoError::InvalidPublicValue { group: self.group, reason: "not a point on the curve" })?;
-        let shared = p256::elliptic_curve::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
+        // A copy of the private scalar: wiped after use (`SecretKey` wipes its own on drop).
+        let mut scalar = self.secret.to_nonzero_scalar();
+        let shared = p256::elliptic_curve::ecdh::diffie_hellman(scalar, peer.as_affine());
+        scalar.zeroize();
         // The shared secret is the x coordinate, already the field's length (RFC 5903 §7).
         Ok(Secret::from_slice(shared.raw_secret_bytes()))
     }

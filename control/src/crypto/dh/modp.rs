@@ -96,19 +96,21 @@ impl<const L: usize> Modp<L> {
             buf.as_mut_slice().zeroize();
             // In the safe-prime groups any exponent above 1 works; in a subgroup it must also be below q.
             let in_range = x > Uint::ONE && params.q.is_none_or(|q| x < q);
-            if in_range {
-                return Ok(Self::new(params, x, params.exp_bits));
-            }
+            // `Uint` is `Copy`: the local copy is wiped too, not only the one the key pair keeps.
+            let pair = in_range.then(|| Self::new(params, x, params.exp_bits));
             x.zeroize();
+            if let Some(p) = pair {
+                return Ok(p);
+            }
         }
     }
 
     fn from_private(params: &'static Params<L>, private: &[u8]) -> Result<Self, CryptoError> {
-        let x = uint_from_be::<L>(private).ok_or(CryptoError::InvalidPrivateKey(params.group))?;
-        if x <= Uint::ONE || x >= params.p_minus_1 {
-            return Err(CryptoError::InvalidPrivateKey(params.group));
-        }
-        Ok(Self::new(params, x, private.len() * 8))
+        let mut x = uint_from_be::<L>(private).ok_or(CryptoError::InvalidPrivateKey(params.group))?;
+        let valid = x > Uint::ONE && x < params.p_minus_1;
+        let pair = valid.then(|| Self::new(params, x, private.len() * 8));
+        x.zeroize();
+        pair.ok_or(CryptoError::InvalidPrivateKey(params.group))
     }
 }
 
