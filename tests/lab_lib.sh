@@ -24,7 +24,9 @@ lab_begin() {
   [ "$(id -u)" -eq 0 ] || { echo "$lab_name: must run as root"; exit 1; }
   bash "$lab/install-deps" >/dev/null || { echo "$lab_name: install-deps failed"; exit 1; }
   [ -x "$bin" ] || { echo "$lab_name: no espgate binary at $bin (cargo build --release -p espgate)"; exit 1; }
-  command -v jq >/dev/null || { echo "$lab_name: needs jq (apt-get install jq)"; exit 1; }
+  # The show --json checks use jq; install it like install-deps installs the lab's packages.
+  command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq >/dev/null 2>&1 ||
+    { echo "$lab_name: needs jq (apt-get install jq)"; exit 1; }
   rm -rf "$lab_fail_dir"
   trap lab_cleanup EXIT
   bash "$lab/netns-down" --purge >/dev/null 2>&1
