@@ -145,6 +145,40 @@ if [ "$keying" = ike ] && [ "$initiate" = on-start ]; then
 fi
 echo "== ping 203.0.113.10 from host A (192.0.2.10) through both gateways ($keying keys)"
 status=0
+if [ -n "${RELOAD_TEST:-}" ]; then
+  # While the ping runs: gateway A gets a second crypto map entry by SIGHUP (its first SA must keep running: same
+  # SPIs, no loss), then a config that needs a restart and one that does not parse (both refused, nothing
+  # changes).
+  (
+    sleep "${RELOAD_AFTER:-3}"
+    "$bin" show crypto ipsec sa --json --socket "$run/gwa.sock" > "$run/before-reload.json"
+    cp "$run/gwa.toml" "$run/gwa.toml.orig"
+    cat >> "$run/gwa.toml" <<CFG
+
+[[access_list]]
+name = "VPN2"
+entries = [{ action = "permit", protocol = "ip", source = "192.0.2.0/24", destination = "198.51.100.128/25" }]
+
+[[crypto_map]]
+name = "CM1"
+seq = 20
+kind = "ipsec-isakmp"
+peer = "198.51.100.2"
+match_address = "VPN2"
+transform_sets = ["TS1"]
+CFG
+    kill -HUP "$(cat "$run/gwa.pid")"
+    sleep 1
+    sed 's/^workers = \[1\]/workers = [1, 2]/' "$run/gwa.toml" > "$run/gwa.tmp" && cat "$run/gwa.tmp" > "$run/gwa.toml"
+    kill -HUP "$(cat "$run/gwa.pid")"
+    sleep 1
+    cp "$run/gwa.toml" "$run/gwa.good" && echo "this is = not [valid" >> "$run/gwa.toml"
+    kill -HUP "$(cat "$run/gwa.pid")"
+    sleep 1
+    "$bin" show crypto ipsec sa --json --socket "$run/gwa.sock" > "$run/after-reload.json"
+  ) &
+  reload_job=$!
+fi
 # The first echo may go while ARP resolves; -w bounds the wait.
 ip netns exec eg-ha ping -c "$count" -s "${PING_SIZE:-56}" -i "${PING_INTERVAL:-0.2}" -w 60 203.0.113.10 || status=$?
 if [ "$keying" = ike ] && [ "$initiate" = on-traffic ]; then
@@ -152,6 +186,18 @@ if [ "$keying" = ike ] && [ "$initiate" = on-traffic ]; then
   grep -h "starts negotiation\|IPsec SA for" "$run/gwa.log" || { echo "no traffic-triggered negotiation"; status=1; }
 fi
 
+if [ -n "${RELOAD_TEST:-}" ]; then
+  wait "$reload_job"
+  echo "== reload checks"
+  grep -h "reload" "$run/gwa.log"
+  spis() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(sorted((m["crypto_map"], m["seq"], m["current_outbound_spi"]) for m in v["sas"] if m["seq"] == 10))' "$1"; }
+  grep -q "config reloaded.*1 entries added, 0 removed, 0 changed, 1 unchanged" "$run/gwa.log" || { echo "FAIL: reload did not add the entry"; status=1; }
+  grep -q "refused.*need a restart: engine" "$run/gwa.log" || { echo "FAIL: engine change not refused"; status=1; }
+  [ "$(grep -c "refused" "$run/gwa.log")" -ge 2 ] || { echo "FAIL: bad config not refused"; status=1; }
+  before=$(spis "$run/before-reload.json"); after=$(spis "$run/after-reload.json")
+  echo "SAs before: $before"; echo "SAs after:  $after"
+  [ -n "$before" ] && [ "$before" = "$after" ] || { echo "FAIL: the running SA changed across the reload"; status=1; }
+fi
 for g in gwa gwb; do
   if [ "$keying" = ike ]; then
     echo "== gateway ${g#gw}# show crypto isakmp sa"

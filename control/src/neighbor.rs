@@ -64,6 +64,19 @@ impl Host {
         &self.tables
     }
 
+    /// New tables from a reloaded config: the neighbors learned so far stay (static ones come from the new config).
+    /// Returns the tables to publish to the workers.
+    pub fn replace_tables(&mut self, mut tables: Tables) -> Tables {
+        for ip in self.learned.keys() {
+            if let (Some(mac), false) = (self.tables.neighbors.get(ip), tables.neighbors.contains_key(ip)) {
+                tables.neighbors.insert(*ip, *mac);
+            }
+        }
+        self.tables = tables;
+        self.changed = false;
+        self.tables.clone()
+    }
+
     /// The tables, if neighbors changed since the last call: the caller publishes them to the workers.
     pub fn take_changed_tables(&mut self) -> Option<Tables> {
         std::mem::take(&mut self.changed).then(|| self.tables.clone())

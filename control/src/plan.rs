@@ -56,14 +56,34 @@ pub fn build(
     port_of: impl Fn(&str) -> Option<u16>,
     mac_of: impl Fn(u16) -> Option<[u8; 6]>,
 ) -> Result<Plan, PlanError> {
+    build_keeping(cfg, port_of, mac_of, &HashMap::new(), 0)
+}
+
+/// Builds the plan for a reload: entries in `keep` (by name and seq) keep their handles, so their SAs stay where
+/// the worker has them; other entries get handles from `first_new` on (never a handle a removed entry had, whose
+/// SAs may still be on their way out).
+pub fn build_keeping(
+    cfg: &Config,
+    port_of: impl Fn(&str) -> Option<u16>,
+    mac_of: impl Fn(u16) -> Option<[u8; 6]>,
+    keep: &HashMap<(String, u32), u32>,
+    first_new: u32,
+) -> Result<Plan, PlanError> {
     // Crypto map entries get handles in config order; a map (a set of entries) becomes one SPD per interface.
+    let mut next_new = first_new.max(keep.values().max().map_or(0, |h| h + 1));
     let mut maps = Vec::new();
     let mut spd_of_map: HashMap<&str, usize> = HashMap::new();
     let mut policies: Vec<Vec<SpdEntry>> = Vec::new();
     let mut entries: Vec<&config::CryptoMap> = cfg.crypto_maps.iter().collect();
     entries.sort_by_key(|m| (m.name.clone(), m.seq));
     for m in entries {
-        let handle = maps.len() as u32;
+        let handle = match keep.get(&(m.name.clone(), m.seq)) {
+            Some(h) => *h,
+            None => {
+                next_new += 1;
+                next_new - 1
+            }
+        };
         let spd = *spd_of_map.entry(m.name.as_str()).or_insert_with(|| {
             policies.push(Vec::new());
             policies.len() - 1

@@ -37,6 +37,7 @@ mod psk_id;
 mod qm_keys;
 mod qm_responder;
 mod quick_mode;
+mod reconfigure;
 mod timers;
 
 use std::collections::{HashMap, HashSet, VecDeque};
