@@ -165,6 +165,12 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             tap(&ch.tap, port, Direction::Received, &rx);
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for mut m in rx.drain() {
+                // The pipeline reads and writes one contiguous buffer; a chained frame's first segment alone is not
+                // the packet.
+                if m.segments() != 1 {
+                    bump(&stats.drops[DropCause::Chained.index()], 1);
+                    continue;
+                }
                 let action = dp.process(port, &mut m);
                 if let Action::Fragment { max_len } = action {
                     let ok = frag::fragment_v4(m.data(), usize::from(max_len), |h, d| {

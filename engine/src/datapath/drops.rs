@@ -29,10 +29,13 @@ pub enum Drop {
     FragmentPolicy,
     /// An ICMP error was due but the per-worker rate limit held it back (the packet is dropped without one).
     IcmpRateLimited,
+    /// A frame larger than one buffer (a chained mbuf: jumbo frames, scattered receive); the pipeline works on
+    /// contiguous frames only.
+    Chained,
 }
 
 impl Drop {
-    const PIPELINE: [Drop; 12] = [
+    const PIPELINE: [Drop; 13] = [
         Drop::Malformed,
         Drop::UnsupportedEtherType,
         Drop::NotForUs,
@@ -45,6 +48,7 @@ impl Drop {
         Drop::Mtu,
         Drop::FragmentPolicy,
         Drop::IcmpRateLimited,
+        Drop::Chained,
     ];
 
     /// Number of distinct reasons, for counter arrays: the IPsec ones, then the pipeline's own.
@@ -71,6 +75,7 @@ impl Drop {
             Drop::Mtu => base + 9,
             Drop::FragmentPolicy => base + 10,
             Drop::IcmpRateLimited => base + 11,
+            Drop::Chained => base + 12,
         }
     }
 
@@ -90,6 +95,7 @@ impl Drop {
             Drop::Mtu => "egress-mtu",
             Drop::FragmentPolicy => "fragment-ports-unknown",
             Drop::IcmpRateLimited => "icmp-rate-limited",
+            Drop::Chained => "chained-frame",
         }
     }
 }
