@@ -1,9 +1,11 @@
 //! espgate: the IPsec gateway daemon and its command-line interface.
+mod capture;
 mod ctl;
 mod ike;
 mod metrics;
 mod run;
 mod show;
+mod wireshark;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -20,7 +22,8 @@ enum Command {
     /// Run the gateway from a config file until SIGINT/SIGTERM.
     Run(run::RunOpts),
     /// Ask the running daemon: `show crypto isakmp sa [detail]`, `show crypto ipsec sa [detail] [peer ADDR]`,
-    /// `show interfaces`, `show counters`.
+    /// `show interfaces`, `show counters`, `show crypto keys [--wireshark DIR]` (the SAs' keys: handle the output
+    /// with care).
     Show {
         /// The command words after `show`, e.g. `crypto ipsec sa detail`.
         #[arg(required = true, num_args = 1..)]
@@ -31,7 +34,15 @@ enum Command {
         /// The daemon's control socket ([control] socket in the config).
         #[arg(long, default_value = control::config::DEFAULT_CONTROL_SOCKET)]
         socket: std::path::PathBuf,
+        /// With `crypto keys`: write Wireshark's `esp_sa` and `ikev1_decryption_table` into this directory (e.g. a
+        /// Wireshark profile directory), so captures open decrypted. The files contain the SAs' secret keys; they
+        /// are written mode 0600.
+        #[arg(long, value_name = "DIR")]
+        wireshark: Option<std::path::PathBuf>,
     },
+    /// Record the frames of one interface (both directions, everything the port sees) into a pcapng file, until
+    /// --count frames or --seconds passed. The daemon writes the file (mode 0600).
+    Capture(capture::CaptureOpts),
     /// Ask the running daemon to remove SAs: `clear crypto sa [peer ADDR]` (IPsec SAs, with Deletes to the peers;
     /// traffic or `initiate = "on-start"` brings them back), `clear crypto isakmp [CONN-ID]` (ISAKMP SAs).
     Clear {
@@ -70,7 +81,15 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(o) => run::run(&o)?,
         Command::CheckConfig { file } => run::check_config(&file)?,
-        Command::Show { words, json, socket } => {
+        Command::Show { words, json, socket, wireshark } if words.join(" ") == "crypto keys" => {
+            wireshark::show(&socket, wireshark.as_deref(), json)?
+        }
+        Command::Capture(o) => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+            capture::run(&o, &stop)?
+        }
+        Command::Show { words, json, socket, .. } => {
             let mut command = vec!["show".to_string()];
             command.extend(words.iter().cloned());
             let v = ctl::request(&socket, &command)?;

@@ -176,10 +176,13 @@ pub fn run(o: &RunOpts) -> Result<()> {
         maps.iter().filter(|m| m.manual.is_some()).count()
     );
 
+    let handles = plan_handles(&maps);
     let ike = match ike_address(&cfg) {
-        Some(a) => Ike::new(&cfg, a)?,
+        Some(a) => Ike::new(&cfg, a, &handles)?,
         None => None,
     };
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let metrics = match &cfg.metrics {
         Some(m) => {
             let e = crate::metrics::Exporter::start(m.listen)?;
@@ -194,10 +197,15 @@ pub fn run(o: &RunOpts) -> Result<()> {
         ch: &ch,
         pool: &pool,
         server: &server,
-        cfg: &cfg,
+        cfg: cfg.clone(),
+        config_path: o.config.clone(),
+        hup,
+        next_handle: maps.iter().map(|m| m.handle + 1).max().unwrap_or(0),
+        maps,
         ports: &ports,
         stats: &stats,
         manual: views,
+        capture: None,
         ike,
         metrics,
     };
@@ -210,7 +218,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
     }
     stop.store(true, Ordering::Relaxed);
     let dp = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
-    print_summary(&ports, &stats, &dp, &maps);
+    print_summary(&ports, &stats, &dp, &daemon.maps);
     drop(dp);
     while ch.retired.pop().is_some() {}
     while ch.punt.pop().is_some() {}
@@ -218,6 +226,11 @@ pub fn run(o: &RunOpts) -> Result<()> {
     // Ports close (net_pcap finishes its files) before the pool and EAL go.
     drop(ports);
     Ok(())
+}
+
+/// The SPD handle of each crypto map entry, by name and seq.
+fn plan_handles(maps: &[plan::MapPlan]) -> std::collections::HashMap<(String, u32), u32> {
+    maps.iter().map(|m| ((m.name.clone(), m.seq), m.handle)).collect()
 }
 
 /// Sets the stop flag when dropped, so an early return cannot leave a worker lcore polling forever while its
@@ -242,16 +255,27 @@ fn ike_address(cfg: &Config) -> Option<IpAddr> {
 }
 
 /// The control thread's state: the gateway's host presence, IKE, and what `show` reads.
+mod reload;
+
 struct Daemon<'a> {
     host: Host,
     tables: engine::datapath::Tables,
     ch: &'a Channels,
     pool: &'a Mempool,
     server: &'a ctl::Server,
-    cfg: &'a Config,
+    cfg: Config,
+    config_path: std::path::PathBuf,
+    /// Set by SIGHUP: reload the config.
+    hup: Arc<AtomicBool>,
+    /// The crypto map entries as planned (handles, manual SAs), for reloads and the summary.
+    maps: Vec<plan::MapPlan>,
+    /// The next handle a new entry gets on reload (handles are never reused while running).
+    next_handle: u32,
     ports: &'a [Port],
     stats: &'a WorkerStats,
     manual: Vec<show::MapView>,
+    /// The running `espgate capture`, if any.
+    capture: Option<crate::capture::Session>,
     ike: Option<Ike>,
     metrics: Option<crate::metrics::Exporter>,
 }
@@ -278,6 +302,9 @@ impl Daemon<'_> {
                 }
                 let frames = self.host.handle(p.port, p.kind, p.mbuf.data(), now);
                 inject(self.ch, self.pool, frames);
+            }
+            if self.hup.swap(false, Ordering::Relaxed) {
+                self.reload();
             }
             if now != last_tick {
                 last_tick = now;
@@ -312,6 +339,9 @@ impl Daemon<'_> {
                 }
             }
             self.drive_ike(Instant::now());
+            if let Some(c) = self.capture.as_mut() {
+                c.drain(&self.ch.tap);
+            }
             let server = self.server;
             server.poll(|req| self.answer(req));
             if !busy {
@@ -416,6 +446,17 @@ impl Daemon<'_> {
         if let ["clear", "crypto", rest @ ..] = words.as_slice() {
             return self.clear(rest);
         }
+        if let ["capture", rest @ ..] = words.as_slice() {
+            let port_of = |n: &str| {
+                let i = self.cfg.interfaces.iter().position(|i| i.name == n)?;
+                self.ports.get(i).map(Port::id)
+            };
+            return crate::capture::answer(&mut self.capture, &self.ch.tap, port_of, rest);
+        }
+        if let ["show", "crypto", "keys"] = words.as_slice() {
+            // Keys leave only over the root-only control socket.
+            return crate::wireshark::keys_json(self.ike.as_ref(), &self.maps);
+        }
         let mut maps: Vec<show::MapView> = Vec::new();
         if let Some(ike) = &self.ike {
             for a in &ike.active {
@@ -426,7 +467,7 @@ impl Daemon<'_> {
                 // AH-only pairs have no ESP view; they show in the counters and `show crypto isakmp sa`.
                 let Some(esp) = &a.esp else { continue };
                 let mut v = map_view(
-                    self.cfg,
+                    &self.cfg,
                     &self.tables,
                     (&m.name, m.seq, m.peer),
                     (esp.inbound.0, esp.in_counters.clone()),
@@ -440,7 +481,7 @@ impl Daemon<'_> {
             }
         }
         let shown = Shown {
-            cfg: self.cfg,
+            cfg: &self.cfg,
             ports: self.ports,
             stats: self.stats,
             maps: &self.manual.iter().cloned().chain(maps).collect::<Vec<_>>(),

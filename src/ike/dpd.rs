@@ -41,6 +41,13 @@ impl Dpd {
         Self { config, peers: HashMap::new(), last_check: None, seed: seed & 0x7fff_ffff }
     }
 
+    pub fn set_config(&mut self, config: Option<control::config::Dpd>) {
+        if config.is_none() {
+            self.peers.clear();
+        }
+        self.config = config;
+    }
+
     fn peer(&mut self, peer: IpAddr, now: Instant) -> &mut Peer {
         let seed = self.seed;
         self.peers.entry(peer).or_insert(Peer {

@@ -135,30 +135,70 @@ fn proposal(p: &config::IsakmpPolicy, creds: Option<&Credentials>) -> Result<Pha
     })
 }
 
+/// The config's `ipsec-isakmp` entries as Quick Mode policies, with the SPD handles the plan gave them.
+fn policies_with(cfg: &Config, handles: &HashMap<(String, u32), u32>) -> Result<Vec<CryptoMapPolicy>> {
+    let mut policies = ike::phase2_policies(cfg)?;
+    for p in &mut policies {
+        match handles.get(&(p.map.clone(), p.seq)) {
+            Some(h) => p.handle = *h,
+            None => bail!("crypto map {} {} has no SPD handle", p.map, p.seq),
+        }
+    }
+    Ok(policies)
+}
+
+/// Phase 1 proposals in priority order and pre-shared keys by peer address (and the certificate credentials
+/// the signature policies need).
+#[allow(clippy::type_complexity)]
+fn phase1_settings(
+    cfg: &Config,
+    policies: &[CryptoMapPolicy],
+) -> Result<(Vec<Phase1Proposal>, Vec<(IpAddr, Secret)>, Option<Arc<Credentials>>)> {
+    let mut ordered: Vec<&config::IsakmpPolicy> = cfg.isakmp_policies.iter().collect();
+    ordered.sort_by_key(|p| p.priority);
+    let creds = match &cfg.pki {
+        Some(pki) if ordered.iter().any(|p| p.authentication != config::Auth::PreShare) => {
+            Some(Arc::new(Credentials::from_config(pki)?))
+        }
+        _ => None,
+    };
+    let phase1 = ordered.into_iter().map(|p| proposal(p, creds.as_deref())).collect::<Result<Vec<_>>>()?;
+    let mut keys = Vec::new();
+    for p in policies.iter().map(|p| p.peer) {
+        if let Some(k) = cfg.isakmp_key_for(p) {
+            if !keys.iter().any(|(a, _)| *a == p) {
+                keys.push((p, Secret::from_slice(k.key.as_bytes())));
+            }
+        }
+    }
+    Ok((phase1, keys, creds))
+}
+
+/// The entries negotiated at start and kept up (`initiate = "on-start"`).
+fn keep_up(cfg: &Config, policies: &[CryptoMapPolicy]) -> HashSet<u32> {
+    policies
+        .iter()
+        .filter(|p| {
+            cfg.crypto_maps.iter().any(|m| {
+                m.name == p.map
+                    && m.seq == p.seq
+                    && m.kind == config::CryptoMapKind::IpsecIsakmp
+                    && m.initiate() == Initiate::OnStart
+            })
+        })
+        .map(|p| p.handle)
+        .collect()
+}
+
 impl Ike {
     /// The IKE endpoint on `local` (UDP 500, and 4500 after a NAT is found), for the config's `ipsec-isakmp` maps.
-    pub fn new(cfg: &Config, local: IpAddr) -> Result<Option<Self>> {
-        let policies = ike::phase2_policies(cfg)?;
+    /// `handles` are the SPD handles `control::plan` gave the crypto map entries, by name and seq.
+    pub fn new(cfg: &Config, local: IpAddr, handles: &HashMap<(String, u32), u32>) -> Result<Option<Self>> {
+        let policies = policies_with(cfg, handles)?;
         if policies.is_empty() {
             return Ok(None);
         }
-        let mut ordered: Vec<&config::IsakmpPolicy> = cfg.isakmp_policies.iter().collect();
-        ordered.sort_by_key(|p| p.priority);
-        let creds = match &cfg.pki {
-            Some(pki) if ordered.iter().any(|p| p.authentication != config::Auth::PreShare) => {
-                Some(Arc::new(Credentials::from_config(pki)?))
-            }
-            _ => None,
-        };
-        let phase1 = ordered.into_iter().map(|p| proposal(p, creds.as_deref())).collect::<Result<Vec<_>>>()?;
-        let mut keys = Vec::new();
-        for p in policies.iter().map(|p| p.peer) {
-            if let Some(k) = cfg.isakmp_key_for(p) {
-                if !keys.iter().any(|(a, _)| *a == p) {
-                    keys.push((p, Secret::from_slice(k.key.as_bytes())));
-                }
-            }
-        }
+        let (phase1, keys, creds) = phase1_settings(cfg, &policies)?;
         let config = ike::Config {
             policies: phase1,
             keys,
@@ -186,18 +226,7 @@ impl Ike {
         // Aggressive Mode peers known by identity rather than address ([[isakmp_key]] identity = ...).
         ep.set_identity_keys(ike::identity_keys(cfg));
         ep.set_vendor_id_events(true);
-        let keep_up: HashSet<u32> = policies
-            .iter()
-            .filter(|p| {
-                cfg.crypto_maps.iter().any(|m| {
-                    m.name == p.map
-                        && m.seq == p.seq
-                        && m.kind == config::CryptoMapKind::IpsecIsakmp
-                        && m.initiate() == Initiate::OnStart
-                })
-            })
-            .map(|p| p.handle)
-            .collect();
+        let keep_up = keep_up(cfg, &policies);
         Ok(Some(Self {
             ep,
             policies,
@@ -247,6 +276,7 @@ impl Ike {
         };
         for (_, handle, sa) in due {
             sa.install(handle, command);
+            self.release_soon(now, handle);
         }
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
@@ -452,7 +482,9 @@ impl Ike {
         } else {
             self.stats.acquire_dropped += 1;
         }
-        if self.has_current_sa(handle) {
+        if self.pending_outbound.iter().any(|(_, h, _)| *h == handle) {
+            // Its outbound SA goes in shortly, and the held packets with it.
+        } else if self.has_current_sa(handle) {
             // The SA came up while the packet was on its way here.
             self.release_at.push((now + RELEASE_DELAY, handle));
         } else {
@@ -462,6 +494,13 @@ impl Ike {
                 }
             }
             self.want_sa(now, handle);
+        }
+    }
+
+    /// Held packets of `handle` go once the worker has its outbound SA.
+    fn release_soon(&mut self, now: Instant, handle: u32) {
+        if self.held.contains_key(&handle) {
+            self.release_at.push((now + RELEASE_DELAY, handle));
         }
     }
 
@@ -514,6 +553,11 @@ impl Ike {
                 self.log.push(format!("IKE: rekeying the ISAKMP SA with {peer}"));
             }
         }
+    }
+
+    /// The IKE endpoint, read-only (`show crypto keys` reads the ISAKMP SAs' keys from it).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
     }
 
     /// The crypto map entry (name, seq) an SPD handle belongs to.
@@ -581,6 +625,40 @@ impl Ike {
         // The endpoint reports Phase1Deleted; the views go now so `show` right after the clear agrees.
         self.phase1.retain(|p| !gone.contains(&p.icookie));
         gone.len()
+    }
+
+    /// A reloaded config: the SAs of `gone` handles (entries removed or changed) are deleted (Deletes to the peers),
+    /// the Quick Mode policies, Phase 1 proposals and keys, DPD and hold settings are replaced; SAs of unchanged
+    /// entries keep running. Certificate credentials are read at start only.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        handles: &HashMap<(String, u32), u32>,
+        gone: &[u32],
+        command: &mut dyn FnMut(Command),
+    ) -> Result<()> {
+        let policies = policies_with(cfg, handles)?;
+        let (phase1, keys, _) = phase1_settings(cfg, &policies)?;
+        self.clear_where(now, &mut |a| gone.contains(&a.handle), command);
+        for h in gone {
+            self.drop_held(*h);
+            self.negotiating.remove(h);
+            self.wanted.remove(h);
+        }
+        self.ep.set_phase1_config(phase1, keys, cfg.isakmp.aggressive_mode);
+        self.ep.set_identity_keys(ike::identity_keys(cfg));
+        self.ep.set_crypto_maps(policies.clone());
+        // Entries restarted after a dead peer stay kept up if they still exist.
+        let restarted: Vec<u32> =
+            self.keep_up.iter().copied().filter(|h| policies.iter().any(|p| p.handle == *h)).collect();
+        self.keep_up = keep_up(cfg, &policies);
+        self.keep_up.extend(restarted);
+        self.policies = policies;
+        self.hold_limit = cfg.isakmp.acquire_hold as usize;
+        self.dpd.set_config(cfg.isakmp.dpd.clone());
+        self.retry_at = Some(now);
+        Ok(())
     }
 
     /// After `clear crypto ...`: entries that must be up negotiate again soon (traffic re-triggers the others).

@@ -151,16 +151,13 @@ impl Ike {
         });
         let outbound =
             Outbound { esp: esp.as_ref().map(|e| e.outbound.clone()), ah: ah.as_ref().map(|a| a.outbound.clone()) };
-        // A first SA goes into use at once: with no older one, waiting would only drop traffic.
-        let replaces = self.has_current_sa(sa.handle);
-        if sa.initiator && replaces {
+        // The initiator's outbound SA waits until the responder has surely installed its inbound one (it does when
+        // Quick Mode message 3 arrives); traffic meanwhile goes on the older pair, or is held as an acquire.
+        if sa.initiator {
             self.pending_outbound.push((now + OUTBOUND_DELAY, sa.handle, outbound));
         } else {
             outbound.install(sa.handle, command);
-            // Packets held while this entry negotiated can go now.
-            if self.held.contains_key(&sa.handle) {
-                self.release_at.push((now + super::RELEASE_DELAY, sa.handle));
-            }
+            self.release_soon(now, sa.handle);
         }
         for old in self.active.iter_mut().filter(|a| a.handle == sa.handle && a.retire_at.is_none()) {
             old.retire_at = Some(now + REKEY_GRACE);
@@ -274,9 +271,19 @@ impl Ike {
     /// `clear crypto sa [peer ADDR]` (and shutdown, and a dead peer): removes the pairs now and tells the peers
     /// with Delete payloads on their newest ISAKMP SA. Returns how many pairs went.
     pub fn clear_ipsec(&mut self, now: Instant, peer: Option<IpAddr>, command: &mut dyn FnMut(Command)) -> usize {
+        self.clear_where(now, &mut |a| peer.is_none_or(|p| p == a.peer), command)
+    }
+
+    /// Removes the pairs `which` picks now, with Deletes to their peers.
+    pub(super) fn clear_where(
+        &mut self,
+        now: Instant,
+        which: &mut dyn FnMut(&Active) -> bool,
+        command: &mut dyn FnMut(Command),
+    ) -> usize {
         let mut by_peer: Vec<(IpAddr, Vec<u32>, Vec<u32>)> = Vec::new();
         let mut n = 0;
-        for a in self.active.iter_mut().filter(|a| peer.is_none_or(|p| p == a.peer)) {
+        for a in self.active.iter_mut().filter(|a| which(a)) {
             a.retire_at = Some(now);
             n += 1;
             let i = match by_peer.iter().position(|(p, _, _)| *p == a.peer) {

@@ -23,6 +23,7 @@ macro_rules! take {
 mod aggressive;
 mod api;
 mod delete_ipsec;
+mod export;
 mod informational;
 mod initial_contact;
 mod ipsec_proposal;
