@@ -7,7 +7,10 @@ mod isakmp_support;
 
 use control::crypto::IkeCipher;
 use control::ike::{Endpoint, Event};
-use control::isakmp::{Cookie, ExchangeType, GroupDescription, HashAlgorithm, IdData, Message};
+use control::isakmp::{
+    Body, Cookie, Doi, ExchangeType, Flags, GroupDescription, HashAlgorithm, HeaderRepr, IdData, Message,
+    NotificationRepr, NotifyType, Payload, ProtocolId,
+};
 
 const MAIN_MODE: ExchangeType = ExchangeType::MAIN_MODE;
 use isakmp_support::net::*;
@@ -145,5 +148,53 @@ fn another_identity_at_the_same_address_is_left_alone() {
     let new = main_mode(&mut net);
     assert_eq!(summary(&events(&mut net.r)), [("established", new), ("initial-contact", new)]);
     assert_eq!((net.r.stats().initial_contact_removed, net.r.sa_count()), (0, 2));
+    assert!(net.r.skeyid_d(&old).is_some());
+}
+
+/// Appends `extra` to the payloads of a plain message.
+fn with_payload(bytes: &[u8], extra: Payload) -> Vec<u8> {
+    let m = Message::parse(bytes).unwrap();
+    let mut payloads = m.payloads().to_vec();
+    payloads.push(extra);
+    Message { header: m.header, body: Body::Payloads(payloads) }.to_bytes().unwrap()
+}
+
+fn initial_contact(icookie: Cookie, rcookie: Cookie) -> Payload {
+    Payload::Notification(NotificationRepr {
+        doi: Doi::IPSEC,
+        protocol: ProtocolId::ISAKMP,
+        notify_type: NotifyType::INITIAL_CONTACT,
+        spi: [icookie, rcookie].concat(),
+        data: Vec::new(),
+    })
+}
+
+#[test]
+fn one_in_the_clear_is_not_believed() {
+    let mut net = pair(false, false);
+    let old = main_mode(&mut net);
+    let _ = (events(&mut net.i), events(&mut net.r));
+    // Aggressive Mode message 3 goes in the clear and HASH_I does not cover a notify added to it: the SA is
+    // established, the INITIAL-CONTACT ignored.
+    let new = net.i.connect_aggressive(net.now, addr(R)).unwrap();
+    let base = net.delivered;
+    net.pump_with(|n, _| n == base + 3);
+    let m3 = net.log.last().unwrap().1.clone();
+    let rcookie = Message::parse(&m3).unwrap().header.responder_cookie;
+    net.r.handle(net.now, addr(R), addr(I), &with_payload(&m3, initial_contact(new, rcookie)));
+    assert_eq!(summary(&events(&mut net.r)), [("established", new)]);
+    // Nor in an unprotected informational exchange on the established SA.
+    let header = HeaderRepr {
+        initiator_cookie: new,
+        responder_cookie: rcookie,
+        minor_version: 0,
+        exchange_type: ExchangeType::INFORMATIONAL,
+        flags: Flags::default(),
+        message_id: 7,
+    };
+    let plain = Message { header, body: Body::Payloads(vec![initial_contact(new, rcookie)]) }.to_bytes().unwrap();
+    net.r.handle(net.now, addr(R), addr(I), &plain);
+    assert!(matches!(events(&mut net.r).as_slice(), [Event::Notification { protected: false, .. }]));
+    assert_eq!((net.r.sa_count(), net.r.stats().initial_contacts), (2, 0));
     assert!(net.r.skeyid_d(&old).is_some());
 }

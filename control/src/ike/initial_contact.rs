@@ -9,7 +9,7 @@
 //! It is believed only when encrypted (message 5 or 6, an encrypted Aggressive Mode message 3, or a protected
 //! informational exchange): in the clear anyone could send it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::isakmp::{Cookie, Doi, NotificationRepr, NotifyType, Payload, ProtocolId};
 
@@ -33,6 +33,11 @@ pub(super) fn carried(payloads: &[Payload]) -> bool {
 }
 
 impl Endpoint {
+    /// Whether an established ISAKMP SA with this peer address exists.
+    pub(super) fn has_established_with(&self, peer: IpAddr) -> bool {
+        self.sas.values().any(|s| s.peer.ip() == peer && matches!(s.state, State::Established(_)))
+    }
+
     /// Just after the ISAKMP SA `icookie` was established: act on an INITIAL-CONTACT it carried.
     pub(super) fn initial_contact_on_established(&mut self, icookie: Cookie) {
         let Some(sa) = self.sas.get(&icookie) else { return };

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::{Endpoint, Phase1Sa};
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -51,6 +53,26 @@ impl RateLimiter {
     /// Addresses remembered.
     pub(super) fn len(&self) -> usize {
         self.buckets.len()
+    }
+}
+
+impl Phase1Sa {
+    /// A responder exchange not yet established (what `Config::max_half_open` bounds).
+    pub(super) fn half_open(&self) -> bool {
+        !self.initiator && self.state.awaits_reply()
+    }
+}
+
+impl Endpoint {
+    /// Responder exchanges in negotiation (bounded by `Config::max_half_open`).
+    pub fn half_open(&self) -> usize {
+        debug_assert_eq!(self.half_open, self.sas.values().filter(|s| s.half_open()).count());
+        self.half_open
+    }
+
+    /// Source addresses the per-source rate limiter remembers (bounded by `Config::rate_limit_sources`).
+    pub fn rate_limit_sources(&self) -> usize {
+        self.limiter.len()
     }
 }
 

@@ -8,7 +8,10 @@
 //! Quick Mode (RFC 2409 §5.5) as initiator and responder: ESP/AH proposals, proxy identities, PFS, lifetimes,
 //! commit bit, KEYMAT for the engine ([`Event::Phase2Established`]). Pre-shared keys by peer identity for the
 //! Aggressive Mode responder ([`Endpoint::set_identity_keys`]); the peer's Vendor IDs by name
-//! ([`Event::VendorIds`]). Not yet: rekeying, certificate revocation.
+//! ([`Event::VendorIds`]). INITIAL-CONTACT (RFC 2407 §4.6.3.3) in Main Mode messages 5/6 ([`Event::InitialContact`]).
+//! Limits on what unauthenticated senders can cost: a per-source rate of new responder exchanges, a half-open
+//! table bounded in size and drained by the retransmission timer, a maximum message size (see [`Config`] and the
+//! drop counters in [`Stats`]). Not yet: rekeying, certificate revocation.
 
 /// Finds the one payload of a kind a message must carry.
 macro_rules! take {
@@ -126,13 +129,6 @@ pub struct Endpoint {
     send_initial_contact: bool,
     /// Responder SAs in negotiation, kept as a count so a flood of message 1s costs no scan of the table.
     half_open: usize,
-}
-
-impl Phase1Sa {
-    /// A responder exchange not yet established (what [`Config::max_half_open`] bounds).
-    fn half_open(&self) -> bool {
-        !self.initiator && self.state.awaits_reply()
-    }
 }
 
 fn random_cookie() -> Result<Cookie, IkeError> {
@@ -604,21 +600,5 @@ impl Endpoint {
     /// Number of ISAKMP SAs (in negotiation or established).
     pub fn sa_count(&self) -> usize {
         self.sas.len()
-    }
-
-    /// Responder exchanges in negotiation (bounded by [`Config::max_half_open`]).
-    pub fn half_open(&self) -> usize {
-        debug_assert_eq!(self.half_open, self.sas.values().filter(|s| s.half_open()).count());
-        self.half_open
-    }
-
-    /// Source addresses the per-source rate limiter remembers (bounded by [`Config::rate_limit_sources`]).
-    pub fn rate_limit_sources(&self) -> usize {
-        self.limiter.len()
-    }
-
-    /// Whether an established ISAKMP SA with this peer address exists.
-    fn has_established_with(&self, peer: IpAddr) -> bool {
-        self.sas.values().any(|s| s.peer.ip() == peer && matches!(s.state, State::Established(_)))
     }
 }
