@@ -39,6 +39,8 @@ mod proposal;
 mod proxy;
 mod psk_id;
 mod qm_keys;
+#[cfg(test)]
+mod qm_refusals;
 mod qm_responder;
 mod quick_mode;
 mod reconfigure;
@@ -447,8 +449,8 @@ impl Endpoint {
                     self.report_vendor_ids(sa.peer, msg.header.initiator_cookie, msg.payloads());
                 }
                 // RFC 2408 §5: tell the peer why (PAYLOAD-MALFORMED, NO-PROPOSAL-CHOSEN, ...), in the clear since
-                // no keys are agreed. Not AUTHENTICATION-FAILED: someone guessing the pre-shared key then learns
-                // of each miss only from the timeout.
+                // no keys are agreed. Not a failed authentication (HASH, SIG or certificate): someone guessing the
+                // pre-shared key or trying certificates then learns of each miss only from the timeout.
                 match error.notify() {
                     Some(n) if n != NotifyType::AUTHENTICATION_FAILED && n != NotifyType::INVALID_CERTIFICATE => {
                         let rcookie = if sa.initiator { msg.header.responder_cookie } else { sa.rcookie };

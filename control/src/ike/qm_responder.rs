@@ -64,7 +64,8 @@ impl Endpoint {
         // A message that does not authenticate is not fatal: no state kept, nothing sent.
         let rest = open(v.crypto, msg, |c, b| message_hash(c.prf, &c.skeyids.skeyid_a, key.1, b)).map_err(plain)?;
         let sa = rest.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });
-        let sa = sa.ok_or((IkeError::MissingPayload("SA"), None))?;
+        // Authentic (HASH(1) matched) yet without its SA: malformed, and the peer is told (RFC 2408 §5).
+        let sa = sa.ok_or((IkeError::Notify(NotifyType::PAYLOAD_MALFORMED), None))?;
         let about = sa.proposals.first().map(|p| (p.protocol, p.spi.clone()));
         let refuse = |n: NotifyType| (IkeError::Notify(n), about.clone());
         let ni = rest.iter().find_map(|p| if let Payload::Nonce(n) = p { Some(n.clone()) } else { None });
