@@ -27,6 +27,28 @@ pub struct RunOpts {
     /// Stop after this many seconds (for tests and demos); default: run until SIGINT/SIGTERM.
     #[arg(long)]
     pub seconds: Option<u64>,
+    /// Log lines on stderr as text or as JSON objects (one per line, for journald/log shippers). Levels and
+    /// modules are chosen with ESPGATE_LOG (tracing's filter syntax, e.g. `info`, `espgate=debug`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Structured logs on stderr (IKE exchanges, SA up/down/rekey, DPD, reloads, errors).
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ESPGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    // A second init (tests calling run twice) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
 }
 
 /// True for a PCI address such as 0000:03:00.0 (or 03:00.0), as opposed to a vdev's devargs.
@@ -87,9 +109,10 @@ pub fn check_config(path: &Path) -> Result<()> {
 }
 
 pub fn run(o: &RunOpts) -> Result<()> {
+    init_logs(o.log_format);
     let cfg = config::load(&o.config, PermissionCheck::Enforce)?;
     for w in cfg.warnings() {
-        eprintln!("warning: {w}");
+        tracing::warn!(target: "espgate", "config: {w}");
     }
     if cfg.engine.workers.len() != 1 {
         // Inbound SAs are owned by one lcore (see engine::sa); steering packets of an SA that RSS delivered to
@@ -113,7 +136,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
         let port = Port::configure(&eal, id, &pc, &pool).with_context(|| format!("interface {:?}", i.name))?;
         if let Some(m) = i.mac {
             if let Err(e) = port.set_mac(m.0) {
-                eprintln!("espgate: interface {:?}: the device keeps its MAC ({e}); {} is used in software", i.name, m);
+                tracing::warn!(target: "espgate", "interface {:?}: the device keeps its MAC ({e}); {} is used in software", i.name, m);
             }
         }
         ports.push(port);
@@ -168,8 +191,9 @@ pub fn run(o: &RunOpts) -> Result<()> {
     };
     // Whatever happens from here, the worker is told to stop before its handle waits for it.
     let _stop_on_exit = StopOnDrop(stop.clone());
-    eprintln!(
-        "espgate: running on {} port(s) {:?}, worker lcore {worker_lcore}, {} crypto map entries ({} manual)",
+    tracing::info!(
+        target: "espgate",
+        "running on {} port(s) {:?}, worker lcore {worker_lcore}, {} crypto map entries ({} manual)",
         ports.len(),
         ports.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
         maps.len(),
@@ -186,7 +210,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
     let metrics = match &cfg.metrics {
         Some(m) => {
             let e = crate::metrics::Exporter::start(m.listen)?;
-            eprintln!("espgate: metrics at http://{}/metrics (unauthenticated)", e.local_addr());
+            tracing::info!(target: "espgate", "metrics at http://{}/metrics (unauthenticated)", e.local_addr());
             Some(e)
         }
         None => None,
@@ -324,7 +348,7 @@ impl Daemon<'_> {
             }
             while let Some(e) = self.ch.events.pop() {
                 // Manual SAs have no lifetime: these are IKE's SAs reaching a volume limit.
-                eprintln!("espgate: SA lifetime event: {e:?}");
+                tracing::info!(target: "espgate", event = ?e, "SA lifetime event");
                 if let Some(ike) = self.ike.as_mut() {
                     let mut commands = Vec::new();
                     ike.lifetime_event(Instant::now(), e, &mut |c| commands.push(c));
@@ -335,7 +359,7 @@ impl Daemon<'_> {
             }
             while let Some(r) = self.ch.retired.pop() {
                 if let Retired::InstallFailed(spi) = r {
-                    eprintln!("espgate: could not install inbound SA {spi}");
+                    tracing::error!(target: "espgate", %spi, "could not install inbound SA (SAD full or duplicate SPI)");
                 }
             }
             self.drive_ike(Instant::now());
@@ -357,12 +381,9 @@ impl Daemon<'_> {
         let mut commands = Vec::new();
         ike.drive(now, &mut |p| packets.push(p), &mut |c| commands.push(c));
         ike.flush(&mut |p| packets.push(p));
-        for line in ike.log.drain(..) {
-            eprintln!("espgate: {line}");
-        }
         for c in commands {
             if self.ch.commands.push(c).is_err() {
-                eprintln!("espgate: worker command queue full: an SA change was lost");
+                tracing::error!(target: "espgate", "worker command queue full: an SA change was lost");
             }
         }
         for p in packets {

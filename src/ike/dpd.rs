@@ -143,7 +143,7 @@ impl Ike {
         c: &mut dyn FnMut(Command),
     ) {
         self.stats.dead_peers += 1;
-        self.log.push(format!("IKE: peer {peer} is dead (DPD: {probes} R-U-THERE unanswered); deleting its SAs"));
+        tracing::warn!(target: "espgate", "IKE: peer {peer} is dead (DPD: {probes} R-U-THERE unanswered); deleting its SAs");
         self.dpd.peers.remove(&peer);
         let had: Vec<u32> = self.active.iter().filter(|a| a.peer == peer).map(|a| a.handle).collect();
         self.clear_ipsec(now, Some(peer), c);
@@ -160,7 +160,7 @@ impl Ike {
                 self.keep_up.insert(h);
             }
             self.retry_at = Some(now);
-            self.log.push(format!("IKE: negotiating with {peer} again (dpd on_dead = restart)"));
+            tracing::warn!(target: "espgate", "IKE: negotiating with {peer} again (dpd on_dead = restart)");
         }
     }
 }

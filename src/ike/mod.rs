@@ -99,7 +99,6 @@ pub struct Ike {
     dpd: dpd::Dpd,
     next_conn_id: u32,
     pub stats: IkeStats,
-    pub log: Vec<String>,
 }
 
 fn proposal(p: &config::IsakmpPolicy, creds: Option<&Credentials>) -> Result<Phase1Proposal> {
@@ -245,7 +244,6 @@ impl Ike {
             dpd: dpd::Dpd::new(cfg.isakmp.dpd.clone()),
             next_conn_id: 1001,
             stats: IkeStats::default(),
-            log: Vec::new(),
         }))
     }
 
@@ -299,7 +297,7 @@ impl Ike {
     fn event(&mut self, now: Instant, ev: Event, command: &mut dyn FnMut(Command)) {
         match ev {
             Event::Phase1Established { local, peer, initiator_cookie, initiator, proposal, nat, .. } => {
-                self.log.push(format!("IKE: ISAKMP SA with {peer} established (initiator: {initiator})"));
+                tracing::info!(target: "espgate", "IKE: ISAKMP SA with {peer} established (initiator: {initiator})");
                 self.phase1.push(Phase1View {
                     conn_id: self.next_conn_id,
                     local,
@@ -331,13 +329,13 @@ impl Ike {
                 }
             }
             Event::Phase1Failed { peer, error, .. } => {
-                self.log.push(format!("IKE: ISAKMP SA with {peer} failed: {error}"));
+                tracing::warn!(target: "espgate", "IKE: ISAKMP SA with {peer} failed: {error}");
                 self.connecting.remove(&peer.ip());
                 self.give_up_on(peer.ip());
                 self.retry_at.get_or_insert(now + RETRY);
             }
             Event::Phase1Expired { peer, initiator_cookie } | Event::Phase1Deleted { peer, initiator_cookie, .. } => {
-                self.log.push(format!("IKE: ISAKMP SA with {peer} gone"));
+                tracing::info!(target: "espgate", "IKE: ISAKMP SA with {peer} gone");
                 self.phase1.retain(|p| p.icookie != initiator_cookie);
                 self.retry_at.get_or_insert(now + RETRY);
             }
@@ -346,7 +344,7 @@ impl Ike {
                 self.install(now, &sa, command);
             }
             Event::Phase2Failed { peer, message_id, error, .. } => {
-                self.log.push(format!("IKE: Quick Mode with {peer} failed: {error}"));
+                tracing::warn!(target: "espgate", "IKE: Quick Mode with {peer} failed: {error}");
                 let failed: Vec<u32> =
                     self.negotiating.iter().filter(|(_, (_, m))| *m == Some(message_id)).map(|(h, _)| *h).collect();
                 for h in failed {
@@ -364,17 +362,17 @@ impl Ike {
                     .collect();
                 for a in self.active.iter_mut().filter(|a| a.outbound_spis().any(|s| gone.contains(&s))) {
                     a.retire_now(now);
-                    self.log.push(format!("IKE: {peer} deleted SA {}", a.describe()));
+                    tracing::info!(target: "espgate", "IKE: {peer} deleted SA {}", a.describe());
                 }
                 self.retire(now, command);
                 self.retry_at.get_or_insert(now + RETRY);
             }
             Event::VendorIds { peer, names, unknown, .. } => {
-                self.log.push(format!(
+                tracing::info!(target: "espgate",
                     "IKE: {peer} sent Vendor IDs: {}{}",
                     if names.is_empty() { "(none known)".to_string() } else { names.join(", ") },
                     if unknown.is_empty() { String::new() } else { format!(" and {} unknown", unknown.len()) }
-                ));
+                );
             }
             Event::DpdAck { peer, sequence, .. } => self.dpd.acked(peer.ip(), sequence, now),
             Event::InitialContact { peer, initiator_cookie } => {
@@ -385,15 +383,15 @@ impl Ike {
                     n += 1;
                 }
                 if n > 0 {
-                    self.log.push(format!("IKE: {peer} sent INITIAL-CONTACT: {n} old IPsec SA pair(s) removed"));
+                    tracing::info!(target: "espgate", "IKE: {peer} sent INITIAL-CONTACT: {n} old IPsec SA pair(s) removed");
                 }
                 self.retire(now, command);
             }
             Event::Notification { peer, notify_type, protected, .. } => {
-                self.log.push(format!(
+                tracing::info!(target: "espgate",
                     "IKE: {peer} sent {notify_type:?}{}",
                     if protected { "" } else { " (unauthenticated)" }
-                ));
+                );
             }
         }
     }
@@ -433,7 +431,7 @@ impl Ike {
                     return;
                 }
                 // The ISAKMP SA cannot carry it (e.g. just expired): a new one is made below.
-                Err(e) => self.log.push(format!("IKE: Quick Mode for {} {}: {e}", policy.map, policy.seq)),
+                Err(e) => tracing::info!(target: "espgate", "IKE: Quick Mode for {} {}: {e}", policy.map, policy.seq),
             }
         }
         self.wanted.insert(handle);
@@ -443,10 +441,10 @@ impl Ike {
             match self.ep.connect(now, SocketAddr::new(policy.peer, 500)) {
                 Ok(_) => {
                     self.connecting.insert(policy.peer, now);
-                    self.log.push(format!("IKE: Main Mode to {} started", policy.peer));
+                    tracing::info!(target: "espgate", "IKE: Main Mode to {} started", policy.peer);
                 }
                 Err(e) => {
-                    self.log.push(format!("IKE: cannot start Main Mode to {}: {e}", policy.peer));
+                    tracing::warn!(target: "espgate", "IKE: cannot start Main Mode to {}: {e}", policy.peer);
                     self.give_up_on(policy.peer);
                 }
             }
@@ -490,7 +488,7 @@ impl Ike {
         } else {
             if !self.negotiating.contains_key(&handle) {
                 if let Some(p) = self.policy(handle) {
-                    self.log.push(format!("IKE: traffic for {} {} starts negotiation with {}", p.map, p.seq, p.peer));
+                    tracing::info!(target: "espgate", "IKE: traffic for {} {} starts negotiation with {}", p.map, p.seq, p.peer);
                 }
             }
             self.want_sa(now, handle);
@@ -550,7 +548,7 @@ impl Ike {
             if self.ep.connect(now, SocketAddr::new(peer, 500)).is_ok() {
                 self.connecting.insert(peer, now);
                 self.stats.phase1_rekeys += 1;
-                self.log.push(format!("IKE: rekeying the ISAKMP SA with {peer}"));
+                tracing::info!(target: "espgate", "IKE: rekeying the ISAKMP SA with {peer}");
             }
         }
     }

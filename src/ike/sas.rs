@@ -116,7 +116,7 @@ impl Ike {
             None => None,
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
-                self.log.push(format!("IKE: {} {}: cannot install ESP SA: {e}", sa.map, sa.seq));
+                tracing::warn!(target: "espgate", "IKE: {} {}: cannot install ESP SA: {e}", sa.map, sa.seq);
                 return;
             }
         };
@@ -124,7 +124,7 @@ impl Ike {
             None => None,
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
-                self.log.push(format!("IKE: {} {}: cannot install AH SA: {e}", sa.map, sa.seq));
+                tracing::warn!(target: "espgate", "IKE: {} {}: cannot install AH SA: {e}", sa.map, sa.seq);
                 return;
             }
         };
@@ -173,7 +173,24 @@ impl Ike {
             rekeying: false,
             retire_at: None,
         };
-        self.log.push(format!("IKE: IPsec SA for {} {} with {} up: {}", sa.map, sa.seq, sa.peer, pair.describe()));
+        tracing::info!(
+            target: "espgate",
+            event = "ipsec_sa_up",
+            crypto_map = %sa.map,
+            seq = sa.seq,
+            peer = %sa.peer,
+            esp_in = ?pair.esp.as_ref().map(|e| e.inbound.0),
+            esp_out = ?pair.esp.as_ref().map(|e| e.outbound.params().spi.0),
+            ah_in = ?pair.ah.as_ref().map(|a| a.inbound.0),
+            ah_out = ?pair.ah.as_ref().map(|a| a.outbound.params().spi.0),
+            nat_t = sa.nat_t.is_some(),
+            lifetime_secs = sa.lifetime_secs,
+            "IKE: IPsec SA for {} {} with {} up: {}",
+            sa.map,
+            sa.seq,
+            sa.peer,
+            pair.describe()
+        );
         self.active.push(pair);
     }
 
@@ -209,7 +226,17 @@ impl Ike {
         let handle = a.handle;
         self.active[i].rekeying = true;
         if let Some(p) = self.policy(handle) {
-            self.log.push(format!("IKE: rekeying {} {} with {}", p.map, p.seq, p.peer));
+            tracing::info!(
+                target: "espgate",
+                event = "ipsec_rekey",
+                crypto_map = %p.map,
+                seq = p.seq,
+                peer = %p.peer,
+                "IKE: rekeying {} {} with {}",
+                p.map,
+                p.seq,
+                p.peer
+            );
         }
         self.want_sa(now, handle);
     }

@@ -16,9 +16,11 @@ use std::time::Instant;
 impl Daemon<'_> {
     pub(super) fn reload(&mut self) {
         match self.try_reload() {
-            Ok(summary) => eprintln!("espgate: config reloaded from {}: {summary}", self.config_path.display()),
+            Ok(summary) => {
+                tracing::info!(target: "espgate", "config reloaded from {}: {summary}", self.config_path.display())
+            }
             Err(e) => {
-                eprintln!("espgate: reload of {} refused, running config kept: {e:#}", self.config_path.display())
+                tracing::error!(target: "espgate", "reload of {} refused, running config kept: {e:#}", self.config_path.display())
             }
         }
     }
@@ -26,7 +28,7 @@ impl Daemon<'_> {
     fn try_reload(&mut self) -> Result<String> {
         let new = config::load(&self.config_path, PermissionCheck::Enforce)?;
         for w in new.warnings() {
-            eprintln!("warning: {w}");
+            tracing::warn!(target: "espgate", "config: {w}");
         }
         let diff = config::reload(&self.cfg, &new);
         if !diff.restart_required.is_empty() {
@@ -115,7 +117,7 @@ impl Daemon<'_> {
         commands.extend(installs);
         for c in commands {
             if self.ch.commands.push(c).is_err() {
-                eprintln!("espgate: worker command queue full during reload: an SA change was lost");
+                tracing::error!(target: "espgate", "worker command queue full during reload: an SA change was lost");
             }
         }
         self.manual.extend(views);
