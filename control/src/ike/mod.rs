@@ -358,7 +358,7 @@ impl Endpoint {
         let was_half_open = sa.half_open();
         let (keep, established) = self.step(now, local, remote, &mut sa, &msg, datagram);
         if was_half_open && !(keep && sa.half_open()) {
-            self.half_open -= 1;
+            self.half_open = self.half_open.saturating_sub(1);
         }
         if keep {
             self.sas.insert(icookie, sa);

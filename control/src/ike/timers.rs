@@ -33,14 +33,14 @@ impl Endpoint {
             let Some(t) = sa.timer.as_mut() else { continue };
             if let Some(n) = sa.refused {
                 let peer = sa.peer;
-                self.half_open -= usize::from(sa.half_open());
+                self.half_open = self.half_open.saturating_sub(usize::from(sa.half_open()));
                 self.sas.remove(&c);
                 self.events.push_back(Event::Phase1Failed { peer, initiator_cookie: c, error: IkeError::Notify(n) });
                 continue;
             }
             if t.tries >= self.config.retransmit_tries {
                 let (peer, tries) = (sa.peer, t.tries);
-                self.half_open -= usize::from(sa.half_open());
+                self.half_open = self.half_open.saturating_sub(usize::from(sa.half_open()));
                 self.sas.remove(&c);
                 self.events.push_back(Event::Phase1Failed {
                     peer,
