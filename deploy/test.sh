@@ -43,7 +43,8 @@ stage "cargo test --workspace" cargo test --workspace --locked
 stage "release build" cargo build --release --locked -p espgate -p perf
 stage "espgate-perf fwd smoke run" fwd_smoke
 stage "two espgate gateways, manual keys" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
-stage "two espgate gateways, IKEv1" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
+stage "two espgate gateways, IKEv1 on traffic, SIGHUP reload, clear crypto sa/isakmp" \
+  env PING_COUNT=40 RELOAD_TEST=1 CLEAR_TEST=1 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
 rekey_no_loss() {
   # 2500 pings of 1400 bytes against a 2560 KB SA lifetime: both gateways rekey by volume mid-stream; no ping lost.
   local log

@@ -331,6 +331,9 @@ impl Ike {
                 }
             }
         }
+        if n > 0 {
+            tracing::info!(target: "espgate", event = "ipsec_sa_cleared", pairs = n, "IKE: {n} IPsec SA pair(s) removed");
+        }
         self.retire(now, command);
         n
     }
