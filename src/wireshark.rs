@@ -309,4 +309,77 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join(IKEV1_FILE)).unwrap(), "00,11\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// An IPv4 ICMP echo request 192.0.2.10 -> 203.0.113.10 (checksums are not checked by the dissector).
+    fn echo() -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 192, 0, 2, 10, 203, 0, 113, 10];
+        p.extend_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+        p.extend_from_slice(b"espgate wireshark key export test");
+        let len = p.len() as u16;
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    /// tshark, where installed, decrypts ESP of every suite (GCM with its salt, CTR with its nonce, NAT-T in UDP
+    /// 4500) with the line we write, and checks the ICV with our auth key.
+    #[test]
+    fn tshark_decrypts_every_suite_with_our_lines() {
+        if std::process::Command::new("tshark").arg("--version").output().is_err() {
+            eprintln!("tshark not installed: skipped");
+            return;
+        }
+        use engine::buf::{PacketBuf, VecBuf};
+        use engine::capture::{CapturedFrame, Direction};
+        let (gw_a, gw_b): (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+        let suites = [
+            (E::AesGcm128, I::None, false),
+            (E::AesGcm256, I::None, true),
+            (E::AesCtr128, I::HmacSha256_128, false),
+            (E::AesCbc128, I::HmacSha1_96, true),
+            (E::AesCbc256, I::HmacSha512_256, false),
+            (E::TripleDesCbc, I::HmacMd5_96, false),
+            (E::AesCbc192, I::HmacSha384_192, false),
+            (E::Null, I::HmacSha256_128, false),
+        ];
+        for (k, (e, i, nat)) in suites.into_iter().enumerate() {
+            let key: Vec<u8> = (0..e.key_len()).map(|b| b as u8 ^ 0x5a).collect();
+            let auth: Vec<u8> = (0..i.key_len()).map(|b| b as u8 ^ 0xa5).collect();
+            let mut p = params(0x3000 + k as u32, e, key, i, auth, Mode::Tunnel { local: gw_a, remote: gw_b });
+            if nat {
+                p.nat_t = Some(engine::sa::NatT::default());
+            }
+            let line = esp_line(&p, Some(gw_a), Some(gw_b));
+            let out = engine::esp::OutboundSa::new(p).unwrap();
+            let mut b = VecBuf::new(&echo());
+            assert_eq!(out.protect(&mut b).0, Ok(()), "{e:?}");
+            let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+            frame.extend_from_slice(b.data());
+            let f = CapturedFrame {
+                timestamp_ns: 1,
+                direction: Direction::Sent,
+                original_len: frame.len() as u32,
+                data: frame,
+            };
+            let path = std::env::temp_dir().join(format!("espgate-ws-suite-{}-{k}.pcapng", std::process::id()));
+            let mut file = crate::capture::header("outside");
+            file.extend_from_slice(&crate::capture::packet(&f));
+            std::fs::write(&path, file).unwrap();
+            let o = std::process::Command::new("tshark")
+                .args(["-n", "-r", path.to_str().unwrap()])
+                .args(["-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE"])
+                .args(["-o", &format!("uat:esp_sa:{}", s(&line))])
+                .args(["-T", "fields", "-e", "icmp.type", "-e", "ip.dst", "-e", "esp.icv_good", "-e", "udp.dstport"])
+                .output()
+                .unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let text = String::from_utf8_lossy(&o.stdout);
+            let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+            assert_eq!(fields.first(), Some(&"8"), "{e:?} {i:?}: {o:?}");
+            assert!(fields[1].contains("203.0.113.10"), "{e:?}: inner destination {text:?}");
+            if i != I::None {
+                assert_eq!(fields[2], "1", "{e:?} {i:?}: ICV good {text:?}");
+            }
+            assert_eq!(fields[3] == "4500", nat, "{e:?}: NAT-T {text:?}");
+        }
+    }
 }
