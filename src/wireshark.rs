@@ -330,18 +330,22 @@ mod tests {
         }
         use engine::buf::{PacketBuf, VecBuf};
         use engine::capture::{CapturedFrame, Direction};
-        let (gw_a, gw_b): (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+        let v4: (IpAddr, IpAddr) = ("198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+        // An IPv6 outer header: Wireshark must match the compressed address form we write.
+        let v6: (IpAddr, IpAddr) = ("2001:db8:100::1".parse().unwrap(), "2001:db8:100::2".parse().unwrap());
         let suites = [
-            (E::AesGcm128, I::None, false),
-            (E::AesGcm256, I::None, true),
-            (E::AesCtr128, I::HmacSha256_128, false),
-            (E::AesCbc128, I::HmacSha1_96, true),
-            (E::AesCbc256, I::HmacSha512_256, false),
-            (E::TripleDesCbc, I::HmacMd5_96, false),
-            (E::AesCbc192, I::HmacSha384_192, false),
-            (E::Null, I::HmacSha256_128, false),
+            (E::AesGcm128, I::None, false, v4),
+            (E::AesGcm256, I::None, true, v4),
+            (E::AesCtr128, I::HmacSha256_128, false, v4),
+            (E::AesCbc128, I::HmacSha1_96, true, v4),
+            (E::AesCbc256, I::HmacSha512_256, false, v4),
+            (E::TripleDesCbc, I::HmacMd5_96, false, v4),
+            (E::AesCbc192, I::HmacSha384_192, false, v4),
+            (E::Null, I::HmacSha256_128, false, v4),
+            (E::AesCbc256, I::HmacSha256_128, false, v6),
+            (E::AesGcm128, I::None, true, v6),
         ];
-        for (k, (e, i, nat)) in suites.into_iter().enumerate() {
+        for (k, (e, i, nat, (gw_a, gw_b))) in suites.into_iter().enumerate() {
             let key: Vec<u8> = (0..e.key_len()).map(|b| b as u8 ^ 0x5a).collect();
             let auth: Vec<u8> = (0..i.key_len()).map(|b| b as u8 ^ 0xa5).collect();
             let mut p = params(0x3000 + k as u32, e, key, i, auth, Mode::Tunnel { local: gw_a, remote: gw_b });
@@ -352,7 +356,9 @@ mod tests {
             let out = engine::esp::OutboundSa::new(p).unwrap();
             let mut b = VecBuf::new(&echo());
             assert_eq!(out.protect(&mut b).0, Ok(()), "{e:?}");
-            let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+            let ethertype: [u8; 2] = if gw_a.is_ipv6() { [0x86, 0xdd] } else { [0x08, 0x00] };
+            let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+            frame.extend_from_slice(&ethertype);
             frame.extend_from_slice(b.data());
             let f = CapturedFrame {
                 timestamp_ns: 1,
