@@ -4,6 +4,7 @@
 //! (`initiate = "on-start"`), on traffic (acquires from the worker), for rekeys, and after a dead peer (DPD with
 //! `on_dead = "restart"`). Also the state `show crypto isakmp sa` prints and `clear crypto ...` acts on.
 mod dpd;
+mod faults;
 mod sas;
 mod udp;
 
@@ -97,6 +98,8 @@ pub struct Ike {
     held: HashMap<u32, Vec<(Instant, Vec<u8>)>>,
     release_at: Vec<(Instant, u32)>,
     dpd: dpd::Dpd,
+    /// The chaos-test shim on IKE datagrams (in, out), when ESPGATE_IKE_FAULTS is set.
+    faults: Option<(faults::Shim, faults::Shim)>,
     next_conn_id: u32,
     pub stats: IkeStats,
 }
@@ -242,6 +245,14 @@ impl Ike {
             held: HashMap::new(),
             release_at: Vec::new(),
             dpd: dpd::Dpd::new(cfg.isakmp.dpd.clone()),
+            faults: match std::env::var("ESPGATE_IKE_FAULTS") {
+                Ok(spec) => {
+                    let f = faults::Faults::parse(&spec).map_err(|e| anyhow::anyhow!("ESPGATE_IKE_FAULTS: {e}"))?;
+                    tracing::warn!(target: "espgate", "IKE fault shim on (ESPGATE_IKE_FAULTS={spec}): for tests only");
+                    Some((faults::Shim::new(f), faults::Shim::new(f)))
+                }
+                Err(_) => None,
+            },
             next_conn_id: 1001,
             stats: IkeStats::default(),
         }))
@@ -249,10 +260,45 @@ impl Ike {
 
     /// A punted IKE frame (Ethernet + IP + UDP to port 500 or 4500).
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        match self.faults.as_mut() {
+            Some((inbound, _)) => {
+                for f in inbound.pass(now, frame.to_vec()) {
+                    self.handle_one(now, &f);
+                }
+            }
+            None => self.handle_one(now, frame),
+        }
+    }
+
+    fn handle_one(&mut self, now: Instant, frame: &[u8]) {
         let Some((src, dst, payload)) = udp::parse_udp(frame) else { return };
         self.dpd.heard_from(src.ip(), now);
         self.initial_contact_for(src.ip());
         self.ep.handle(now, dst, src, payload);
+    }
+
+    /// IKE datagrams out (through the fault shim when it is on).
+    fn transmit(&mut self, now: Instant, out: &mut dyn FnMut(Out)) {
+        let mut packets = Vec::new();
+        while let Some(t) = self.ep.poll_transmit() {
+            if let Some(p) = udp::udp_packet(t.source, t.destination, &t.contents) {
+                packets.push(p);
+            }
+        }
+        if let Some((inbound, outbound)) = self.faults.as_mut() {
+            let held_in = inbound.release(now);
+            let mut passed = outbound.release(now);
+            for p in packets {
+                passed.extend(outbound.pass(now, p));
+            }
+            packets = passed;
+            for f in held_in {
+                self.handle_one(now, &f);
+            }
+        }
+        for p in packets {
+            out(Out::Ike(p));
+        }
     }
 
     /// Runs timers and turns what the endpoint produced into datagrams to send and commands for the worker.
@@ -287,11 +333,7 @@ impl Ike {
             self.event(now, ev, command);
         }
         self.release_held(now, out);
-        while let Some(t) = self.ep.poll_transmit() {
-            if let Some(p) = udp::udp_packet(t.source, t.destination, &t.contents) {
-                out(Out::Ike(p));
-            }
-        }
+        self.transmit(now, out);
     }
 
     fn event(&mut self, now: Instant, ev: Event, command: &mut dyn FnMut(Command)) {
@@ -605,6 +647,10 @@ impl Ike {
                 "keepalives_sent": e.keepalives_sent, "rate_limited": e.rate_limited, "oversized": e.oversized,
                 "initial_contacts": e.initial_contacts,
             },
+            "fault_shim": self.faults.as_ref().map(|(i, o)| serde_json::json!({
+                "dropped": i.dropped + o.dropped, "duplicated": i.duplicated + o.duplicated,
+                "reordered": i.reordered + o.reordered,
+            })),
             "isakmp_sas": self.phase1.len(),
             "ipsec_sa_pairs": self.active.iter().filter(|a| !a.retiring()).count(),
         })
@@ -672,10 +718,6 @@ impl Ike {
 
     /// Datagrams queued by `clear_*`/`shutdown` outside `drive`.
     pub fn flush(&mut self, out: &mut dyn FnMut(Out)) {
-        while let Some(t) = self.ep.poll_transmit() {
-            if let Some(p) = udp::udp_packet(t.source, t.destination, &t.contents) {
-                out(Out::Ike(p));
-            }
-        }
+        self.transmit(Instant::now(), out);
     }
 }
