@@ -232,6 +232,7 @@ pub struct CaptureOpts {
     /// The pcapng file to write (by the daemon, as root, mode 0600).
     #[arg(long)]
     pub output: PathBuf,
+    /// The daemon's control socket ([control] socket in the config).
     #[arg(long, default_value = control::config::DEFAULT_CONTROL_SOCKET)]
     pub socket: PathBuf,
 }
