@@ -2,6 +2,8 @@
 //! the message size limit, the half-open limit and the expiry that drains it, bounded retransmissions, and the error
 //! notifies of Phase 1 (sent where RFC 2408 §5 asks, and ending our exchange when received).
 
+#[allow(dead_code)]
+mod config_common;
 mod isakmp_support;
 
 use std::net::SocketAddr;
@@ -255,4 +257,15 @@ fn wrong_key_is_not_announced_to_the_guesser() {
     net.pump();
     assert_eq!(net.delivered, 5);
     assert!(net.log.iter().all(|(_, m)| notify_of(m).is_none()));
+}
+
+#[test]
+fn aggressive_mode_is_off_unless_the_config_says_so() {
+    // config_common::BASE has no [isakmp] section at all, and an empty one is no different.
+    let omitted = control::config::parse(config_common::BASE).unwrap();
+    assert!(!omitted.isakmp.aggressive_mode);
+    let empty = control::config::parse(&format!("{}\n[isakmp]\n", config_common::BASE)).unwrap();
+    assert!(!empty.isakmp.aggressive_mode);
+    let on = control::config::parse(&format!("{}\n[isakmp]\naggressive_mode = true\n", config_common::BASE)).unwrap();
+    assert!(on.isakmp.aggressive_mode);
 }
