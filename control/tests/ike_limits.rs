@@ -2,7 +2,6 @@
 //! the message size limit, the half-open limit and the expiry that drains it, bounded retransmissions, and the error
 //! notifies of Phase 1 (sent where RFC 2408 §5 asks, and ending our exchange when received).
 
-#[allow(dead_code)]
 mod config_common;
 mod isakmp_support;
 
