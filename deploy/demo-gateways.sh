@@ -94,6 +94,7 @@ lifetime = 86400
 [[isakmp_key]]
 peer = "$6"
 key = "espgate-demo-only-key"
+$([ -n "${DPD_TEST:-}" ] && printf '\n[isakmp]\ndpd = { interval = 1, retries = 2, mode = "periodic", on_dead = "clear" }\n')
 
 [[crypto_map]]
 name = "CM1"
@@ -229,8 +230,20 @@ if [ -n "${CLEAR_TEST:-}" ] && [ "$keying" = ike ]; then
     echo "FAIL: a bad address was accepted"; status=1
   fi
 fi
-for g in gwa gwb; do kill -INT "$(cat "$run/$g.pid")"; done
+if [ -n "${DPD_TEST:-}" ] && [ "$keying" = ike ]; then
+  # Gateway B dies without a word (SIGKILL: no Deletes); A's DPD (1 s, 2 retries) must find it dead and remove the
+  # SAs. B's pid file goes, so the teardown below skips it.
+  echo "== DPD check"
+  kill -KILL "$(cat "$run/gwb.pid")"; rm -f "$run/gwb.pid"
+  t0=$SECONDS
+  for _ in $(seq 40); do grep -q "is dead" "$run/gwa.log" && break; sleep 0.25; done
+  n=$("$bin" show crypto ipsec sa --json --socket "$run/gwa.sock" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sas"]))')
+  echo "A found B dead after $((SECONDS - t0)) s; A has $n IPsec SA pair(s)"
+  grep -q "is dead" "$run/gwa.log" && [ "$n" = 0 ] || { echo "FAIL: DPD did not remove the dead peer's SAs"; status=1; }
+fi
+for g in gwa gwb; do [ -f "$run/$g.pid" ] && kill -INT "$(cat "$run/$g.pid")"; done
 for g in gwa gwb; do
+  [ -f "$run/$g.pid" ] || continue
   pid=$(cat "$run/$g.pid"); rm -f "$run/$g.pid"
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   echo "== gateway ${g#gw}: $(grep -c . "$run/$g.log") log lines"
