@@ -95,6 +95,7 @@ impl Ike {
         peers.dedup();
         self.dpd.peers.retain(|p, _| peers.contains(p));
         let mut dead = Vec::new();
+        let mut probe_by_main_mode = Vec::new();
         for peer in peers {
             let inbound: u64 = self.active.iter().filter(|a| a.peer == peer).map(|a| a.inbound_packets()).sum();
             let icookie = self.phase1_with(peer);
@@ -119,14 +120,31 @@ impl Ike {
                 (DpdMode::OnDemand, 0) => now.duration_since(p.last_heard) >= interval,
                 (DpdMode::Periodic, 0) => since_probe >= interval && now.duration_since(p.last_heard) >= interval,
             };
-            // Without an ISAKMP SA there is nothing to probe on; the IPsec SAs live on until their lifetime.
-            let Some(icookie) = icookie.filter(|_| due) else { continue };
-            let seq = p.next_seq;
-            p.next_seq = p.next_seq.wrapping_add(1);
+            if !due {
+                continue;
+            }
             p.unanswered += 1;
             p.last_probe = Some(now);
-            if self.ep.dpd_probe(&icookie, seq).is_ok() {
-                self.stats.dpd_probes += 1;
+            match icookie {
+                Some(icookie) => {
+                    let seq = p.next_seq;
+                    p.next_seq = p.next_seq.wrapping_add(1);
+                    if self.ep.dpd_probe(&icookie, seq).is_ok() {
+                        self.stats.dpd_probes += 1;
+                    }
+                }
+                // IPsec SAs but no ISAKMP SA to probe on (it expired or was cleared): a new Main Mode is the probe;
+                // its answer counts as hearing from the peer.
+                None => probe_by_main_mode.push(peer),
+            }
+        }
+        for peer in probe_by_main_mode {
+            if !self.connecting.contains_key(&peer) {
+                self.initial_contact_for(peer);
+                if self.ep.connect(now, std::net::SocketAddr::new(peer, 500)).is_ok() {
+                    self.connecting.insert(peer, now);
+                    self.stats.dpd_probes += 1;
+                }
             }
         }
         for peer in dead {
