@@ -21,7 +21,8 @@ fi
 
 pkgs=(libdpdk-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 iputils-ping ca-certificates)
 # g++: libfuzzer-sys builds libFuzzer for the fuzz smoke run.
-[ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv g++)
+# tshark: the capture/key-export oracle; shellcheck: the deploy scripts' lint; jq: the lab scripts.
+[ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv g++ tshark shellcheck jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -57,10 +57,13 @@ rekey_no_loss() {
   [ "$n" -ge 11 ] && grep -q " 0% packet loss" <<<"$log"
 }
 stage "espgate against espgate: ten IKE rekeys under continuous traffic, no loss" rekey_no_loss
+stage "capture and Wireshark keys: tshark decrypts ISAKMP and ESP" \
+  env ESPGATE_BIN=./target/release/espgate bash tests/capture_wireshark.sh
 stage "lab selftest (strongSwan peers in namespaces)" bash tests/lab_selftest.sh
 stage "espgate against strongSwan" env ESPGATE_BIN=./target/release/espgate bash tests/interop_strongswan.sh
 stage "IKE core against strongSwan (Phase 1, Quick Mode, certificates)" \
-  cargo test --locked -p control --test isakmp_strongswan --test ike_qm_strongswan --test pki_strongswan -- --ignored --test-threads=1
+  cargo test --locked -p control --test isakmp_strongswan --test ike_qm_strongswan --test pki_strongswan \
+  --test initial_contact_strongswan -- --ignored --test-threads=1
 if [ -f deploy/fuzz-smoke.sh ]; then
   stage "fuzzing smoke run" bash deploy/fuzz-smoke.sh
 fi
