@@ -153,20 +153,29 @@ pub fn run(o: &RunOpts) -> Result<()> {
     let mut dp = engine::datapath::Datapath::new(Arc::new(tables.clone()), 65536);
     let mut views = Vec::new();
     for m in &maps {
+        let what = || format!("crypto map {} {}", m.name, m.seq);
+        let mut esp = None;
         if let Some((inb, outb)) = &m.manual {
-            let what = || format!("crypto map {} {}", m.name, m.seq);
             let inbound = InboundSa::new(inb.clone()).with_context(what)?;
             let in_counters = inbound.shared_counters();
             dp.install_inbound(inbound).with_context(what)?;
             let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
             dp.install_outbound(m.handle, outbound.clone());
-            views.push(map_view(&cfg, &tables, (&m.name, m.seq, m.peer), (inb.spi.0, in_counters), outbound));
+            esp = Some(((inb.spi.0, in_counters), outbound));
         }
         // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
+        let mut ah = None;
         if let Some((inb, outb)) = &m.manual_ah {
             let what = || format!("crypto map {} {} (AH)", m.name, m.seq);
-            dp.install_inbound_ah(engine::ah::InboundAh::new(inb.clone()).with_context(what)?).with_context(what)?;
-            dp.install_outbound_ah(m.handle, Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?));
+            let inbound = engine::ah::InboundAh::new(inb.clone()).with_context(what)?;
+            let in_counters = inbound.shared_counters();
+            dp.install_inbound_ah(inbound).with_context(what)?;
+            let outbound = Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?);
+            dp.install_outbound_ah(m.handle, outbound.clone());
+            ah = Some(ah_view(&cfg, (&m.name, m.seq), (inb.spi.0, in_counters), outbound));
+        }
+        if esp.is_some() || ah.is_some() {
+            views.push(map_view(&cfg, &tables, (&m.name, m.seq, m.peer), esp, ah));
         }
     }
     for p in &ports {
@@ -485,17 +494,17 @@ impl Daemon<'_> {
                 let Some(m) = self.cfg.crypto_maps.iter().find(|m| m.name == name && m.seq == seq) else {
                     continue;
                 };
-                // AH-only pairs have no ESP view; they show in the counters and `show crypto isakmp sa`.
-                let Some(esp) = &a.esp else { continue };
-                let mut v = map_view(
-                    &self.cfg,
-                    &self.tables,
-                    (&m.name, m.seq, m.peer),
-                    (esp.inbound.0, esp.in_counters.clone()),
-                    esp.outbound.clone(),
-                );
+                let esp = a.esp.as_ref().map(|e| ((e.inbound.0, e.in_counters.clone()), e.outbound.clone()));
+                let ah = a.ah.as_ref().map(|h| {
+                    ah_view(&self.cfg, (&m.name, m.seq), (h.inbound.0, h.in_counters.clone()), h.outbound.clone())
+                });
+                let mut v = map_view(&self.cfg, &self.tables, (&m.name, m.seq, m.peer), esp, ah);
                 let secs = a.lifetime.saturating_sub(a.installed.elapsed()).as_secs();
-                let hard = esp.outbound.params().lifetime.hard_bytes;
+                let hard = match (&a.esp, &a.ah) {
+                    (Some(e), _) => e.outbound.params().lifetime.hard_bytes,
+                    (None, Some(h)) => h.outbound.params().lifetime.hard_bytes,
+                    (None, None) => u64::MAX,
+                };
                 let kb = (hard != u64::MAX).then(|| hard.saturating_sub(a.outbound_bytes()) / 1024);
                 v.remaining = Some((kb, secs));
                 maps.push(v);
@@ -653,13 +662,32 @@ impl Shown<'_> {
     }
 }
 
-/// The `show crypto ipsec sa` facts of one crypto map entry's SA pair (manual or negotiated).
+/// The ESP half of a pair as `show` reads it: (inbound SPI, its counters), the outbound SA.
+type EspView = ((u32, Arc<engine::sa::SaCounters>), Arc<OutboundSa>);
+
+/// The AH half of a pair as `show` reads it, from the SAs and their counters.
+fn ah_view(
+    cfg: &Config,
+    entry: (&str, u32),
+    inbound: (u32, Arc<engine::sa::SaCounters>),
+    outbound: Arc<engine::ah::OutboundAh>,
+) -> show::AhView {
+    let m = cfg.crypto_maps.iter().find(|c| c.name == entry.0 && c.seq == entry.1);
+    let ts = m.and_then(|e| e.transform_sets.first()).and_then(|n| cfg.transform_set(n));
+    show::AhView {
+        inbound,
+        outbound: (outbound.params().spi.0, outbound),
+        transform: ts.and_then(|t| t.ah).map_or_else(String::new, |a| format!("{} ", a.name())),
+    }
+}
+
+/// The `show crypto ipsec sa` facts of one crypto map entry's SA pair (manual or negotiated): ESP, AH, or both.
 fn map_view(
     cfg: &Config,
     tables: &engine::datapath::Tables,
     (name, seq, peer): (&str, u32, IpAddr),
-    inbound: (u32, Arc<engine::sa::SaCounters>),
-    sa: Arc<OutboundSa>,
+    esp: Option<EspView>,
+    ah: Option<show::AhView>,
 ) -> show::MapView {
     let entry = cfg.crypto_maps.iter().find(|c| c.name == name && c.seq == seq);
     let ts = entry.and_then(|e| e.transform_sets.first()).and_then(|n| cfg.transform_set(n));
@@ -675,13 +703,23 @@ fn map_view(
     };
     let interface = cfg.interfaces.iter().find(|i| i.crypto_map.as_deref() == Some(name));
     let path_mtu = tables.routes.lookup(peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
-    let plaintext_mtu =
-        (0..=usize::from(path_mtu)).rev().find(|&l| sa.encapsulated_len(l, 20) <= usize::from(path_mtu));
+    // The outermost SA decides the mode, the addresses and the port; the MTU left for the inner packet counts both.
+    let outer = match (&esp, &ah) {
+        (Some((_, sa)), _) => Some(sa.params().clone()),
+        (None, Some(a)) => Some(a.outbound.1.params().clone()),
+        (None, None) => None,
+    };
+    let mode = outer.as_ref().map_or(engine::sa::Mode::Transport, |p| p.mode);
+    let encapsulated = |l: usize| {
+        let l = esp.as_ref().map_or(l, |(_, sa)| sa.encapsulated_len(l, 20));
+        ah.as_ref().map_or(l, |a| a.outbound.1.encapsulated_len(l, !peer.is_ipv4()))
+    };
+    let plaintext_mtu = (0..=usize::from(path_mtu)).rev().find(|&l| encapsulated(l) <= usize::from(path_mtu));
     show::MapView {
         map: name.to_string(),
         seq,
         interface: interface.map_or_else(String::new, |i| i.name.clone()),
-        local_addr: match sa.params().mode {
+        local_addr: match mode {
             engine::sa::Mode::Tunnel { local, .. } => local,
             engine::sa::Mode::Transport => {
                 interface.and_then(|i| i.address_of_family(peer.is_ipv4())).map_or(peer, |a| a.addr())
@@ -690,17 +728,21 @@ fn map_view(
         peer,
         local_ident: ident(permit.map(|e| &e.source), permit.and_then(|e| e.source_port)),
         remote_ident: ident(permit.map(|e| &e.destination), permit.and_then(|e| e.destination_port)),
-        transform: ts.map_or_else(String::new, |t| {
-            show::ios_transform(t.esp_encryption.map_or("", |e| e.name()), t.esp_integrity.map(|i| i.name()))
+        transform: ts.map_or_else(String::new, |t| match t.esp_encryption {
+            Some(e) => show::ios_transform(e.name(), t.esp_integrity.map(|i| i.name())),
+            None => String::new(),
         }),
-        mode: if matches!(sa.params().mode, engine::sa::Mode::Tunnel { .. }) { "tunnel" } else { "transport" },
-        iv_size: sa.params().encryption.iv_len(),
+        mode: if matches!(mode, engine::sa::Mode::Tunnel { .. }) { "tunnel" } else { "transport" },
+        iv_size: esp.as_ref().map_or(0, |(_, sa)| sa.params().encryption.iv_len()),
         path_mtu,
         plaintext_mtu: plaintext_mtu.unwrap_or(0),
         replay_window: cfg.engine.replay_window,
-        inbound: Some(inbound),
-        outbound: Some((sa.params().spi.0, sa.clone())),
+        inbound: esp.as_ref().map(|(i, _)| i.clone()),
+        outbound: esp.as_ref().map(|(_, sa)| (sa.params().spi.0, sa.clone())),
         remaining: None,
+        ah,
+        pfs: entry.and_then(|e| e.pfs).map(|g| g.number()),
+        peer_port: outer.and_then(|p| p.nat_t).map_or(500, |n| n.remote_port),
     }
 }
 

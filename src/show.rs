@@ -27,6 +27,20 @@ pub struct MapView {
     pub outbound: Option<(u32, Arc<engine::esp::OutboundSa>)>,
     /// Remaining lifetime of a negotiated SA: (kilobytes if limited, seconds). `None` for manual keys.
     pub remaining: Option<(Option<u64>, u64)>,
+    /// AH of the pair (alone, or over ESP in a bundle).
+    pub ah: Option<AhView>,
+    /// The PFS group of the crypto map entry, if any.
+    pub pfs: Option<u16>,
+    /// The peer's UDP port for IKE and ESP: 4500 with NAT-T.
+    pub peer_port: u16,
+}
+
+/// The AH SAs of a pair.
+#[derive(Clone)]
+pub struct AhView {
+    pub inbound: (u32, Arc<SaCounters>),
+    pub outbound: (u32, Arc<engine::ah::OutboundAh>),
+    pub transform: String,
 }
 
 /// A proxy identity as IOS prints it: (addr/mask/prot/port).
@@ -77,16 +91,19 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
         .iter()
         .filter(|m| peer.is_none_or(|p| p == m.peer))
         .map(|m| {
-            let out = m.outbound.as_ref().map(|(_, sa)| sa.counters().snapshot()).unwrap_or_default();
-            let inb = m.inbound.as_ref().map(|(_, c)| c.snapshot()).unwrap_or_default();
-            let out_c = m.outbound.as_ref().map(|(_, sa)| sa.counters());
-            let in_c = m.inbound.as_ref().map(|(_, c)| c.as_ref());
+            // The outermost protocol counts the pair's packets: ESP, or AH alone.
+            let ah_out = m.ah.as_ref().map(|a| a.outbound.1.counters());
+            let ah_in = m.ah.as_ref().map(|a| a.inbound.1.as_ref());
+            let out_c = m.outbound.as_ref().map(|(_, sa)| sa.counters()).or(ah_out);
+            let in_c = m.inbound.as_ref().map(|(_, c)| c.as_ref()).or(ah_in);
+            let out = out_c.map(|c| c.snapshot()).unwrap_or_default();
+            let inb = in_c.map(|c| c.snapshot()).unwrap_or_default();
             let od = |r: &[DropReason]| out_c.map_or(0, |c| drops(c, r));
             let id = |r: &[DropReason]| in_c.map_or(0, |c| drops(c, r));
             use DropReason as D;
             json!({
                 "interface": m.interface, "crypto_map": m.map, "seq": m.seq,
-                "local_addr": m.local_addr.to_string(), "current_peer": m.peer.to_string(), "peer_port": 500,
+                "local_addr": m.local_addr.to_string(), "current_peer": m.peer.to_string(), "peer_port": m.peer_port,
                 "local_ident": m.local_ident.ios(), "remote_ident": m.remote_ident.ios(),
                 "pkts_encaps": out.packets, "pkts_encrypt": out.packets, "pkts_digest": out.packets,
                 "pkts_decaps": inb.packets, "pkts_decrypt": inb.packets, "pkts_verify": inb.packets,
@@ -111,10 +128,12 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
                 },
                 "local_crypto_endpt": m.local_addr.to_string(), "remote_crypto_endpt": m.peer.to_string(),
                 "plaintext_mtu": m.plaintext_mtu, "path_mtu": m.path_mtu,
-                "current_outbound_spi": m.outbound.as_ref().map(|(s, _)| *s),
-                "pfs": false,
+                "current_outbound_spi": m.outbound.as_ref().map(|(s, _)| *s).or(m.ah.as_ref().map(|a| a.outbound.0)),
+                "pfs": m.pfs.is_some(), "dh_group": m.pfs,
                 "inbound_esp_sas": m.inbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
                 "outbound_esp_sas": m.outbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
+                "inbound_ah_sas": m.ah.as_ref().map(|a| vec![ah_json(a.inbound.0, a, m)]).unwrap_or_default(),
+                "outbound_ah_sas": m.ah.as_ref().map(|a| vec![ah_json(a.outbound.0, a, m)]).unwrap_or_default(),
                 "keying": if m.remaining.is_some() { "isakmp" } else { "manual" },
             })
         })
@@ -133,6 +152,16 @@ fn sa_json(spi: u32, m: &MapView) -> Value {
         // Manually keyed SAs have no lifetime (null).
         "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
         "iv_size": m.iv_size, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
+    })
+}
+
+fn ah_json(spi: u32, a: &AhView, m: &MapView) -> Value {
+    let weak = a.outbound.1.params().integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96;
+    json!({
+        "weak": weak,
+        "spi": spi, "transform": a.transform, "mode": m.mode, "crypto_map": m.map,
+        "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
+        "iv_size": 0, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
     })
 }
 
@@ -229,10 +258,14 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
         );
         let spi = |x: &Value| x.as_u64().map_or("0x0(0)".to_string(), |v| format!("0x{v:X}({v})"));
         let _ = writeln!(o, "     current outbound spi: {}", spi(&e["current_outbound_spi"]));
-        let _ = writeln!(o, "     PFS (Y/N): N, DH group: none");
-        for (title, key) in [("inbound", "inbound_esp_sas"), ("outbound", "outbound_esp_sas")] {
-            let _ = writeln!(o, "\n     {title} esp sas:");
-            for sa in e[key].as_array().into_iter().flatten() {
+        match e["dh_group"].as_u64() {
+            Some(g) => writeln!(o, "     PFS (Y/N): Y, DH group: group{g}"),
+            None => writeln!(o, "     PFS (Y/N): N, DH group: none"),
+        }
+        .ok();
+        for (title, proto) in [("inbound", "esp"), ("inbound", "ah"), ("outbound", "esp"), ("outbound", "ah")] {
+            let _ = writeln!(o, "\n     {title} {proto} sas:");
+            for sa in e[format!("{title}_{proto}_sas")].as_array().into_iter().flatten() {
                 let _ = writeln!(o, "      spi: {}", spi(&sa["spi"]));
                 // Legacy algorithms (DES, 3DES, MD5) are allowed but flagged, here and in the logs at start.
                 let weak = if sa["weak"].as_bool() == Some(true) { " (weak)" } else { "" };
@@ -249,11 +282,15 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
                         let _ = writeln!(o, "        sa timing: remaining key lifetime (k/sec): (manual keys: none)");
                     }
                 }
-                let _ = writeln!(o, "        IV size: {} bytes", n(&sa["iv_size"]));
+                if proto == "esp" {
+                    let _ = writeln!(o, "        IV size: {} bytes", n(&sa["iv_size"]));
+                }
                 let _ = writeln!(o, "        replay detection support: Y");
                 let _ = writeln!(o, "        Status: {}({})", s(&sa["status"]), s(&sa["status"]));
             }
-            let _ = writeln!(o, "\n     {title} ah sas:\n\n     {title} pcp sas:");
+            if proto == "ah" {
+                let _ = writeln!(o, "\n     {title} pcp sas:");
+            }
         }
     }
     o
@@ -421,6 +458,9 @@ mod tests {
                 inbound: Some((8192, Arc::default())),
                 outbound: Some((4096, sa)),
                 remaining: None,
+                ah: None,
+                pfs: None,
+                peer_port: 500,
             }
         };
         let des = view(E::DesCbc, &[7; 8], I::HmacSha1_96, &[1; 20]);
@@ -430,5 +470,69 @@ mod tests {
         assert_eq!(v["sas"][1]["outbound_esp_sas"][0]["weak"], false);
         let text = render_ipsec_sa(&v, false);
         assert_eq!(text.matches(" (weak)").count(), 2, "inbound and outbound of the DES entry:\n{text}");
+    }
+
+    #[test]
+    fn ah_sas_pfs_and_nat_t_port_are_shown() {
+        use engine::crypto::{EncryptionAlgorithm as E, IntegrityAlgorithm as I};
+        use engine::sa::{Mode, SaParams};
+        let tunnel = Mode::Tunnel { local: "198.51.100.1".parse().unwrap(), remote: "198.51.100.2".parse().unwrap() };
+        let p = SaParams::new(engine::wire::Spi(0x3000), tunnel, E::Null, &[], I::HmacSha256_128, &[2; 32]);
+        let ah = Arc::new(engine::ah::OutboundAh::new(p).unwrap());
+        let ident = Ident { addr: "192.0.2.0".parse().unwrap(), len: 24, protocol: 0, port: 0 };
+        let view = MapView {
+            map: "CM1".into(),
+            seq: 10,
+            interface: "outside".into(),
+            local_addr: "198.51.100.1".parse().unwrap(),
+            peer: "198.51.100.2".parse().unwrap(),
+            local_ident: ident,
+            remote_ident: ident,
+            transform: String::new(),
+            mode: "tunnel",
+            iv_size: 0,
+            path_mtu: 1500,
+            plaintext_mtu: 1400,
+            replay_window: 1024,
+            inbound: None,
+            outbound: None,
+            remaining: Some((None, 3000)),
+            ah: Some(AhView {
+                inbound: (0x4000, Arc::default()),
+                outbound: (0x3000, ah),
+                transform: "ah-sha256-hmac ".into(),
+            }),
+            pfs: Some(14),
+            peer_port: 4500,
+        };
+        let v = ipsec_sa_json(&[view], None, 0, 0);
+        let e = &v["sas"][0];
+        assert_eq!(e["inbound_ah_sas"][0]["spi"], 0x4000);
+        assert_eq!(e["outbound_ah_sas"][0]["spi"], 0x3000);
+        assert_eq!(e["current_outbound_spi"], 0x3000);
+        assert_eq!(
+            (e["pfs"].clone(), e["dh_group"].clone(), e["peer_port"].clone()),
+            (json!(true), json!(14), json!(4500))
+        );
+        let text = render_ipsec_sa(&v, false);
+        assert!(text.contains("current_peer 198.51.100.2 port 4500"), "{text}");
+        assert!(text.contains("PFS (Y/N): Y, DH group: group14"), "{text}");
+        let inbound_ah = text.split("inbound ah sas:").nth(1).unwrap();
+        assert!(inbound_ah.trim_start().starts_with("spi: 0x4000(16384)"), "{text}");
+        assert!(text.contains("transform: ah-sha256-hmac ,"), "{text}");
+        assert!(text.split("outbound ah sas:").nth(1).unwrap().trim_start().starts_with("spi: 0x3000(12288)"));
+        // The IOS section order: esp, ah, pcp, inbound then outbound.
+        let order: Vec<usize> = [
+            "inbound esp sas:",
+            "inbound ah sas:",
+            "inbound pcp sas:",
+            "outbound esp sas:",
+            "outbound ah sas:",
+            "outbound pcp sas:",
+        ]
+        .iter()
+        .map(|h| text.find(h).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     }
 }

@@ -29,6 +29,7 @@ pub struct EspPair {
 /// The AH half of a pair (alone, or authenticating ESP in a bundle).
 pub struct AhPair {
     pub inbound: Spi,
+    pub in_counters: Arc<SaCounters>,
     #[allow(dead_code)]
     pub inbound_params: Arc<engine::sa::SaParams>,
     pub outbound: Arc<OutboundAh>,
@@ -144,8 +145,12 @@ impl Ike {
             pair
         });
         let ah = ah.map(|(i, o)| {
-            let pair =
-                AhPair { inbound: i.params().spi, inbound_params: Arc::new(i.params().clone()), outbound: Arc::new(o) };
+            let pair = AhPair {
+                inbound: i.params().spi,
+                in_counters: i.shared_counters(),
+                inbound_params: Arc::new(i.params().clone()),
+                outbound: Arc::new(o),
+            };
             command(Command::InstallInboundAh(Box::new(i)));
             pair
         });

@@ -86,6 +86,9 @@ fn ipsec() -> Value {
         inbound: Some((0x1000, inb)),
         outbound: Some((0xc0ffee01, out)),
         remaining: Some((Some(4000), 3500)),
+        ah: None,
+        pfs: None,
+        peer_port: 500,
     };
     crate::show::ipsec_sa_json(&[view], None, 0, 0)
 }

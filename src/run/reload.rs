@@ -59,24 +59,29 @@ impl Daemon<'_> {
         let fresh: Vec<&(String, u32)> = diff.added.iter().chain(&diff.changed).collect();
         for m in p.maps.iter().filter(|m| fresh.contains(&&(m.name.clone(), m.seq))) {
             let what = || format!("crypto map {} {}", m.name, m.seq);
+            let mut esp = None;
             if let Some((inb, outb)) = &m.manual {
                 let inbound = InboundSa::new(inb.clone()).with_context(what)?;
                 let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
-                views.push(map_view(
-                    &new,
-                    &p.tables,
-                    (&m.name, m.seq, m.peer),
-                    (inb.spi.0, inbound.shared_counters()),
-                    outbound.clone(),
-                ));
+                esp = Some(((inb.spi.0, inbound.shared_counters()), outbound.clone()));
                 installs.push(Command::InstallInbound(Box::new(inbound)));
                 installs.push(Command::InstallOutbound(m.handle, outbound));
             }
+            let mut ah = None;
             if let Some((inb, outb)) = &m.manual_ah {
                 let inbound = engine::ah::InboundAh::new(inb.clone()).with_context(what)?;
                 let outbound = Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?);
+                ah = Some(super::ah_view(
+                    &new,
+                    (&m.name, m.seq),
+                    (inb.spi.0, inbound.shared_counters()),
+                    outbound.clone(),
+                ));
                 installs.push(Command::InstallInboundAh(Box::new(inbound)));
                 installs.push(Command::InstallOutboundAh(m.handle, outbound));
+            }
+            if esp.is_some() || ah.is_some() {
+                views.push(map_view(&new, &p.tables, (&m.name, m.seq, m.peer), esp, ah));
             }
         }
         let now = Instant::now();

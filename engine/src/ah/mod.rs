@@ -15,6 +15,7 @@ use crate::replay::ReplayWindow;
 use crate::sa::{tunnel_next_header, LifetimeEvent, LifetimeState, Mode, SaCounters, SaError, SaParams};
 use crate::wire::{ah, ipv4, ipv6, IpProtocol};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Largest IP header plus extension headers before AH that the ICV computation saves on the stack.
@@ -268,7 +269,7 @@ pub struct InboundAh {
     params: SaParams,
     integ: Integrity,
     replay: ReplayWindow,
-    counters: SaCounters,
+    counters: Arc<SaCounters>,
     lifetime: LifetimeState,
 }
 
@@ -277,10 +278,14 @@ impl InboundAh {
         let integ = build_integrity(&params)?;
         let replay =
             ReplayWindow::new(params.replay_window, params.esn).ok_or(SaError::ReplayWindow(params.replay_window))?;
-        Ok(Self { params, integ, replay, counters: SaCounters::default(), lifetime: LifetimeState::default() })
+        Ok(Self { params, integ, replay, counters: Arc::default(), lifetime: LifetimeState::default() })
     }
     pub fn counters(&self) -> &SaCounters {
         &self.counters
+    }
+    /// A handle on the counters that outlives the SA's move to its lcore (for `show`).
+    pub fn shared_counters(&self) -> Arc<SaCounters> {
+        self.counters.clone()
     }
     pub fn params(&self) -> &SaParams {
         &self.params
