@@ -74,6 +74,7 @@ name = "TS1"
 esp_encryption = "esp-aes-256"
 esp_integrity = "esp-sha256-hmac"
 mode = "tunnel"
+$([ -n "${AH:-}" ] && echo "ah = \"$AH\"")
 
 [[access_list]]
 name = "VPN"

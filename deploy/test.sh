@@ -45,6 +45,15 @@ stage "espgate-perf fwd smoke run" fwd_smoke
 stage "two espgate gateways, manual keys" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
 stage "two espgate gateways, IKEv1 on traffic, SIGHUP reload, clear crypto sa/isakmp, DPD" \
   env PING_COUNT=40 RELOAD_TEST=1 CLEAR_TEST=1 DPD_TEST=1 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
+ike_bundle() {
+  # A transform set with ESP and AH: Quick Mode negotiates both, the daemon installs the bundle, show lists the AH SAs.
+  local log
+  log=$(AH=ah-sha256-hmac PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike 2>&1) \
+    || { echo "$log" | tail -30; return 1; }
+  grep -E "packets transmitted|AH in" <<<"$log" | head -3
+  grep -A1 "inbound ah sas:" <<<"$log" | grep -q "spi: 0x"
+}
+stage "two espgate gateways, IKE-negotiated ESP+AH bundle" ike_bundle
 rekey_no_loss() {
   # 17000 pings of 1400 bytes (24 MB each way) against a 2560 KB SA lifetime: the gateways rekey by volume at
   # least ten times mid-stream; no ping lost.
