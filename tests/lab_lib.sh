@@ -48,7 +48,7 @@ lab_cleanup() {
 lab_keep_logs() {
   [ -d "${LAB_RUN_DIR:-/nonexistent}" ] || return 0
   mkdir -p "$lab_fail_dir/$fail"
-  cp "$LAB_RUN_DIR"/*.log "$LAB_RUN_DIR"/*.toml "$lab_fail_dir/$fail/" 2>/dev/null
+  cp "$LAB_RUN_DIR"/*.log "$LAB_RUN_DIR"/*.toml "$LAB_RUN_DIR"/*.out "$lab_fail_dir/$fail/" 2>/dev/null
   local d
   for d in "$LAB_RUN_DIR"/peers/*/; do
     [ -f "$d/charon.log" ] && cp "$d/charon.log" "$lab_fail_dir/$fail/charon-$(basename "$d").log"

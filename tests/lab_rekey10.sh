@@ -46,7 +46,14 @@ check_loss() {
   fi
   echo "      $2: $(grep -E 'transmitted' "$3")"
   if [ "$sent" -ge "$4" ] && [ "$lost" -eq 0 ]; then ok "$1: $2 across the rekeys: all $sent echoes answered"
-  else bad "$1: $2 across the rekeys: $lost of $sent echoes lost (at least $4 expected sent)"; fi
+  else
+    bad "$1: $2 across the rekeys: $lost of $sent echoes lost (at least $4 expected sent)"
+    # When: the reply before each gap (ping -D timestamps), to set beside espgate's and strongSwan's logs.
+    grep -Eo '^\[[0-9.]+\].*icmp_seq=[0-9]+ ' "$3" | sed -E 's/^\[([0-9.]+)\].*icmp_seq=([0-9]+) /\2 \1/' | sort -n -u -k1,1 |
+      awk 'NR > 1 && $1 > prev + 1 { printf "      lost icmp_seq %d..%d after the reply at %s\n", prev + 1, $1 - 1, strftime("%H:%M:%S", int(t)) sprintf(".%03d", (t - int(t)) * 1000) }
+        { prev = $1; t = $2 }' | head -10
+    echo "      espgate's drops: $(show gw counters | jq -c '{worker: .worker.drops, ike: .ike.sa_manager}' 2>&1)"
+  fi
 }
 
 # run_traffic NAME MAX_S [BULK]: the 50 ms ping (and with BULK, ping options, a 1300-byte one) until espgate has
@@ -54,11 +61,14 @@ check_loss() {
 run_traffic() {
   local name=$1 max=$2 bulk=${3:-} n
   n=$((max * 20))
-  ip netns exec "$NS_LEFT_LAN" ping -n -i 0.05 -c "$n" -w $((max + 10)) "$RIGHT_HOST_IP" >"$LAB_RUN_DIR/ping.out" 2>&1 &
+  # The initiator moves to a new outbound SA 300 ms after it is up (and holds only acquire_hold packets until then):
+  # start counting once the tunnel carries traffic, the rekeys are what is measured.
+  wait_for 5 eval "ip netns exec '$NS_LEFT_LAN' ping -n -q -c 1 -W 1 '$RIGHT_HOST_IP' >/dev/null 2>&1"
+  ip netns exec "$NS_LEFT_LAN" ping -n -D -i 0.05 -c "$n" -w $((max + 10)) "$RIGHT_HOST_IP" >"$LAB_RUN_DIR/ping.out" 2>&1 &
   local ping_pid=$! bulk_pid="" t0=$SECONDS
   if [ -n "$bulk" ]; then
     # shellcheck disable=SC2086
-    ip netns exec "$NS_LEFT_LAN" ping -n -s 1300 $bulk -c $((max * 2000)) -w $((max + 10)) "$RIGHT_HOST_IP" \
+    ip netns exec "$NS_LEFT_LAN" ping -n -D -s 1300 $bulk -c $((max * 2000)) -w $((max + 10)) "$RIGHT_HOST_IP" \
       >"$LAB_RUN_DIR/bulk.out" 2>&1 &
     bulk_pid=$!
   fi
