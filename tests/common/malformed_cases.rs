@@ -246,7 +246,7 @@ fn gcm(s: &mut Suite) {
         13,
         inner,
         header4(|ip| ip[10] ^= 0xff, false),
-        Expect::Drop("malformed"),
+        Expect::Drop("frame-malformed"),
     );
     let inner = s.inner(i, 14, 90);
     s.edited_in(

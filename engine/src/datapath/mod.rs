@@ -288,6 +288,11 @@ impl Sas {
         let Some(ip) = IpInfo::parse(&buf.data()[ether::HEADER_LEN..]) else {
             return Action::Drop(Drop::Malformed);
         };
+        // RFC 1812 §5.2.2: a router discards IPv4 with a bad header checksum; IPv6 to us must walk.
+        let v4 = ip.dst.is_ipv4();
+        if !ip.sound && (v4 || tables.is_local(ip.dst)) {
+            return Action::Drop(Drop::Malformed);
+        }
         if tables.is_local(ip.dst) {
             return self.local(tables, buf, &ip);
         }
@@ -486,6 +491,10 @@ struct IpInfo {
     fragment: bool,
     /// Multicast, or IPv4 limited broadcast: never forwarded.
     dst_multicast: bool,
+    /// IPv4: the header checksum holds; IPv6: the extension header chain walks (truncated chains, Hop-by-Hop not
+    /// first and Type 0 Routing headers with segments left do not). Transit IPv6 is forwarded either way, judged by
+    /// its first header; what is addressed to the gateway must be sound.
+    sound: bool,
 }
 
 impl IpInfo {
@@ -500,16 +509,26 @@ impl IpInfo {
                     header_len: v.header_len(),
                     fragment: v.is_fragment(),
                     dst_multicast: dst.is_multicast() || dst.is_broadcast(),
+                    sound: v.verify_checksum(),
                 })
             }
             6 => {
                 let v = ipv6::Packet::new_checked(p).ok()?;
                 // ESP/AH (or UDP, ICMPv6) may follow extension headers; transit packets whose chain does not walk
                 // are still forwarded, judged by the first header.
-                let (header_len, protocol, _) = v.find_upper_layer().unwrap_or((ipv6::HEADER_LEN, v.next_header(), 6));
+                let walked = v.find_upper_layer();
+                let sound = walked.is_ok();
+                let (header_len, protocol, _) = walked.unwrap_or((ipv6::HEADER_LEN, v.next_header(), 6));
                 let fragment = protocol == IpProtocol::IPV6_FRAGMENT;
                 let dst = v.dst_addr();
-                Some(Self { dst: IpAddr::V6(dst), protocol, header_len, fragment, dst_multicast: dst.is_multicast() })
+                Some(Self {
+                    dst: IpAddr::V6(dst),
+                    protocol,
+                    header_len,
+                    fragment,
+                    dst_multicast: dst.is_multicast(),
+                    sound,
+                })
             }
             _ => None,
         }

@@ -116,6 +116,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
             if off + 8 > end {
                 return Err(WireError::Truncated);
             }
+            // RFC 8200 §4.1: Hop-by-Hop Options only right after the IPv6 header. RFC 5095 §3: a Type 0 Routing
+            // header with segments left is not processed (an error for the node it is addressed to).
+            if (nh == IpProtocol::HOP_BY_HOP && off != HEADER_LEN)
+                || (nh == IpProtocol::IPV6_ROUTING && b[off + 2] == 0 && b[off + 3] > 0)
+            {
+                return Err(WireError::Malformed);
+            }
             let len = if nh == IpProtocol::IPV6_FRAGMENT { 8 } else { (usize::from(b[off + 1]) + 1) * 8 };
             seen_routing |= nh == IpProtocol::IPV6_ROUTING;
             nh_at = off;
