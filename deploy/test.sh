@@ -70,6 +70,14 @@ stage "capture and Wireshark keys: tshark decrypts ISAKMP and ESP" \
   env ESPGATE_BIN=./target/release/espgate bash tests/capture_wireshark.sh
 stage "lab selftest (strongSwan peers in namespaces)" bash tests/lab_selftest.sh
 stage "espgate against strongSwan" env ESPGATE_BIN=./target/release/espgate bash tests/interop_strongswan.sh
+# The IKEv1 part 2 and chaos cases in the lab, each against strongSwan (and espgate against espgate where noted).
+lab() { env ESPGATE_BIN=./target/release/espgate bash "tests/$1.sh"; }
+stage "lab: proposal matrix with and without PFS, espgate initiating and responding" lab lab_matrix
+stage "lab: NAT-T through a NAT namespace (strongSwan and espgate peers)" lab lab_natt
+stage "lab: traffic-triggered negotiation and held packets" lab lab_trigger
+stage "lab: ten Quick Mode rekeys under continuous traffic, no loss" lab lab_rekey10
+stage "lab: DPD after the peer is killed (clear, periodic, restart)" lab lab_dpd
+stage "lab: chaos (lossy IKE, peer killed in Quick Mode and rekey, espgate restarted)" lab lab_chaos
 stage "IKE core against strongSwan (Phase 1, Quick Mode, certificates)" \
   cargo test --locked -p control --test isakmp_strongswan --test ike_qm_strongswan --test pki_strongswan \
   --test initial_contact_strongswan -- --ignored --test-threads=1
