@@ -4,7 +4,7 @@
 # (ECP 256) x espgate initiating (at start) and responding (strongSwan initiates). Each side is configured with
 # that one proposal only, so a case passes only if exactly it was negotiated: both sides install the SAs, hosts
 # ping each other both ways through the tunnel, strongSwan's CHILD_SA shows the expected algorithms and DH group,
-# and espgate's `show crypto ipsec sa --json` the expected transform with traffic counted both ways.
+# and espgate's `show crypto ipsec sa --json` the expected transform and PFS group with traffic counted both ways.
 # AES-CTR is in: strongSwan's libipsec does it (README of deploy/lab: aes128ctr-sha256 works); AES-GMAC and AH
 # are not (libipsec refuses them), so they are tested espgate against espgate elsewhere.
 # Prints PASS:/FAIL: lines and "N passed, N failed"; exits non-zero on any failure. Root; cleans up after itself.
@@ -49,9 +49,11 @@ one_case() { # LABEL TS_LINES SWAN_ESP SWAN_NAME ESPGATE_NAME GROUP SWAN_GROUP S
       b=$(ping_recv "$NS_RIGHT_LAN" "$LEFT_HOST_IP" 3 0.2)
       got=$(show gw crypto ipsec sa)
       if [ "$a" -ge 2 ] && [ "$b" -ge 2 ] &&
-        jq -e --arg t "^$eg_name *\$" '.sas | length == 1 and all(.pkts_encaps > 0 and .pkts_decaps > 0)
-          and all(.inbound_esp_sas[0].transform | test($t))' <<<"$got" >/dev/null 2>&1; then
-        ok "$name: $(grep -Eo "ESP:[^ ]+" <<<"$sas"), espgate $(jq -r '.sas[0].inbound_esp_sas[0].transform' <<<"$got"), pings $a/3 $b/3"
+        jq -e --arg t "^$eg_name *\$" --arg g "$group" '.sas | length == 1 and all(.pkts_encaps > 0 and .pkts_decaps > 0)
+          and all(.inbound_esp_sas[0].transform | test($t))
+          and all(if $g == "none" then .pfs == false else .pfs == true and (.dh_group | tostring) == $g end)' \
+          <<<"$got" >/dev/null 2>&1; then
+        ok "$name: $(grep -Eo "ESP:[^ ]+" <<<"$sas"), espgate $(jq -r '.sas[0].inbound_esp_sas[0].transform' <<<"$got")pfs $(jq -r '.sas[0].dh_group // "none"' <<<"$got"), pings $a/3 $b/3"
       else
         bad "$name: pings $a/3 and $b/3; espgate: $got"
       fi

@@ -13,6 +13,17 @@
 . "$(dirname "$0")/lab_lib.sh"
 lab_begin natt lnat- /tmp/espgate-lab-natt
 
+# check_peer_port NAME WHO PORT_REGEX: show crypto ipsec sa's peer port is the one the NAT-T float ended on.
+check_peer_port() {
+  local j
+  j=$(show "$2" crypto ipsec sa)
+  if jq -e --arg p "$3" '.sas | length >= 1 and all(.peer_port | tostring | test("^(" + $p + ")$"))' <<<"$j" >/dev/null 2>&1; then
+    ok "$1: $2's show crypto ipsec sa has peer port $(jq -c '[.sas[].peer_port]' <<<"$j")"
+  else
+    bad "$1: $2's ipsec sa peer ports: $(jq -c '[.sas[].peer_port]' <<<"$j" 2>&1)"
+  fi
+}
+
 # wire_checks NAME PCAP FAR_PORT_REGEX [KEEPALIVE_WAIT_S]: what crossed the far side of the NAT (captured on the
 # right gateway's WAN port): Main Mode from the NAT's address to port 500, the float to 4500, ESP only in UDP
 # (RFC 3948) and plenty of it, nothing of the hosts' traffic in the clear; with KEEPALIVE_WAIT_S, espgate idles
@@ -62,6 +73,7 @@ swan_case() {
   check_pings "$name" 5
   check_isakmp_natt gw 4500 "$name"
   check_ipsec_counts gw "$name"
+  check_peer_port "$name" gw 4500
   # strongSwan sees espgate at the NAT's outside address, on the port the NAT gave the 4500 flow.
   local sas
   sas=$(bash "$peer" sas right 2>&1)
@@ -98,6 +110,8 @@ espgate_case() {
   check_isakmp_natt gw2 "$far_port" "$name"
   check_ipsec_counts gw "$name"
   check_ipsec_counts gw2 "$name"
+  check_peer_port "$name" gw 4500
+  check_peer_port "$name" gw2 "$far_port"
   local j
   j=$(show gw2 crypto isakmp sa)
   if jq -e --arg a "$LEFT_PUBLIC_IP" '.isakmp_sas | all(.remote == $a)' <<<"$j" >/dev/null; then
