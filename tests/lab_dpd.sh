@@ -78,8 +78,15 @@ kill_and_detect() {
     dump gw
     return 1
   fi
-  if log_has gw "[Dd]ead"; then ok "$name: the log says: $(grep -E '[Dd]ead' "$LAB_RUN_DIR/gw.log" | head -1)"
+  if log_has gw "[Dd]ead"; then ok "$name: the log says: $(grep -Eo 'IKE: .*[Dd]ead.*' "$LAB_RUN_DIR/gw.log" | head -1)"
   else bad "$name: no log line says the peer is dead"; dump gw; fi
+  local c
+  c=$(show gw counters | jq -c '.ike.sa_manager | {dpd_probes, dead_peers}' 2>&1)
+  if jq -e --argjson r "$retries" '.dead_peers == 1 and .dpd_probes >= $r' <<<"$c" >/dev/null 2>&1; then
+    ok "$name: show counters: $c"
+  else
+    bad "$name: show counters: $c, want 1 dead peer and at least $retries probes"
+  fi
 }
 
 case_clear() {

@@ -49,7 +49,7 @@ negotiated() {
   local name=$1 i=$2 r=${3:-}
   if wait_for 10 log_has "$i" "IPsec SA for" && log_has "$i" "Main Mode to .* started" &&
     log_has "$i" "ISAKMP SA with .* established \(initiator: true\)"; then
-    ok "$name: $i started Main Mode on the traffic, then Quick Mode: $(grep -Eo 'IPsec SA for .*' "$LAB_RUN_DIR/$i.log" | head -1)"
+    ok "$name: $i started Main Mode on the traffic, then Quick Mode: $(grep -Eo 'IPsec SA for .* up: ESP in [^ ]+ out [^ ]+' "$LAB_RUN_DIR/$i.log" | head -1)"
   else
     bad "$name: $i's log lacks the triggered negotiation"; dump "$i"
   fi
@@ -104,6 +104,13 @@ hold_bound() {
   got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' <<<"$out")
   if [ "${got:-0}" -eq "$n" ]; then ok "$name: $n of 6 echoes sent at once answered (held), the rest dropped"
   else bad "$name: ${got:-0} of 6 answered, want $n: $(grep -E 'transmitted' <<<"$out")"; fi
+  local c
+  c=$(show gw counters | jq -c '.ike.sa_manager | {acquires, held, released, acquire_dropped}' 2>&1)
+  if jq -e --argjson n "$n" '.held == $n and .released == $n and .acquire_dropped == 6 - $n' <<<"$c" >/dev/null 2>&1; then
+    ok "$name: show counters: $c"
+  else
+    bad "$name: show counters: $c, want $n held and released, $((6 - n)) dropped"
+  fi
   negotiated "$name" gw
   stop_gw gw
   bash "$peer" stop right >/dev/null 2>&1
