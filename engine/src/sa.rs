@@ -9,8 +9,9 @@
 //!   relaxed atomics for the same reason.
 //! - **Inbound**: the replay window is a read-check-decrypt-update sequence over a bitmap; making that atomic across
 //!   lcores would need CAS loops on several words or a lock. Instead an inbound SA is owned by exactly one lcore (SA-to-
-//!   lcore affinity: the SAD entry names the owner; a packet that RSS delivers elsewhere is handed to the owner over
-//!   its ring). So [`crate::esp::InboundSa`] is processed through `&mut self`, the window is plain memory, and the type
+//!   lcore affinity: worker `spi % workers` owns it and alone holds it in its SAD, a bundle's ESP SA going with its
+//!   AH SA; a packet that RSS delivers elsewhere is handed to the owner's bounded inbox before any other processing,
+//!   see `crate::worker` and `worker::handoff`, feature `dpdk`). So [`crate::esp::InboundSa`] is processed through `&mut self`, the window is plain memory, and the type
 //!   system (`&mut`, not `Sync` sharing) enforces the single owner. Its counters are atomics written by that one
 //!   owner (plain load+store, no lock prefix) so the control thread can read them at any time.
 

@@ -1,6 +1,25 @@
 //! The poll loop of a worker lcore: receive bursts on its queues, run each frame through the [`Datapath`], transmit,
 //! punt or drop. Everything from the control thread arrives on bounded lock-free queues and is applied between
 //! bursts; a full queue is a counted drop, never a wait.
+//!
+//! # Several workers
+//!
+//! With N workers, worker `i` polls rx queue `i` of every port (RSS spreads flows over the queues) and sends on tx
+//! queue `i`. What they share and what they do not:
+//! - **Inbound SAs (ESP and AH) have one owner each**, worker `spi % N` ([`handoff::owner`]; a bundle's ESP SA lives
+//!   with its AH SA). Only the owner's [`Datapath`] holds the SA, so its anti-replay window and lifetime counters
+//!   are touched by one lcore: plain memory behind `&mut`, no lock, no atomic read-modify-write. A worker that
+//!   receives ESP, AH or UDP-4500 ESP whose SPI it does not own hands the mbuf, before any other processing, to
+//!   the owner's bounded inbox ([`handoff::Handoff`]); the owner processes its inbox in its loop like received
+//!   frames, and a full inbox is a counted drop (`handoff_dropped`). The alternative, a shared window updated with
+//!   CAS loops or a lock, costs every packet; the handoff costs only packets RSS put on the wrong queue, and RSS
+//!   hashes ESP on its addresses, so one SA's packets mostly arrive on one queue anyway.
+//! - **Outbound SAs are shared** (`Arc`): cleartext of one policy may arrive on any queue, and the sequence number
+//!   is one atomic `fetch_add`. Two lcores protecting for one SA may send its packets slightly out of sequence order;
+//!   the receiver's replay window (1024 by default) absorbs that.
+//! - **Tables** are an immutable snapshot each worker is sent; the control thread sends table and outbound SA
+//!   changes to every worker and inbound SA changes to the owner only (a worker refuses an inbound SA it does not
+//!   own, so a misrouted install shows up as [`Retired::InstallFailed`] instead of an SA that never sees traffic).
 use crate::ah::{InboundAh, OutboundAh};
 use crate::capture::{self, Direction, Tap};
 use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
@@ -11,6 +30,9 @@ use crate::wire::Spi;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+pub mod handoff;
+use handoff::{Handed, Handoff};
 
 /// A change the control thread asks a worker to make.
 pub enum Command {
@@ -53,7 +75,7 @@ pub struct Injected {
     pub route: bool,
 }
 
-/// The queues between one worker and the control thread.
+/// The queues between one worker and the control thread, and the handoff inboxes it shares with the other workers.
 #[derive(Clone)]
 pub struct Channels {
     pub commands: Arc<ArrayQueue<Command>>,
@@ -62,20 +84,44 @@ pub struct Channels {
     pub inject: Arc<ArrayQueue<Injected>>,
     /// SA lifetime events (soft: rekey; hard: the SA stopped) for the control thread.
     pub events: Arc<ArrayQueue<LifetimeEvent>>,
-    /// Frames of one port copied for `espgate capture`.
+    /// Frames of one port copied for `espgate capture` (one tap shared by all workers).
     pub tap: Arc<Tap>,
+    /// This worker's index among the workers (its inbox in `handoff`, and the rx/tx queue it polls).
+    pub worker: usize,
+    /// The inboxes of all workers, for frames of an inbound SA another worker owns.
+    pub handoff: Arc<Handoff>,
 }
 
 impl Channels {
+    /// The channels of a single worker (nothing is ever handed off).
     pub fn new(capacity: usize) -> Self {
+        Self::with_shared(capacity, Arc::new(Tap::new(capacity)), 0, Arc::new(Handoff::new(1, 1)))
+    }
+
+    /// The channels of `workers` workers (at least one): each its own control queues, one tap and one set of
+    /// handoff inboxes (`capacity` frames each) shared by all.
+    pub fn for_workers(workers: usize, capacity: usize) -> Vec<Self> {
+        let tap = Arc::new(Tap::new(capacity));
+        let handoff = Arc::new(Handoff::new(workers, capacity));
+        (0..workers.max(1)).map(|i| Self::with_shared(capacity, tap.clone(), i, handoff.clone())).collect()
+    }
+
+    fn with_shared(capacity: usize, tap: Arc<Tap>, worker: usize, handoff: Arc<Handoff>) -> Self {
         Self {
             commands: Arc::new(ArrayQueue::new(capacity)),
             retired: Arc::new(ArrayQueue::new(capacity)),
             punt: Arc::new(ArrayQueue::new(capacity)),
             inject: Arc::new(ArrayQueue::new(capacity)),
             events: Arc::new(ArrayQueue::new(capacity)),
-            tap: Arc::new(Tap::new(capacity)),
+            tap,
+            worker,
+            handoff,
         }
+    }
+
+    /// The number of workers sharing the handoff inboxes.
+    pub fn workers(&self) -> usize {
+        self.handoff.workers()
     }
 }
 
@@ -92,6 +138,12 @@ pub struct WorkerStats {
     pub injected: AtomicU64,
     /// Lifetime events lost because the event queue was full.
     pub events_lost: AtomicU64,
+    /// Received frames of an inbound SA another worker owns, put on its inbox.
+    pub handed_off: AtomicU64,
+    /// Such frames lost because the owner's inbox was full.
+    pub handoff_dropped: AtomicU64,
+    /// Frames other workers handed to this one (processed here, not counted in `rx`).
+    pub handoff_received: AtomicU64,
     /// Indexed by [`DropCause::index`].
     pub drops: [AtomicU64; DropCause::COUNT],
 }
@@ -106,6 +158,9 @@ impl Default for WorkerStats {
             punt_dropped: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
+            handed_off: AtomicU64::new(0),
+            handoff_dropped: AtomicU64::new(0),
+            handoff_received: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -127,6 +182,7 @@ fn bump(c: &AtomicU64, n: u64) {
 }
 
 /// The queues one worker polls and sends on. `tx[i]` must be the tx queue of port `i` (ports are dense from 0).
+/// With several workers, worker `w` ([`Channels::worker`]) takes queue `w` of every port.
 pub struct WorkerQueues {
     pub rx: Vec<RxQueue>,
     pub tx: Vec<TxQueue>,
@@ -155,6 +211,21 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
                 }
             }
         }
+        // Frames other workers handed over: they already waited a poll, so they go first.
+        let mut handed = 0u64;
+        {
+            let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
+            for _ in 0..MAX_BURST {
+                let Some(h) = ch.handoff.recv(ch.worker) else { break };
+                handed += 1;
+                process_frame(&mut dp, &mut sink, h.port, h.mbuf);
+            }
+        }
+        if handed > 0 {
+            bump(&stats.handoff_received, handed);
+            take_events(&mut dp, &ch, stats);
+        }
+        let workers = ch.handoff.workers();
         for rq in q.rx.iter_mut() {
             let n = rq.rx_burst(&mut rx);
             if n == 0 {
@@ -164,36 +235,23 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             let port = rq.port_id();
             tap(&ch.tap, port, Direction::Received, &rx);
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
-            for mut m in rx.drain() {
-                // The pipeline reads and writes one contiguous buffer; a chained frame's first segment alone is not
-                // the packet.
-                if m.segments() != 1 {
-                    bump(&stats.drops[DropCause::Chained.index()], 1);
-                    continue;
-                }
-                let action = dp.process(port, &mut m);
-                if let Action::Fragment { max_len } = action {
-                    let ok = frag::fragment_v4(m.data(), usize::from(max_len), |h, d| {
-                        let Some(mut f) = m.alloc_like() else { return false };
-                        if !(f.extend_from_slice(h) && f.extend_from_slice(d)) {
-                            return false;
+            for m in rx.drain() {
+                if workers > 1 {
+                    if let Some(spi) = handoff::inbound_spi(m.data()) {
+                        let to = handoff::owner(spi, workers);
+                        if to != ch.worker {
+                            let c = match ch.handoff.send(to, Handed { port, mbuf: m }) {
+                                Ok(()) => &stats.handed_off,
+                                Err(_) => &stats.handoff_dropped,
+                            };
+                            bump(c, 1);
+                            continue;
                         }
-                        let a = dp.send_ip(&mut f);
-                        sink.dispatch(port, f, a);
-                        true
-                    });
-                    if ok.is_err() {
-                        bump(&stats.drops[DropCause::Mtu.index()], 1);
                     }
-                    continue;
                 }
-                sink.dispatch(port, m, action);
+                process_frame(&mut dp, &mut sink, port, m);
             }
-            dp.take_events(|e| {
-                if ch.events.push(e).is_err() {
-                    bump(&stats.events_lost, 1);
-                }
-            });
+            take_events(&mut dp, &ch, stats);
         }
         for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
             if !b.is_empty() {
@@ -202,6 +260,40 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
         }
     }
     dp
+}
+
+/// Runs one received (or handed-over) frame through the pipeline and dispatches what comes out.
+fn process_frame(dp: &mut Datapath, sink: &mut Sink<'_>, port: u16, mut m: Mbuf) {
+    // The pipeline reads and writes one contiguous buffer; a chained frame's first segment alone is not the packet.
+    if m.segments() != 1 {
+        bump(&sink.stats.drops[DropCause::Chained.index()], 1);
+        return;
+    }
+    let action = dp.process(port, &mut m);
+    if let Action::Fragment { max_len } = action {
+        let ok = frag::fragment_v4(m.data(), usize::from(max_len), |h, d| {
+            let Some(mut f) = m.alloc_like() else { return false };
+            if !(f.extend_from_slice(h) && f.extend_from_slice(d)) {
+                return false;
+            }
+            let a = dp.send_ip(&mut f);
+            sink.dispatch(port, f, a);
+            true
+        });
+        if ok.is_err() {
+            bump(&sink.stats.drops[DropCause::Mtu.index()], 1);
+        }
+        return;
+    }
+    sink.dispatch(port, m, action);
+}
+
+fn take_events(dp: &mut Datapath, ch: &Channels, stats: &WorkerStats) {
+    dp.take_events(|e| {
+        if ch.events.push(e).is_err() {
+            bump(&stats.events_lost, 1);
+        }
+    });
 }
 
 /// Copies the burst's frames to the tap when it is armed on `port`: one relaxed load otherwise.
@@ -262,11 +354,18 @@ fn flush(t: &mut TxQueue, b: &mut Burst, stats: &WorkerStats, tap_: &Tap) {
 }
 
 fn apply_commands(dp: &mut Datapath, ch: &Channels) {
+    let workers = ch.handoff.workers();
     // A few per pass, so a burst of installs cannot starve the packets.
     for _ in 0..16 {
         let Some(c) = ch.commands.pop() else { return };
         let retired = match c {
             Command::Tables(t) => Some(Retired::Tables(dp.set_tables(t))),
+            Command::InstallInbound(sa) if handoff::esp_owner(sa.params(), workers) != ch.worker => {
+                Some(Retired::InstallFailed(sa.params().spi))
+            }
+            Command::InstallInboundAh(sa) if handoff::ah_owner(sa.params(), workers) != ch.worker => {
+                Some(Retired::InstallFailed(sa.params().spi))
+            }
             Command::InstallInbound(sa) => {
                 let spi = sa.params().spi;
                 dp.install_inbound(*sa).err().map(|_| Retired::InstallFailed(spi))
