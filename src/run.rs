@@ -11,7 +11,7 @@ use engine::datapath::Drop as DropCause;
 use engine::datapath::PuntKind;
 use engine::dpdk::{lcore, Eal, Mempool, Port, PortConfig};
 use engine::esp::{InboundSa, OutboundSa};
-use engine::worker::{self, Channels, Command, Injected, Retired, WorkerQueues, WorkerStats};
+use engine::worker::{self, handoff, Command, Injected, Retired, WorkerQueues, WorkerStats};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,19 +62,32 @@ fn is_pci(device: &str) -> bool {
 
 /// EAL arguments for the config: cores, memory, devices, then the operator's own extras.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    eal_args_for(cfg, cpus)
+}
+
+/// [`eal_args`] on a machine with CPUs `0..cpus`. Lcores are CPUs (`-l`), except lcores beyond the last CPU
+/// (more workers than the machine has cores, e.g. two workers on a 2-CPU test machine): those run on the last CPU
+/// that is not the control core (`--lcores=L@CPU`), sharing it, and `run` warns that they do.
+fn eal_args_for(cfg: &Config, cpus: u32) -> Vec<String> {
     let mut cores: Vec<u32> = cfg.engine.workers.clone();
     cores.push(cfg.engine.control_core);
     cores.sort_unstable();
     cores.dedup();
-    let mut args = vec![
-        "-l".to_string(),
-        cores.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+    let spare = (0..cpus).rev().find(|&c| c != cfg.engine.control_core).unwrap_or(0);
+    let mut args = if cores.iter().all(|&c| c < cpus) {
+        vec!["-l".to_string(), cores.iter().map(u32::to_string).collect::<Vec<_>>().join(",")]
+    } else {
+        let map = cores.iter().map(|&c| format!("{c}@{}", if c < cpus { c } else { spare }));
+        vec![format!("--lcores={}", map.collect::<Vec<_>>().join(","))]
+    };
+    args.extend([
         "--main-lcore".to_string(),
         cfg.engine.control_core.to_string(),
         format!("--file-prefix=espgate-{}", std::process::id()),
         "--no-telemetry".to_string(),
         "--log-level=*:warning".to_string(),
-    ];
+    ]);
     let memory_given = cfg.engine.eal.iter().any(|a| a == "--no-huge" || a == "-m" || a.starts_with("--socket-mem"));
     if !memory_given && !engine::dpdk::hugepages_available() {
         args.extend(["--no-huge", "-m", "1024"].map(String::from));
@@ -114,16 +127,24 @@ pub fn run(o: &RunOpts) -> Result<()> {
     for w in cfg.warnings() {
         tracing::warn!(target: "espgate", "config: {w}");
     }
-    if cfg.engine.workers.len() != 1 {
-        // Inbound SAs are owned by one lcore (see engine::sa); steering packets of an SA that RSS delivered to
-        // another lcore is not built yet, so several workers would break anti-replay.
-        bail!("engine.workers: exactly one worker lcore is supported for now (got {:?})", cfg.engine.workers);
+    if cfg.engine.workers.is_empty() || cfg.engine.workers.len() > 64 {
+        bail!("engine.workers: 1 to 64 worker lcores (got {:?})", cfg.engine.workers);
     }
     // The control socket first: if another daemon has it, stop before touching the ports.
     let server = ctl::Server::bind(&cfg.control.socket)?;
     let args = eal_args(&cfg);
+    if let Some(map) = args.iter().find(|a| a.starts_with("--lcores=")) {
+        tracing::warn!(target: "espgate", "engine.workers names more cores than this machine has: {map} (lcores sharing a CPU share its time)");
+    }
     let eal = Eal::init(&args).context("EAL init")?;
-    let worker_lcore = *eal.worker_lcores().first().context("EAL started no worker lcore")?;
+    // Worker i polls queue i of every port; inbound SAs belong to worker spi % N (see engine::worker).
+    let worker_lcores = cfg.engine.workers.clone();
+    let started = eal.worker_lcores();
+    if let Some(w) = worker_lcores.iter().find(|w| !started.contains(w)) {
+        bail!("engine.workers: lcore {w} is not a worker lcore EAL started ({started:?})");
+    }
+    let n_workers = worker_lcores.len();
+    let n_queues = n_workers as u16;
     let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, 2176, None)?;
 
     let mut ports = Vec::new();
@@ -132,8 +153,15 @@ pub fn run(o: &RunOpts) -> Result<()> {
             .with_context(|| format!("interface {:?}: device {:?}", i.name, i.device))?;
         // The MTU is enforced by the datapath on egress; the device keeps its own (vdevs cannot change it).
         // Promiscuous, so a configured MAC the device cannot take (net_pcap) still receives its frames.
-        let pc = PortConfig { promiscuous: true, ..PortConfig::default() };
-        let port = Port::configure(&eal, id, &pc, &pool).with_context(|| format!("interface {:?}", i.name))?;
+        // One rx and tx queue per worker, RSS spreading flows over the rx queues.
+        let pc = PortConfig { promiscuous: true, rx_queues: n_queues, tx_queues: n_queues, ..PortConfig::default() };
+        let port = Port::configure(&eal, id, &pc, &pool).with_context(|| {
+            format!(
+                "interface {:?} ({}): {n_queues} rx/tx queues (one per worker; net_af_packet needs qpairs={n_queues}, \
+                 net_pcap and net_null have one unless given more)",
+                i.name, i.device
+            )
+        })?;
         if let Some(m) = i.mac {
             if let Err(e) = port.set_mac(m.0) {
                 tracing::warn!(target: "espgate", "interface {:?}: the device keeps its MAC ({e}); {} is used in software", i.name, m);
@@ -150,7 +178,9 @@ pub fn run(o: &RunOpts) -> Result<()> {
         |dev| ports.iter().find(|p| p.name() == dev).map(Port::id),
         |id| ports.iter().find(|p| p.id() == id).and_then(|p| p.mac().ok()),
     )?;
-    let mut dp = engine::datapath::Datapath::new(Arc::new(tables.clone()), 65536);
+    let shared_tables = Arc::new(tables.clone());
+    let mut dps: Vec<_> =
+        (0..n_workers).map(|_| engine::datapath::Datapath::new(shared_tables.clone(), 65536)).collect();
     let mut views = Vec::new();
     for m in &maps {
         let what = || format!("crypto map {} {}", m.name, m.seq);
@@ -158,9 +188,11 @@ pub fn run(o: &RunOpts) -> Result<()> {
         if let Some((inb, outb)) = &m.manual {
             let inbound = InboundSa::new(inb.clone()).with_context(what)?;
             let in_counters = inbound.shared_counters();
-            dp.install_inbound(inbound).with_context(what)?;
+            dps[handoff::esp_owner(inb, n_workers)].install_inbound(inbound).with_context(what)?;
             let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
-            dp.install_outbound(m.handle, outbound.clone());
+            for dp in dps.iter_mut() {
+                dp.install_outbound(m.handle, outbound.clone());
+            }
             esp = Some(((inb.spi.0, in_counters), outbound));
         }
         // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
@@ -169,9 +201,11 @@ pub fn run(o: &RunOpts) -> Result<()> {
             let what = || format!("crypto map {} {} (AH)", m.name, m.seq);
             let inbound = engine::ah::InboundAh::new(inb.clone()).with_context(what)?;
             let in_counters = inbound.shared_counters();
-            dp.install_inbound_ah(inbound).with_context(what)?;
+            dps[handoff::ah_owner(inb, n_workers)].install_inbound_ah(inbound).with_context(what)?;
             let outbound = Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?);
-            dp.install_outbound_ah(m.handle, outbound.clone());
+            for dp in dps.iter_mut() {
+                dp.install_outbound_ah(m.handle, outbound.clone());
+            }
             ah = Some(ah_view(&cfg, (&m.name, m.seq), (inb.spi.0, in_counters), outbound));
         }
         if esp.is_some() || ah.is_some() {
@@ -181,28 +215,31 @@ pub fn run(o: &RunOpts) -> Result<()> {
     for p in &ports {
         p.start().with_context(|| format!("start port {}", p.name()))?;
     }
-    // Worker 0 owns queue 0 of every port, rx and tx; the tx vector is indexed by port id.
+    // Worker i owns queue i of every port, rx and tx; the tx vector is indexed by port id.
     let mut by_id: Vec<&Port> = ports.iter().collect();
     by_id.sort_by_key(|p| p.id());
-    let queues = WorkerQueues {
-        rx: by_id.iter().map(|p| p.rx_queue(0)).collect::<Result<_, _>>()?,
-        tx: by_id.iter().map(|p| p.tx_queue(0)).collect::<Result<_, _>>()?,
-    };
-    let ch = Channels::new(1024);
-    let stats = Arc::new(WorkerStats::default());
+    let ch = workers::Workers::new(n_workers, 1024);
+    let stats = &ch.stats;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    let handle = {
-        let (ch, stats, stop) = (ch.clone(), stats.clone(), stop.clone());
-        lcore::launch(worker_lcore, move || worker::run(dp, queues, ch, &stats, &stop))?
-    };
-    // Whatever happens from here, the worker is told to stop before its handle waits for it.
+    let mut lcore_handles = Vec::new();
+    // Declared after the handles, so dropped before them: on every exit path the workers are told to stop before
+    // anything waits for them.
     let _stop_on_exit = StopOnDrop(stop.clone());
+    for (w, dp) in dps.into_iter().enumerate() {
+        let q = w as u16;
+        let queues = WorkerQueues {
+            rx: by_id.iter().map(|p| p.rx_queue(q)).collect::<Result<_, _>>()?,
+            tx: by_id.iter().map(|p| p.tx_queue(q)).collect::<Result<_, _>>()?,
+        };
+        let (wch, st, stop) = (ch.channels[w].clone(), stats[w].clone(), stop.clone());
+        lcore_handles.push(lcore::launch(worker_lcores[w], move || worker::run(dp, queues, wch, &st, &stop))?);
+    }
     tracing::info!(
         target: "espgate",
-        "running on {} port(s) {:?}, worker lcore {worker_lcore}, {} crypto map entries ({} manual)",
+        "running on {} port(s) {:?}, worker lcores {worker_lcores:?}, {} crypto map entries ({} manual)",
         ports.len(),
         ports.iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
         maps.len(),
@@ -236,7 +273,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
         next_handle: maps.iter().map(|m| m.handle + 1).max().unwrap_or(0),
         maps,
         ports: &ports,
-        stats: &stats,
+        stats,
         manual: views,
         capture: None,
         ike,
@@ -250,12 +287,19 @@ pub fn run(o: &RunOpts) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     stop.store(true, Ordering::Relaxed);
-    let dp = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
-    print_summary(&ports, &stats, &dp, &daemon.maps);
-    drop(dp);
+    let mut dps = Vec::new();
+    for h in lcore_handles {
+        let lcore = h.lcore();
+        dps.push(h.join().map_err(|_| anyhow::anyhow!("worker lcore {lcore} panicked"))?);
+    }
+    print_summary(&ports, &ch, &dps, &daemon.maps);
+    drop(dps);
     while ch.retired.pop().is_some() {}
     while ch.punt.pop().is_some() {}
     while ch.inject.pop().is_some() {}
+    for c in &ch.channels {
+        while c.handoff.recv(c.worker).is_some() {}
+    }
     // Ports close (net_pcap finishes its files) before the pool and EAL go.
     drop(ports);
     Ok(())
@@ -289,11 +333,12 @@ fn ike_address(cfg: &Config) -> Option<IpAddr> {
 
 /// The control thread's state: the gateway's host presence, IKE, and what `show` reads.
 mod reload;
+mod workers;
 
 struct Daemon<'a> {
     host: Host,
     tables: engine::datapath::Tables,
-    ch: &'a Channels,
+    ch: &'a workers::Workers,
     pool: &'a Mempool,
     server: &'a ctl::Server,
     cfg: Config,
@@ -305,7 +350,8 @@ struct Daemon<'a> {
     /// The next handle a new entry gets on reload (handles are never reused while running).
     next_handle: u32,
     ports: &'a [Port],
-    stats: &'a WorkerStats,
+    /// Per worker.
+    stats: &'a [Arc<WorkerStats>],
     manual: Vec<show::MapView>,
     /// The running `espgate capture`, if any.
     capture: Option<crate::capture::Session>,
@@ -510,10 +556,12 @@ impl Daemon<'_> {
                 maps.push(v);
             }
         }
+        let total = self.ch.total();
         let shown = Shown {
             cfg: &self.cfg,
             ports: self.ports,
-            stats: self.stats,
+            stats: &total,
+            per_worker: self.stats,
             maps: &self.manual.iter().cloned().chain(maps).collect::<Vec<_>>(),
             ike: self.ike.as_ref(),
         };
@@ -529,7 +577,7 @@ fn packet_destination(p: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) {
+fn inject(ch: &workers::Workers, pool: &Mempool, frames: Vec<control::neighbor::Frame>) {
     for f in frames {
         let Some(mut m) = pool.alloc() else { continue };
         if m.extend_from_slice(&f.bytes) {
@@ -538,8 +586,9 @@ fn inject(ch: &Channels, pool: &Mempool, frames: Vec<control::neighbor::Frame>) 
     }
 }
 
-fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapath, maps: &[plan::MapPlan]) {
+fn print_summary(ports: &[Port], w: &workers::Workers, dps: &[engine::datapath::Datapath], maps: &[plan::MapPlan]) {
     let r = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let s = &w.total();
     println!("espgate: stopped");
     for p in ports {
         let st = p.stats().unwrap_or_default();
@@ -554,12 +603,24 @@ fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapat
         r(&s.punt_dropped),
         r(&s.injected)
     );
+    if w.stats.len() > 1 {
+        for (i, t) in w.stats.iter().enumerate() {
+            println!(
+                "  worker {i}: rx {} tx {} handed-off {} handoff-received {} handoff-dropped {}",
+                r(&t.rx),
+                r(&t.tx),
+                r(&t.handed_off),
+                r(&t.handoff_received),
+                r(&t.handoff_dropped)
+            );
+        }
+    }
     for (name, n) in s.nonzero_drops() {
         println!("  drop {name}: {n}");
     }
     for m in maps {
         if let Some((inb, _)) = &m.manual {
-            if let Some(sa) = dp.inbound(inb.spi) {
+            if let Some(sa) = dps.iter().find_map(|dp| dp.inbound(inb.spi)) {
                 let c = sa.counters().snapshot();
                 println!(
                     "  crypto map {} {} inbound spi {}: {} packets {} bytes {} drops",
@@ -579,7 +640,9 @@ fn print_summary(ports: &[Port], s: &WorkerStats, dp: &engine::datapath::Datapat
 struct Shown<'a> {
     cfg: &'a Config,
     ports: &'a [Port],
+    /// All workers' counters added up.
     stats: &'a WorkerStats,
+    per_worker: &'a [Arc<WorkerStats>],
     maps: &'a [show::MapView],
     ike: Option<&'a Ike>,
 }
@@ -645,13 +708,28 @@ impl Shown<'_> {
         let s = self.stats;
         let drops: serde_json::Map<String, serde_json::Value> =
             s.nonzero_drops().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        let per_worker: Vec<_> = self
+            .per_worker
+            .iter()
+            .map(|w| {
+                let drops: serde_json::Map<String, serde_json::Value> =
+                    w.nonzero_drops().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+                serde_json::json!({
+                    "rx": r(&w.rx), "tx": r(&w.tx), "punted": r(&w.punted), "handed_off": r(&w.handed_off),
+                    "handoff_received": r(&w.handoff_received), "handoff_dropped": r(&w.handoff_dropped),
+                    "drops": drops,
+                })
+            })
+            .collect();
         let h = host.stats;
         serde_json::json!({
             "worker": {
                 "rx": r(&s.rx), "tx": r(&s.tx), "tx_dropped": r(&s.tx_dropped), "punted": r(&s.punted),
                 "punt_dropped": r(&s.punt_dropped), "injected": r(&s.injected), "events_lost": r(&s.events_lost),
+                "handed_off": r(&s.handed_off), "handoff_dropped": r(&s.handoff_dropped),
                 "drops": drops,
             },
+            "workers": per_worker,
             "host": {
                 "arp_nd_replies_sent": h.arp_replies_sent, "arp_nd_requests_sent": h.arp_requests_sent,
                 "neighbors_learned": h.neighbors_learned, "echo_replies_sent": h.echo_replies_sent,
@@ -781,13 +859,22 @@ address = "192.0.2.1/24"
 "#,
         )
         .unwrap();
-        let a = eal_args(&cfg);
+        let a = eal_args_for(&cfg, 64);
         let pos = |s: &str| a.iter().position(|x| x == s);
         assert_eq!(a[pos("-l").unwrap() + 1], "1,2");
         assert_eq!(a[pos("--main-lcore").unwrap() + 1], "1");
         assert!(a.contains(&"--allow=0000:03:00.0".to_string()));
         assert!(a.contains(&"--vdev=net_af_packet0,iface=lan0".to_string()));
         assert!(!a.contains(&"--no-pci".to_string()), "a PCI device is configured");
+        // More lcores than CPUs: the extra ones share the last CPU that is not the control core.
+        let mut two = cfg.clone();
+        two.engine.workers = vec![2, 3];
+        let a2 = eal_args_for(&two, 2);
+        assert!(a2.contains(&"--lcores=1@1,2@0,3@0".to_string()), "{a2:?}");
+        two.engine.control_core = 0;
+        two.engine.workers = vec![1, 2];
+        assert!(eal_args_for(&two, 2).contains(&"--lcores=0@0,1@1,2@1".to_string()));
+        assert!(eal_args_for(&two, 4).contains(&"-l".to_string()));
         // The operator gave the memory options: none are added.
         assert_eq!(a.iter().filter(|x| *x == "--no-huge").count(), 1);
         assert_eq!(a.last().map(String::as_str), Some("512"));

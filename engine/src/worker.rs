@@ -27,7 +27,8 @@ use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
 use crate::sa::LifetimeEvent;
 use crate::wire::Spi;
-use crossbeam_queue::ArrayQueue;
+/// The queue type of [`Channels`], re-exported so users need no crossbeam dependency of their own.
+pub use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -167,6 +168,25 @@ impl Default for WorkerStats {
 }
 
 impl WorkerStats {
+    /// Adds `other`'s counts to these (the control thread summing workers into a fresh `WorkerStats`).
+    pub fn add(&self, other: &WorkerStats) {
+        let pairs = [
+            (&self.rx, &other.rx),
+            (&self.tx, &other.tx),
+            (&self.tx_dropped, &other.tx_dropped),
+            (&self.punted, &other.punted),
+            (&self.punt_dropped, &other.punt_dropped),
+            (&self.injected, &other.injected),
+            (&self.events_lost, &other.events_lost),
+            (&self.handed_off, &other.handed_off),
+            (&self.handoff_dropped, &other.handoff_dropped),
+            (&self.handoff_received, &other.handoff_received),
+        ];
+        for (a, b) in pairs.into_iter().chain(self.drops.iter().zip(other.drops.iter())) {
+            a.fetch_add(b.load(Relaxed), Relaxed);
+        }
+    }
+
     pub fn drop_count(&self, d: DropCause) -> u64 {
         self.drops[d.index()].load(Relaxed)
     }
