@@ -100,3 +100,62 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::crypto::{EncryptionAlgorithm as E, IntegrityAlgorithm as I};
+    use engine::esp::InboundSa;
+    use engine::sa::{Mode, SaParams};
+    use engine::wire::Spi;
+
+    fn inbound(spi: u32, bundle_ah: Option<u32>) -> Command {
+        let mut p = SaParams::new(Spi(spi), Mode::Transport, E::AesCbc128, &[1; 16], I::HmacSha256_128, &[2; 32]);
+        p.bundle_ah = bundle_ah.map(Spi);
+        Command::InstallInbound(Box::new(InboundSa::new(p).unwrap()))
+    }
+
+    fn queued(w: &Workers) -> Vec<usize> {
+        w.channels.iter().map(|c| c.commands.len()).collect()
+    }
+
+    #[test]
+    fn commands_reach_the_workers_they_concern() {
+        let w = Workers::new(3, 4);
+        assert!(w.commands.push(inbound(0x1001, None)).is_ok());
+        assert_eq!(queued(&w), [0, 0, 1], "an inbound SA goes to its owner only (0x1001 % 3 = 2)");
+        assert!(w.commands.push(inbound(0x1001, Some(0x3000))).is_ok());
+        assert_eq!(queued(&w), [1, 0, 1], "a bundle's ESP SA goes with its AH SA (0x3000 % 3 = 0)");
+        let tables = engine::datapath::Tables::new(vec![], vec![], Default::default(), vec![]);
+        assert!(w.commands.push(Command::Tables(Arc::new(tables))).is_ok());
+        assert!(w.commands.push(Command::RemoveInbound(Spi(0x1001))).is_ok());
+        assert_eq!(queued(&w), [3, 2, 3], "tables and removals go to every worker");
+        assert!(w.commands.push(Command::RemoveOutbound(7)).is_ok());
+        // Workers 0 and 2 have full queues (4) now: the command comes back, worker 1 still got it.
+        assert!(matches!(w.commands.push(Command::RemoveOutbound(8)), Err(Command::RemoveOutbound(8))));
+        assert_eq!(queued(&w), [4, 4, 4]);
+        assert!(matches!(w.commands.push(inbound(0x3000, None)), Err(Command::InstallInbound(_))));
+    }
+
+    #[test]
+    fn queues_of_every_worker_are_drained_and_counters_summed() {
+        let w = Workers::new(2, 4);
+        assert!(Arc::ptr_eq(&w.channels[0].tap, &w.channels[1].tap), "one capture tap");
+        assert!(Arc::ptr_eq(&w.inject, &w.channels[0].inject), "injected frames go to worker 0");
+        for (i, c) in w.channels.iter().enumerate() {
+            assert!(c.retired.push(Retired::InstallFailed(Spi(i as u32 + 1))).is_ok());
+        }
+        let mut got = Vec::new();
+        while let Some(Retired::InstallFailed(spi)) = w.retired.pop() {
+            got.push(spi.0);
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        w.stats[0].rx.store(5, std::sync::atomic::Ordering::Relaxed);
+        w.stats[1].rx.store(7, std::sync::atomic::Ordering::Relaxed);
+        w.stats[1].drops[3].store(2, std::sync::atomic::Ordering::Relaxed);
+        let t = w.total();
+        assert_eq!(t.rx.load(std::sync::atomic::Ordering::Relaxed), 12);
+        assert_eq!(t.drops[3].load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+}
