@@ -195,8 +195,38 @@ fn two_workers_process_each_packet_of_an_sa_once() {
     };
     let cfg_b = d.join("b.toml");
     write_config(&cfg_b, &config(d, false, TWO_WORKERS, &two("in"), &two("out")));
-    let (ok, out_b) = espgate(&cfg_b);
-    assert!(ok, "{out_b}");
+    let daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(&cfg_b)
+        .args(["--seconds", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `show counters` while it runs: totals over both workers, and each worker's own.
+    let mut counters = None;
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
+            .args(["show", "counters", "--json", "--socket"])
+            .arg(d.join("b.sock"))
+            .output()
+            .unwrap();
+        let v: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+        if let Some(v) = v.filter(|v| v["worker"]["rx"] == (N + 2) as u64) {
+            counters = Some(v);
+            break;
+        }
+    }
+    let out = daemon.wait_with_output().unwrap();
+    let out_b = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out_b}");
+    let v = counters.unwrap_or_else(|| panic!("show counters never saw every frame received:\n{out_b}"));
+    let workers = v["workers"].as_array().expect("a per-worker array");
+    assert_eq!(workers.len(), 2, "{v}");
+    assert_eq!(workers[0]["rx"].as_u64().unwrap() + workers[1]["rx"].as_u64().unwrap(), (N + 2) as u64, "{v}");
+    assert_eq!(workers[1]["handed_off"], (N / 2 + 1) as u64, "{v}");
+    assert_eq!(v["worker"]["handed_off"], (N / 2 + 1) as u64, "{v}");
     let clear0 = read_pcap(&d.join("b_in_tx0.pcap"));
     let clear1 = read_pcap(&d.join("b_in_tx1.pcap"));
     assert!(clear1.is_empty(), "only the SA's owner, worker 0, decrypts (and sends on its queue 0):\n{out_b}");
