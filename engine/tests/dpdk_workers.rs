@@ -1,6 +1,6 @@
-//! Two worker lcores over net_ring ports with two queues each: ESP whose SA the other worker owns is handed to the
-//! owner and processed there exactly once and in order; replays are still dropped (by the owner's window); an
-//! inbound SA sent to the wrong worker is refused. One test in this binary (one EAL per process).
+//! Two worker lcores over net_ring ports with a queue each: ESP (also NAT-T ESP) whose SA the other worker owns is
+//! handed to the owner and processed there exactly once and in order; replays are still dropped (by the owner's
+//! window); an inbound SA sent to the wrong worker is refused. One test in this binary (one EAL per process).
 #![cfg(feature = "dpdk")]
 
 use engine::buf::{PacketBuf, VecBuf};
@@ -9,7 +9,7 @@ use engine::datapath::ether::{self, EtherType, MacAddr};
 use engine::datapath::{Datapath, Drop as DropCause, Interface, Tables};
 use engine::dpdk::{lcore, Burst, Eal, Mempool, Port, PortConfig, RingPair, RxQueue, TxQueue};
 use engine::esp::{InboundSa, OutboundSa};
-use engine::sa::{Mode, SaParams};
+use engine::sa::{Mode, NatT, SaParams};
 use engine::selector::{IpPrefix, TrafficSelector};
 use engine::wire::{ipv4, udp, IpProtocol, Spi};
 use engine::worker::{self, handoff, Channels, Command, Retired, WorkerQueues, WorkerStats};
@@ -30,6 +30,8 @@ const REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
 /// Owned by worker 0 and worker 1 (spi % 2).
 const SPI_A: u32 = 0x2000;
 const SPI_B: u32 = 0x2001;
+/// NAT-T, owned by worker 1.
+const SPI_C: u32 = 0x2003;
 const N: u32 = 200;
 
 fn pfx(a: Ipv4Addr, len: u8) -> IpPrefix {
@@ -275,6 +277,25 @@ fn inbound_sas_are_processed_by_their_owner_only() {
         assert_eq!(s.handoff_dropped.load(Relaxed), 0);
     }
     assert_eq!(stats[0].handed_off.load(Relaxed), u64::from(N) + 50 + on_queue0);
+
+    // 4. ESP in UDP 4500 (NAT-T) is handed over by its SPI too.
+    let nat_t = |local, remote| {
+        let mut p = params(SPI_C, local, remote);
+        p.nat_t = Some(NatT::default());
+        p
+    };
+    let c = Box::new(InboundSa::new(nat_t(GW, PEER)).unwrap());
+    assert!(chans[1].commands.push(Command::InstallInbound(c)).is_ok());
+    wait_until("the NAT-T install", || chans[1].commands.is_empty());
+    let peer_c = OutboundSa::new(nat_t(PEER, GW)).unwrap();
+    let frames: Vec<Vec<u8>> = (0..50).map(|s| esp_frame(&peer_c, 0xc, s)).collect();
+    assert_eq!(frames[0][14 + 9], 17, "UDP-encapsulated");
+    let before = stats[0].handed_off.load(Relaxed);
+    send(&pool, &mut tx0, &frames);
+    let got = collect(&mut host, 50);
+    assert!(got[0].is_empty(), "{:?}", got[0]);
+    assert_eq!(got[1], want(0xc, 0..50), "C, owned by worker 1, decrypted there in order");
+    assert_eq!(stats[0].handed_off.load(Relaxed) - before, 50);
 
     stop.store(true, Relaxed);
     for h in handles {
