@@ -38,6 +38,7 @@ faults=${CHAOS_FAULTS:-drop=0.25,duplicate=0.15,reorder=0.15}
 initiators=${CHAOS_INITIATORS:-on-traffic on-start strongswan}
 rekey_s=${CHAOS_REKEY_S:-3}
 dpd_restart='dpd = { interval = 2, retries = 3, on_dead = "restart" }'
+dpd_deadline=$((2 * (3 + 2)))
 dpd_periodic='dpd = { interval = 2, retries = 3, mode = "periodic", on_dead = "restart" }'
 figures=()
 
@@ -58,6 +59,19 @@ pings_back() {
   local t0=$1
   wait_for "$2" replies_ge "$t0" 3 || return 1
   recover_s=$(since "$t0" "$(bg_ping_first_since "$t0")")
+}
+
+# check_recovery_time NAME T_KILL T_START: DPD finds the peer dead within interval * (retries + 2) s of the kill
+# (lab_dpd.sh's deadline), and on_dead = "restart" negotiates at once: pings pass within that plus 3 s.
+check_recovery_time() {
+  local after limit=$((dpd_deadline + 3))
+  after=$(since "$2" "$(bg_ping_first_since "$3")")
+  if awk -v a="$after" -v l="$limit" 'BEGIN { exit !(a <= l) }'; then
+    ok "$1: back $after s after the kill, within DPD's deadline + 3 s ($limit s)"
+  else
+    bad "$1: back only $after s after the kill, DPD's deadline + 3 s is $limit s"
+    note "strongSwan killed at $(date -u -d "@$2" +%T.%3N), started again at $(date -u -d "@$3" +%T.%3N); espgate: $(grep -E 'is dead|again|Quick Mode .*failed|Main Mode to|IPsec SA for' "$LAB_RUN_DIR/gw.log" | tail -6 | sed 's/^[0-9-]*T\([0-9:.]*\)Z *[A-Z]* espgate: IKE: /\1 /; s/ event=.*//' | paste -sd'|')"
+  fi
 }
 
 # teardown: espgate (SIGINT, Deletes), strongSwan, the nftables filter, the background ping and initiate.
@@ -143,6 +157,7 @@ qm_recover() {
   if pings_back "$t_start" 60; then
     ok "$name: the tunnel came back by itself: pings pass $recover_s s after strongSwan restarted ($(since "$t_kill" "$(bg_ping_first_since "$t_start")") s after the kill)"
     figures+=("$name: back $recover_s s after the restart, $(since "$t_kill" "$(bg_ping_first_since "$t_start")") s after the kill")
+    check_recovery_time "$name" "$t_kill" "$t_start"
     bg_ping_stop
     check_pings "$name: after the restart" 5
     check_one_each "$name: after the restart" 10
@@ -246,6 +261,7 @@ rekey_case() {
   if pings_back "$t_start" 60; then
     ok "$name: the tunnel came back by itself: pings pass $recover_s s after the restart ($(since "$t_kill" "$(bg_ping_first_since "$t_start")") s after the kill)"
     figures+=("$name: back $recover_s s after the restart, $(since "$t_kill" "$(bg_ping_first_since "$t_start")") s after the kill")
+    check_recovery_time "$name" "$t_kill" "$t_start"
     bg_ping_stop
     check_pings "$name: after the restart" 5
     check_one_each "$name: after the restart" 15
