@@ -184,4 +184,3 @@ pub fn jumbo(s: &mut Suite) {
     let ip = udp4(HOST4, remote4(GCM), 64, &payload(2, 100));
     s.clear_in("cleartext after them", ip.clone(), Expect::Protect(GCM, forwarded(&ip)));
 }
-
