@@ -414,6 +414,23 @@ pub fn render_counters(v: &Value) -> String {
     for (k, val) in v["host"].as_object().into_iter().flatten() {
         let _ = writeln!(o, "{k:<24} {}", val);
     }
+    let workers = v["workers"].as_array().map_or(&[][..], |w| w.as_slice());
+    if workers.len() > 1 {
+        let _ = writeln!(o, "per worker:        rx           tx   handed-off      dropped");
+        for (i, w) in workers.iter().enumerate() {
+            let dropped: u64 = w["drops"].as_object().into_iter().flatten().filter_map(|(_, n)| n.as_u64()).sum();
+            let n = |k: &str| w[k].as_u64().unwrap_or(0);
+            let _ = writeln!(o, "  {i:<4} {:>12} {:>12} {:>12} {:>12}", n("rx"), n("tx"), n("handed_off"), dropped);
+        }
+    }
+    for (section, val) in [("ike sa manager", &v["ike"]["sa_manager"]), ("ike endpoint", &v["ike"]["endpoint"])] {
+        if let Some(m) = val.as_object() {
+            let _ = writeln!(o, "{section}:");
+            for (k, n) in m {
+                let _ = writeln!(o, "  {k:<30} {n}");
+            }
+        }
+    }
     o
 }
 
@@ -534,5 +551,27 @@ mod tests {
         .map(|h| text.find(h).unwrap())
         .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn counters_show_each_worker_and_ike() {
+        let v = json!({
+            "worker": { "rx": 10, "tx": 9, "drops": { "replay": 1 } },
+            "workers": [
+                { "rx": 6, "tx": 5, "handed_off": 2, "drops": { "replay": 1 } },
+                { "rx": 4, "tx": 4, "handed_off": 0, "drops": {} },
+            ],
+            "host": { "held": 0 },
+            "ike": { "sa_manager": { "acquires": 3 }, "endpoint": { "rate_limited": 7 } },
+        });
+        let t = render_counters(&v);
+        assert!(t.contains("  replay"), "{t}");
+        let rows: Vec<&str> = t.lines().skip_while(|l| !l.starts_with("per worker")).skip(1).take(2).collect();
+        assert_eq!(rows[0].split_whitespace().collect::<Vec<_>>(), ["0", "6", "5", "2", "1"], "{t}");
+        assert_eq!(rows[1].split_whitespace().collect::<Vec<_>>(), ["1", "4", "4", "0", "0"], "{t}");
+        assert!(t.contains("acquires") && t.contains("rate_limited"), "{t}");
+        // One worker: no per-worker table.
+        let one = json!({ "worker": { "rx": 1 }, "workers": [{ "rx": 1 }], "host": {} });
+        assert!(!render_counters(&one).contains("per worker"));
     }
 }
