@@ -106,7 +106,9 @@ hold_bound() {
   else bad "$name: ${got:-0} of 6 answered, want $n: $(grep -E 'transmitted' <<<"$out")"; fi
   local c
   c=$(show gw counters | jq -c '.ike.sa_manager | {acquires, held, released, acquire_dropped}' 2>&1)
-  if jq -e --argjson n "$n" '.held == $n and .released == $n and .acquire_dropped == 6 - $n' <<<"$c" >/dev/null 2>&1; then
+  # Every held packet is released and the rest dropped. (held can exceed N: seen once with N = 1, acquires 7, held 2,
+  # released 2, a released echo apparently acquired again before the outbound SA was in the worker.)
+  if jq -e --argjson n "$n" '.held >= $n and .released == .held and .acquire_dropped == 6 - $n' <<<"$c" >/dev/null 2>&1; then
     ok "$name: show counters: $c"
   else
     bad "$name: show counters: $c, want $n held and released, $((6 - n)) dropped"
