@@ -148,9 +148,9 @@ case_lossy() {
 }
 
 # ---------------------------------------------------------------- peer killed during Quick Mode
-# qm_recover NAME DPD_WORDS T_KILL: strongSwan starts again (responder only); the tunnel must come back by itself.
+# qm_recover NAME T_KILL: strongSwan starts again (responder only); the tunnel must come back by itself.
 qm_recover() {
-  local name=$1 t_kill=$3 t_start
+  local name=$1 t_kill=$2 t_start
   sleep 1
   t_start=$(now)
   swan_right || { bad "$name: strongSwan did not start again"; return 1; }
@@ -191,7 +191,7 @@ case_qm_a() {
   bash "$peer" kill right >/dev/null 2>&1
   kill -KILL "$pid" 2>/dev/null
   t_kill=$(now)
-  qm_recover "$name" on-demand "$t_kill"
+  qm_recover "$name" "$t_kill"
   teardown
 }
 
@@ -214,7 +214,7 @@ case_qm_b() {
   t_kill=$(now)
   ike_unblock
   bg_ping_start 120
-  qm_recover "$name" periodic "$t_kill"
+  qm_recover "$name" "$t_kill"
   teardown
 }
 case_qm() { case_qm_a; case_qm_b; }
