@@ -182,7 +182,7 @@ CFG
   reload_job=$!
 fi
 # The first echo may go while ARP resolves; -w bounds the wait.
-ip netns exec eg-ha ping -c "$count" -s "${PING_SIZE:-56}" -i "${PING_INTERVAL:-0.2}" -w 60 203.0.113.10 || status=$?
+ip netns exec eg-ha ping -c "$count" -s "${PING_SIZE:-56}" -i "${PING_INTERVAL:-0.2}" -w "${PING_DEADLINE:-60}" 203.0.113.10 || status=$?
 if [ "$keying" = ike ] && [ "$initiate" = on-traffic ]; then
   # The first echo request found no SA: gateway A held it, negotiated, and sent it once the SA was up.
   grep -h "starts negotiation\|IPsec SA for" "$run/gwa.log" || { echo "no traffic-triggered negotiation"; status=1; }

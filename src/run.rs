@@ -220,9 +220,12 @@ pub fn run(o: &RunOpts) -> Result<()> {
     by_id.sort_by_key(|p| p.id());
     let ch = workers::Workers::new(n_workers, 1024);
     let stats = &ch.stats;
+    // Two flags: SIGINT/SIGTERM end the control loop, which then sends the Deletes through the still running
+    // workers; only after that are the workers stopped.
     let stop = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
+        signal_hook::flag::register(sig, term.clone())?;
     }
     let mut lcore_handles = Vec::new();
     // Declared after the handles, so dropped before them: on every exit path the workers are told to stop before
@@ -279,7 +282,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
         ike,
         metrics,
     };
-    daemon.run(&stop, o.seconds.map(Duration::from_secs));
+    daemon.run(&term, o.seconds.map(Duration::from_secs));
     if let Some(ike) = daemon.ike.as_mut() {
         // Tell the peers: Delete for every IPsec and ISAKMP SA, sent while the worker still runs.
         ike.shutdown(Instant::now());

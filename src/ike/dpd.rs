@@ -60,11 +60,14 @@ impl Dpd {
         })
     }
 
-    /// Any IKE message from the peer.
+    /// Any IKE message from the peer: it is alive (a peer busy retransmitting its own exchange may not answer
+    /// probes, e.g. before its ISAKMP SA is complete), so a probe run in progress ends.
     pub fn heard_from(&mut self, peer: IpAddr, now: Instant) {
         if self.config.is_some() {
             let p = self.peer(peer, now);
             p.last_heard = now;
+            p.unanswered = 0;
+            p.first_seq = p.next_seq;
         }
     }
 
@@ -100,13 +103,13 @@ impl Ike {
             let inbound: u64 = self.active.iter().filter(|a| a.peer == peer).map(|a| a.inbound_packets()).sum();
             let icookie = self.phase1_with(peer);
             let p = self.dpd.peer(peer, now);
-            if inbound != p.inbound_packets {
-                p.inbound_packets = inbound;
-                if cfg.mode == DpdMode::OnDemand {
-                    p.last_heard = now;
-                    p.unanswered = 0;
-                    p.first_seq = p.next_seq;
-                }
+            // Only growth is traffic: the sum also drops when a replaced pair is retired.
+            let grew = inbound > p.inbound_packets;
+            p.inbound_packets = inbound;
+            if grew && cfg.mode == DpdMode::OnDemand {
+                p.last_heard = now;
+                p.unanswered = 0;
+                p.first_seq = p.next_seq;
             }
             let since_probe = p.last_probe.map_or(Duration::MAX, |t| now.duration_since(t));
             if p.unanswered >= cfg.retries {
@@ -173,6 +176,9 @@ impl Ike {
         self.phase1.retain(|p| p.peer.ip() != peer);
         self.connecting.remove(&peer);
         self.give_up_on(peer);
+        // Quick Modes in flight with the dead peer will not finish: a restart must not wait for them to time out.
+        let handles: Vec<u32> = self.policies.iter().filter(|p| p.peer == peer).map(|p| p.handle).collect();
+        self.negotiating.retain(|h, _| !handles.contains(h));
         if action == DeadPeerAction::Restart {
             for h in had {
                 self.keep_up.insert(h);

@@ -40,6 +40,12 @@ impl Faults {
         Ok(f)
     }
 
+    /// The same probabilities with another random sequence (the two directions fail independently).
+    pub fn reseeded(mut self, salt: u64) -> Self {
+        self.state = (self.state ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
+        self
+    }
+
     /// xorshift64*: reproducible from the seed, good enough for test faults.
     fn roll(&mut self) -> f64 {
         self.state ^= self.state >> 12;

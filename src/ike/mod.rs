@@ -88,6 +88,10 @@ pub struct Ike {
     retry_at: Option<Instant>,
     /// Outbound SAs waiting for OUTBOUND_DELAY: (when, SPD handle, SA).
     pending_outbound: Vec<(Instant, u32, sas::Outbound)>,
+    /// The pair ([`Active::key`]) whose outbound SAs the worker has for each handle.
+    outbound_in_use: HashMap<u32, u32>,
+    /// Responder exchanges whose inbound SAs went in at message 2, by (initiator cookie, message ID).
+    early: HashMap<(Cookie, u32), sas::EarlyInbound>,
     /// Quick Modes in flight by handle: (started, message ID once Quick Mode began).
     negotiating: HashMap<u32, (Instant, Option<u32>)>,
     /// Handles waiting for Phase 1 with their peer before Quick Mode can start.
@@ -228,6 +232,8 @@ impl Ike {
         // Aggressive Mode peers known by identity rather than address ([[isakmp_key]] identity = ...).
         ep.set_identity_keys(ike::identity_keys(cfg));
         ep.set_vendor_id_events(true);
+        // The responder's inbound SAs go in at Quick Mode message 2 (see Event::Phase2InboundReady).
+        ep.set_early_inbound(true);
         let keep_up = keep_up(cfg, &policies);
         Ok(Some(Self {
             ep,
@@ -239,6 +245,8 @@ impl Ike {
             active: Vec::new(),
             retry_at: Some(Instant::now()),
             pending_outbound: Vec::new(),
+            outbound_in_use: HashMap::new(),
+            early: HashMap::new(),
             negotiating: HashMap::new(),
             wanted: HashSet::new(),
             connecting: HashMap::new(),
@@ -249,7 +257,7 @@ impl Ike {
                 Ok(spec) => {
                     let f = faults::Faults::parse(&spec).map_err(|e| anyhow::anyhow!("ESPGATE_IKE_FAULTS: {e}"))?;
                     tracing::warn!(target: "espgate", "IKE fault shim on (ESPGATE_IKE_FAULTS={spec}): for tests only");
-                    Some((faults::Shim::new(f), faults::Shim::new(f)))
+                    Some((faults::Shim::new(f), faults::Shim::new(f.reseeded(0x5bd1_e995))))
                 }
                 Err(_) => None,
             },
@@ -319,6 +327,7 @@ impl Ike {
             due
         };
         for (_, handle, sa) in due {
+            self.outbound_in_use.insert(handle, sa.key());
             sa.install(handle, command);
             self.release_soon(now, handle);
         }
@@ -381,11 +390,13 @@ impl Ike {
                 self.phase1.retain(|p| p.icookie != initiator_cookie);
                 self.retry_at.get_or_insert(now + RETRY);
             }
+            Event::Phase2InboundReady(sa) => self.install_early(&sa, command),
             Event::Phase2Established(sa) => {
                 self.negotiating.remove(&sa.handle);
                 self.install(now, &sa, command);
             }
-            Event::Phase2Failed { peer, message_id, error, .. } => {
+            Event::Phase2Failed { peer, message_id, error, initiator_cookie } => {
+                self.drop_early((initiator_cookie, message_id), command);
                 tracing::warn!(target: "espgate", "IKE: Quick Mode with {peer} failed: {error}");
                 let failed: Vec<u32> =
                     self.negotiating.iter().filter(|(_, (_, m))| *m == Some(message_id)).map(|(h, _)| *h).collect();

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 
 /// After a rekey, the old inbound SA keeps accepting packets in flight for this long.
 const REKEY_GRACE: Duration = Duration::from_secs(10);
+/// A pair announced gone with a Delete keeps its inbound SAs this much longer, so what the peer sent on it before it
+/// read the Delete still arrives.
+const DELETE_GRACE: Duration = Duration::from_secs(2);
+/// The responder of a pair rekeys on a soft volume limit only this long after it: the initiator, which usually
+/// reaches it at the same time, goes first, and both sides rekeying at once would make two pairs.
+const RESPONDER_REKEY_DELAY: Duration = Duration::from_secs(2);
+/// Time-based rekey points: the initiator of a pair at 90% of its lifetime, the responder (if the initiator did
+/// not) at 95%.
+const REKEY_AT_INITIATOR: f32 = 0.90;
+const REKEY_AT_RESPONDER: f32 = 0.95;
 
 /// The ESP half of a pair.
 pub struct EspPair {
@@ -47,6 +57,15 @@ pub struct Active {
     rekeying: bool,
     /// Set once a newer pair took over the handle (or the pair was deleted): the inbound SAs go at this time.
     retire_at: Option<Instant>,
+    /// Tell the peer with a Delete when the pair goes (a replaced or expired pair; not one the peer deleted, nor one
+    /// already announced by `clear_where`).
+    delete_on_retire: bool,
+    /// The Delete went; the pair goes at `retire_at`.
+    announced: bool,
+    /// We initiated the Quick Mode of this pair.
+    initiator: bool,
+    /// When the worker reported the soft volume limit (the responder waits before rekeying).
+    soft_at: Option<Instant>,
 }
 
 impl Active {
@@ -54,8 +73,10 @@ impl Active {
         self.retire_at.is_some()
     }
 
+    /// Removes the pair at the next `retire`, without a Delete (the peer deleted it, or forgot it).
     pub(super) fn retire_now(&mut self, now: Instant) {
         self.retire_at = Some(now);
+        self.delete_on_retire = false;
     }
 
     /// The SPIs the peer receives on (ours outbound).
@@ -99,7 +120,26 @@ pub(super) struct Outbound {
     ah: Option<Arc<OutboundAh>>,
 }
 
+impl Active {
+    /// Identifies the pair among its handle's pairs: its first outbound SPI.
+    pub(super) fn key(&self) -> u32 {
+        self.outbound_spis().next().unwrap_or(0)
+    }
+
+    fn outbound(&self) -> Outbound {
+        Outbound {
+            esp: self.esp.as_ref().map(|e| e.outbound.clone()),
+            ah: self.ah.as_ref().map(|a| a.outbound.clone()),
+        }
+    }
+}
+
 impl Outbound {
+    /// The pair key ([`Active::key`]) of these SAs.
+    pub(super) fn key(&self) -> u32 {
+        self.esp.as_ref().map(|e| e.params().spi.0).or(self.ah.as_ref().map(|a| a.params().spi.0)).unwrap_or(0)
+    }
+
     pub(super) fn install(self, handle: u32, command: &mut dyn FnMut(Command)) {
         if let Some(sa) = self.esp {
             command(Command::InstallOutbound(handle, sa));
@@ -110,8 +150,48 @@ impl Outbound {
     }
 }
 
+/// Inbound SAs a Quick Mode responder installed at message 2, until message 3 (or the failure) comes.
+pub(super) struct EarlyInbound {
+    esp: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>)>,
+    ah: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>)>,
+}
+
 impl Ike {
+    /// The responder sent Quick Mode message 2: its inbound SAs go in now, so what the initiator sends right after
+    /// message 3 is not lost while message 3 is on its way or being handled.
+    pub(super) fn install_early(&mut self, sa: &Phase2Sa, command: &mut dyn FnMut(Command)) {
+        let (esp, ah) = sa.engine_sas(self.replay_window);
+        let esp = esp.and_then(|(i, _)| InboundSa::new(i).ok());
+        let ah = ah.and_then(|(i, _)| InboundAh::new(i).ok());
+        let early = EarlyInbound {
+            esp: esp.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
+            ah: ah.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
+        };
+        if let Some(i) = esp {
+            command(Command::InstallInbound(Box::new(i)));
+        }
+        if let Some(i) = ah {
+            command(Command::InstallInboundAh(Box::new(i)));
+        }
+        self.early.insert((sa.initiator_cookie, sa.message_id), early);
+    }
+
+    /// The exchange whose inbound SAs went in early failed: they go.
+    pub(super) fn drop_early(&mut self, key: (control::isakmp::Cookie, u32), command: &mut dyn FnMut(Command)) {
+        if let Some(e) = self.early.remove(&key) {
+            if let Some((spi, _, _)) = e.esp {
+                command(Command::RemoveInbound(spi));
+            }
+            if let Some((spi, _, _)) = e.ah {
+                command(Command::RemoveInboundAh(spi));
+            }
+        }
+    }
+
     pub(super) fn install(&mut self, now: Instant, sa: &Phase2Sa, command: &mut dyn FnMut(Command)) {
+        if let Some(early) = self.early.remove(&(sa.initiator_cookie, sa.message_id)) {
+            return self.install_after_early(now, sa, early, command);
+        }
         let (esp, ah) = sa.engine_sas(self.replay_window);
         let esp = match esp.map(|(i, o)| Ok::<_, engine::sa::SaError>((InboundSa::new(i)?, OutboundSa::new(o)?))) {
             None => None,
@@ -154,6 +234,22 @@ impl Ike {
             command(Command::InstallInboundAh(Box::new(i)));
             pair
         });
+        self.record(now, sa, esp, ah, command);
+    }
+
+    /// The outbound half of a new pair (at once, or after OUTBOUND_DELAY for the initiator), the old pairs of the
+    /// handle set to retire, the pair kept.
+    fn record(
+        &mut self,
+        now: Instant,
+        sa: &Phase2Sa,
+        esp: Option<EspPair>,
+        ah: Option<AhPair>,
+        command: &mut dyn FnMut(Command),
+    ) {
+        if esp.is_none() && ah.is_none() {
+            return;
+        }
         let outbound =
             Outbound { esp: esp.as_ref().map(|e| e.outbound.clone()), ah: ah.as_ref().map(|a| a.outbound.clone()) };
         // The initiator's outbound SA waits until the responder has surely installed its inbound one (it does when
@@ -161,11 +257,13 @@ impl Ike {
         if sa.initiator {
             self.pending_outbound.push((now + OUTBOUND_DELAY, sa.handle, outbound));
         } else {
+            self.outbound_in_use.insert(sa.handle, outbound.key());
             outbound.install(sa.handle, command);
             self.release_soon(now, sa.handle);
         }
         for old in self.active.iter_mut().filter(|a| a.handle == sa.handle && a.retire_at.is_none()) {
             old.retire_at = Some(now + REKEY_GRACE);
+            old.delete_on_retire = true;
         }
         let pair = Active {
             handle: sa.handle,
@@ -177,6 +275,10 @@ impl Ike {
             lifetime: Duration::from_secs(u64::from(sa.lifetime_secs)),
             rekeying: false,
             retire_at: None,
+            delete_on_retire: false,
+            announced: false,
+            initiator: sa.initiator,
+            soft_at: None,
         };
         tracing::info!(
             target: "espgate",
@@ -199,6 +301,33 @@ impl Ike {
         self.active.push(pair);
     }
 
+    /// Message 3 arrived for an exchange whose inbound SAs are in: the outbound ones follow (the responder's go in
+    /// at once), and the pair is recorded with the early inbound SAs' counters.
+    fn install_after_early(
+        &mut self,
+        now: Instant,
+        sa: &Phase2Sa,
+        early: EarlyInbound,
+        command: &mut dyn FnMut(Command),
+    ) {
+        let (esp, ah) = sa.engine_sas(self.replay_window);
+        let esp_out = esp.and_then(|(_, o)| OutboundSa::new(o).ok()).map(Arc::new);
+        let ah_out = ah.and_then(|(_, o)| OutboundAh::new(o).ok()).map(Arc::new);
+        let esp = match (early.esp, esp_out) {
+            (Some((inbound, in_counters, inbound_params)), Some(outbound)) => {
+                Some(EspPair { inbound, inbound_params, in_counters, outbound })
+            }
+            _ => None,
+        };
+        let ah = match (early.ah, ah_out) {
+            (Some((inbound, in_counters, inbound_params)), Some(outbound)) => {
+                Some(AhPair { inbound, in_counters, inbound_params, outbound })
+            }
+            _ => None,
+        };
+        self.record(now, sa, esp, ah, command);
+    }
+
     /// A lifetime event from the worker (the volume limits, which only the data path can count): soft rekeys the
     /// pair, hard retires it (the SA already refuses packets).
     pub fn lifetime_event(&mut self, now: Instant, e: engine::sa::LifetimeEvent, command: &mut dyn FnMut(Command)) {
@@ -216,9 +345,12 @@ impl Ike {
         };
         if hard {
             self.active[i].retire_at = Some(now);
+            self.active[i].delete_on_retire = true;
             self.retire(now, command);
-        } else {
+        } else if self.active[i].initiator {
             self.rekey(now, i);
+        } else {
+            self.active[i].soft_at.get_or_insert(now);
         }
     }
 
@@ -246,10 +378,15 @@ impl Ike {
         self.want_sa(now, handle);
     }
 
-    /// Rekeys at 90% of an SA's lifetime, removes it at 100%.
+    /// Rekeys at 90% (initiator) or 95% (responder) of an SA's lifetime, or a while after the responder saw the soft
+    /// volume limit; removes it at 100%.
     pub(super) fn lifetimes(&mut self, now: Instant, command: &mut dyn FnMut(Command)) {
         for i in 0..self.active.len() {
-            if now.duration_since(self.active[i].installed) >= self.active[i].lifetime.mul_f32(0.9) {
+            let a = &self.active[i];
+            let at = if a.initiator { REKEY_AT_INITIATOR } else { REKEY_AT_RESPONDER };
+            let by_time = now.duration_since(a.installed) >= a.lifetime.mul_f32(at);
+            let by_volume = a.soft_at.is_some_and(|t| now.duration_since(t) >= RESPONDER_REKEY_DELAY);
+            if by_time || by_volume {
                 self.rekey(now, i);
             }
         }
@@ -257,18 +394,37 @@ impl Ike {
             self.active.iter_mut().filter(|a| a.retire_at.is_none() && now.duration_since(a.installed) >= a.lifetime)
         {
             a.retire_at = Some(now);
+            a.delete_on_retire = true;
         }
         self.retire(now, command);
     }
 
-    /// Removes the pairs whose time is up: the outbound SAs only if no newer pair replaced them on the handle.
+    /// Removes the pairs whose time is up. A pair that should be announced first gets its Delete now and goes
+    /// DELETE_GRACE later. When the pair whose outbound SAs the worker uses goes, the newest remaining pair of the
+    /// handle takes over, or the outbound SAs are removed.
     pub(super) fn retire(&mut self, now: Instant, command: &mut dyn FnMut(Command)) {
         if !self.active.iter().any(|a| a.retire_at.is_some_and(|t| t <= now)) {
             return;
         }
-        let handles_with_new: Vec<u32> =
-            self.active.iter().filter(|a| a.retire_at.is_none()).map(|a| a.handle).collect();
+        // The peer learns that replaced or expired pairs are going, and stops sending on them.
+        let mut announce: Vec<(IpAddr, ProtocolId, u32)> = Vec::new();
+        for a in self.active.iter_mut().filter(|a| a.retire_at.is_some_and(|t| t <= now)) {
+            if a.delete_on_retire && !a.announced {
+                announce.extend(a.esp.iter().map(|e| (a.peer, ProtocolId::IPSEC_ESP, e.inbound.0)));
+                announce.extend(a.ah.iter().map(|h| (a.peer, ProtocolId::IPSEC_AH, h.inbound.0)));
+                a.announced = true;
+                a.retire_at = Some(now + DELETE_GRACE);
+            }
+        }
+        for (peer, proto, spi) in announce {
+            if let Some(icookie) = self.phase1_with(peer) {
+                if self.ep.delete_ipsec(&icookie, proto, &[spi]).is_ok() {
+                    self.stats.deletes_sent += 1;
+                }
+            }
+        }
         let mut released = Vec::new();
+        let mut gone: Vec<(u32, u32)> = Vec::new();
         self.active.retain(|a| {
             if a.retire_at.is_none_or(|t| t > now) {
                 return true;
@@ -281,23 +437,39 @@ impl Ike {
                 command(Command::RemoveInboundAh(h.inbound));
                 released.push(h.inbound.0);
             }
-            if !handles_with_new.contains(&a.handle) {
-                if a.esp.is_some() {
-                    command(Command::RemoveOutbound(a.handle));
-                }
-                if a.ah.is_some() {
-                    command(Command::RemoveOutboundAh(a.handle));
-                }
-            }
+            gone.push((a.handle, a.key()));
             false
         });
+        for (handle, key) in gone {
+            if self.outbound_in_use.get(&handle) != Some(&key) {
+                continue;
+            }
+            // Prefer a pair still in use over one being retired, then the newest.
+            let next = self
+                .active
+                .iter()
+                .filter(|a| a.handle == handle)
+                .max_by_key(|a| (a.retire_at.is_none(), a.installed))
+                .map(|a| (a.key(), a.outbound()));
+            match next {
+                Some((k, out)) => {
+                    self.outbound_in_use.insert(handle, k);
+                    out.install(handle, command);
+                }
+                None => {
+                    self.outbound_in_use.remove(&handle);
+                    command(Command::RemoveOutbound(handle));
+                    command(Command::RemoveOutboundAh(handle));
+                }
+            }
+        }
         // The SPI may be handed out again by a later Quick Mode.
         for spi in released {
             self.ep.release_spi(spi);
         }
         // An outbound SA still waiting for its delay would outlive its pair.
-        let live: Vec<u32> = self.active.iter().map(|a| a.handle).collect();
-        self.pending_outbound.retain(|(_, h, _)| live.contains(h));
+        let live: Vec<u32> = self.active.iter().map(|a| a.key()).collect();
+        self.pending_outbound.retain(|(_, _, o)| live.contains(&o.key()));
     }
 
     /// `clear crypto sa [peer ADDR]` (and shutdown, and a dead peer): removes the pairs now and tells the peers
@@ -317,6 +489,8 @@ impl Ike {
         let mut n = 0;
         for a in self.active.iter_mut().filter(|a| which(a)) {
             a.retire_at = Some(now);
+            // The Deletes go below, all of a peer's SPIs in one message.
+            a.delete_on_retire = false;
             n += 1;
             let i = match by_peer.iter().position(|(p, _, _)| *p == a.peer) {
                 Some(i) => i,

@@ -169,6 +169,10 @@ pub enum Event {
     },
     /// A Quick Mode exchange finished: one SA bundle (ESP and/or AH, both directions) to install.
     Phase2Established(Box<Phase2Sa>),
+    /// The Quick Mode responder sent message 2: the same SAs [`Event::Phase2Established`] will report when message
+    /// 3 arrives, for installing the inbound ones now (only with `Endpoint::set_early_inbound(true)`). If the
+    /// exchange fails instead, [`Event::Phase2Failed`] follows with the same message ID.
+    Phase2InboundReady(Box<Phase2Sa>),
     /// A Quick Mode exchange failed (refused by either side, or no answer).
     Phase2Failed {
         peer: SocketAddr,

@@ -129,6 +129,8 @@ pub struct Endpoint {
     limiter: limits::RateLimiter,
     /// Whether Main Mode sends INITIAL-CONTACT ([`Endpoint::set_initial_contact`]).
     send_initial_contact: bool,
+    /// Whether [`Event::Phase2InboundReady`] is raised ([`Endpoint::set_early_inbound`]).
+    early_inbound: bool,
     /// Responder SAs in negotiation, kept as a count so a flood of message 1s costs no scan of the table.
     half_open: usize,
 }
@@ -178,6 +180,7 @@ impl Endpoint {
             vendor_id_events: false,
             limiter: limits::RateLimiter::default(),
             send_initial_contact: false,
+            early_inbound: false,
             half_open: 0,
         })
     }
@@ -211,6 +214,13 @@ impl Endpoint {
     /// callers that do not act on [`Event::InitialContact`]; one received is acted on either way.
     pub fn set_initial_contact(&mut self, on: bool) {
         self.send_initial_contact = on;
+    }
+
+    /// Whether the Quick Mode responder raises [`Event::Phase2InboundReady`] when it sends message 2, so its inbound
+    /// SAs can be installed before message 3 arrives (the initiator may send on them right after message 3, and
+    /// such packets can overtake message 3's handling). Off by default.
+    pub fn set_early_inbound(&mut self, on: bool) {
+        self.early_inbound = on;
     }
 
     fn context(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Result<Context<'_>, IkeError> {

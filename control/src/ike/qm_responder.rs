@@ -25,6 +25,15 @@ impl Endpoint {
         let key = (icookie, msg.header.message_id);
         match self.quick_respond_inner(now, key, msg, datagram) {
             Ok(ex) => {
+                if self.early_inbound {
+                    let sides = self.phase1_view(&icookie).map(|v| (v.local, v.peer));
+                    if let Ok((local, peer)) = sides {
+                        let (agreed, nr) = (ex.agreed.clone(), ex.nr.clone());
+                        if let Ok(r) = self.phase2_result(key, &ex, &agreed, &nr, ex.gxy.as_ref(), local, peer) {
+                            self.events.push_back(Event::Phase2InboundReady(r));
+                        }
+                    }
+                }
                 self.quick.insert(key, ex);
             }
             Err((error, about)) => {
