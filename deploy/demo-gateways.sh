@@ -145,6 +145,11 @@ if [ "$keying" = ike ] && [ "$initiate" = on-start ]; then
   for _ in $(seq 150); do grep -q "IPsec SA for" "$run/gwa.log" 2>/dev/null && break; sleep 0.2; done
   grep -q "IPsec SA for" "$run/gwa.log" || { echo "IKE did not bring the SAs up:"; cat "$run"/*.log; exit 1; }
 fi
+# The gateways answer ARP and ping for their own addresses themselves (the kernel has no address on their ports).
+echo "== host A pings gateway A (192.0.2.1), host B pings gateway B (203.0.113.1)"
+ip netns exec eg-ha ping -c 2 -i 0.2 -W 2 192.0.2.1 | grep -E "transmitted" || { echo "FAIL: gateway A does not answer"; exit 1; }
+ip netns exec eg-hb ping -c 2 -i 0.2 -W 2 203.0.113.1 | grep -E "transmitted" || { echo "FAIL: gateway B does not answer"; exit 1; }
+ip -n eg-ha neigh show 192.0.2.1 | grep -q lladdr || { echo "FAIL: gateway A's ARP reply not learned"; exit 1; }
 echo "== ping 203.0.113.10 from host A (192.0.2.10) through both gateways ($keying keys)"
 status=0
 if [ -n "${RELOAD_TEST:-}" ]; then
