@@ -29,7 +29,15 @@ impl Sas {
                     IKE_PORT => return Action::Punt(PuntKind::Ike),
                     NAT_T_PORT if payload == [0xff] => return Action::Punt(PuntKind::NatKeepalive),
                     NAT_T_PORT if payload.get(..4) == Some(&[0, 0, 0, 0]) => return Action::Punt(PuntKind::Ike),
-                    NAT_T_PORT => (IpProtocol::ESP, spi_at(payload)),
+                    NAT_T_PORT => {
+                        // The UDP length must cover exactly the IP payload: with less, the bytes after the datagram
+                        // would be taken as ESP (RFC 768; Linux trims them, after which the ICV fails).
+                        let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+                        if ip_payload_len(&buf.data()[ether::HEADER_LEN..], ip.header_len) != Some(ulen) {
+                            return Action::Drop(Drop::Ipsec(DropReason::BadLength));
+                        }
+                        (IpProtocol::ESP, spi_at(payload))
+                    }
                     _ => return Action::Drop(Drop::LocalUnhandled),
                 }
             }
@@ -82,5 +90,15 @@ impl Sas {
             (Ok(()), Some(esp)) => self.inbound_esp(tables, buf, esp, Some(spi)),
             (Err(r), _) => Action::Drop(Drop::Ipsec(r)),
         }
+    }
+}
+
+/// The length of the IP packet's payload after its `header_len` bytes of headers, from the header's own length
+/// field (the frame may carry Ethernet padding after it).
+fn ip_payload_len(ip: &[u8], header_len: usize) -> Option<usize> {
+    match ip.first()? >> 4 {
+        4 => usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?])).checked_sub(header_len),
+        6 => (40 + usize::from(u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]))).checked_sub(header_len),
+        _ => None,
     }
 }
