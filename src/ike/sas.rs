@@ -30,7 +30,6 @@ pub struct EspPair {
     pub inbound: Spi,
     /// The inbound SA's parameters (keys included) as installed, for `show crypto keys` (the SA itself lives in
     /// the worker).
-    #[allow(dead_code)]
     pub inbound_params: Arc<engine::sa::SaParams>,
     pub in_counters: Arc<SaCounters>,
     pub outbound: Arc<OutboundSa>,
@@ -40,8 +39,6 @@ pub struct EspPair {
 pub struct AhPair {
     pub inbound: Spi,
     pub in_counters: Arc<SaCounters>,
-    #[allow(dead_code)]
-    pub inbound_params: Arc<engine::sa::SaParams>,
     pub outbound: Arc<OutboundAh>,
 }
 
@@ -225,12 +222,7 @@ impl Ike {
             pair
         });
         let ah = ah.map(|(i, o)| {
-            let pair = AhPair {
-                inbound: i.params().spi,
-                in_counters: i.shared_counters(),
-                inbound_params: Arc::new(i.params().clone()),
-                outbound: Arc::new(o),
-            };
+            let pair = AhPair { inbound: i.params().spi, in_counters: i.shared_counters(), outbound: Arc::new(o) };
             command(Command::InstallInboundAh(Box::new(i)));
             pair
         });
@@ -320,9 +312,7 @@ impl Ike {
             _ => None,
         };
         let ah = match (early.ah, ah_out) {
-            (Some((inbound, in_counters, inbound_params)), Some(outbound)) => {
-                Some(AhPair { inbound, in_counters, inbound_params, outbound })
-            }
+            (Some((inbound, in_counters, _)), Some(outbound)) => Some(AhPair { inbound, in_counters, outbound }),
             _ => None,
         };
         self.record(now, sa, esp, ah, command);
