@@ -184,33 +184,20 @@ pub fn run(o: &RunOpts) -> Result<()> {
     let mut views = Vec::new();
     for m in &maps {
         let what = || format!("crypto map {} {}", m.name, m.seq);
-        let mut esp = None;
-        if let Some((inb, outb)) = &m.manual {
-            let inbound = InboundSa::new(inb.clone()).with_context(what)?;
-            let in_counters = inbound.shared_counters();
+        let built = manual_sas(&cfg, &tables, m)?;
+        if let (Some((inbound, outbound)), Some((inb, _))) = (built.esp, &m.manual) {
             dps[handoff::esp_owner(inb, n_workers)].install_inbound(inbound).with_context(what)?;
-            let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
             for dp in dps.iter_mut() {
                 dp.install_outbound(m.handle, outbound.clone());
             }
-            esp = Some(((inb.spi.0, in_counters), outbound));
         }
-        // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
-        let mut ah = None;
-        if let Some((inb, outb)) = &m.manual_ah {
-            let what = || format!("crypto map {} {} (AH)", m.name, m.seq);
-            let inbound = engine::ah::InboundAh::new(inb.clone()).with_context(what)?;
-            let in_counters = inbound.shared_counters();
+        if let (Some((inbound, outbound)), Some((inb, _))) = (built.ah, &m.manual_ah) {
             dps[handoff::ah_owner(inb, n_workers)].install_inbound_ah(inbound).with_context(what)?;
-            let outbound = Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?);
             for dp in dps.iter_mut() {
                 dp.install_outbound_ah(m.handle, outbound.clone());
             }
-            ah = Some(ah_view(&cfg, (&m.name, m.seq), (inb.spi.0, in_counters), outbound));
         }
-        if esp.is_some() || ah.is_some() {
-            views.push(map_view(&cfg, &tables, (&m.name, m.seq, m.peer), esp, ah));
-        }
+        views.extend(built.view);
     }
     for p in &ports {
         p.start().with_context(|| format!("start port {}", p.name()))?;
@@ -746,6 +733,39 @@ impl Shown<'_> {
 /// The ESP half of a pair as `show` reads it: (inbound SPI, its counters), the outbound SA.
 type EspView = ((u32, Arc<engine::sa::SaCounters>), Arc<OutboundSa>);
 
+/// The manual SAs of one crypto map entry, built but not installed (at start into the workers' datapaths, on
+/// reload through their command queues), and their `show` view.
+struct ManualSas {
+    esp: Option<(InboundSa, Arc<OutboundSa>)>,
+    ah: Option<(engine::ah::InboundAh, Arc<engine::ah::OutboundAh>)>,
+    view: Option<show::MapView>,
+}
+
+fn manual_sas(cfg: &Config, tables: &engine::datapath::Tables, m: &plan::MapPlan) -> Result<ManualSas> {
+    let what = || format!("crypto map {} {}", m.name, m.seq);
+    let esp = match &m.manual {
+        Some((inb, outb)) => Some((
+            InboundSa::new(inb.clone()).with_context(what)?,
+            Arc::new(OutboundSa::new(outb.clone()).with_context(what)?),
+        )),
+        None => None,
+    };
+    // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
+    let ah = match &m.manual_ah {
+        Some((inb, outb)) => Some((
+            engine::ah::InboundAh::new(inb.clone()).with_context(what)?,
+            Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?),
+        )),
+        None => None,
+    };
+    let esp_view = esp.as_ref().map(|(i, o)| ((i.params().spi.0, i.shared_counters()), o.clone()));
+    let ah_view =
+        ah.as_ref().map(|(i, o)| ah_view(cfg, (&m.name, m.seq), (i.params().spi.0, i.shared_counters()), o.clone()));
+    let view = (esp_view.is_some() || ah_view.is_some())
+        .then(|| map_view(cfg, tables, (&m.name, m.seq, m.peer), esp_view, ah_view));
+    Ok(ManualSas { esp, ah, view })
+}
+
 /// The AH half of a pair as `show` reads it, from the SAs and their counters.
 fn ah_view(
     cfg: &Config,
@@ -786,11 +806,12 @@ fn map_view(
     let path_mtu = tables.routes.lookup(peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
     // The outermost SA decides the mode, the addresses and the port; the MTU left for the inner packet counts both.
     let outer = match (&esp, &ah) {
-        (Some((_, sa)), _) => Some(sa.params().clone()),
-        (None, Some(a)) => Some(a.outbound.1.params().clone()),
+        (Some((_, sa)), _) => Some(sa.params()),
+        (None, Some(a)) => Some(a.outbound.1.params()),
         (None, None) => None,
     };
-    let mode = outer.as_ref().map_or(engine::sa::Mode::Transport, |p| p.mode);
+    let mode = outer.map_or(engine::sa::Mode::Transport, |p| p.mode);
+    let peer_port = outer.and_then(|p| p.nat_t).map_or(500, |n| n.remote_port);
     let encapsulated = |l: usize| {
         let l = esp.as_ref().map_or(l, |(_, sa)| sa.encapsulated_len(l, 20));
         ah.as_ref().map_or(l, |a| a.outbound.1.encapsulated_len(l, !peer.is_ipv4()))
@@ -823,7 +844,7 @@ fn map_view(
         remaining: None,
         ah,
         pfs: entry.and_then(|e| e.pfs).map(|g| g.number()),
-        peer_port: outer.and_then(|p| p.nat_t).map_or(500, |n| n.remote_port),
+        peer_port,
     }
 }
 

@@ -146,22 +146,22 @@ fn sa_json(spi: u32, m: &MapView) -> Value {
         let p = sa.params();
         p.encryption.is_weak() || p.integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96
     });
-    json!({
-        "weak": weak,
-        "spi": spi, "transform": m.transform, "mode": m.mode, "crypto_map": m.map,
-        // Manually keyed SAs have no lifetime (null).
-        "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
-        "iv_size": m.iv_size, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
-    })
+    sa_entry(spi, weak, &m.transform, m.iv_size, m)
 }
 
 fn ah_json(spi: u32, a: &AhView, m: &MapView) -> Value {
     let weak = a.outbound.1.params().integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96;
+    sa_entry(spi, weak, &a.transform, 0, m)
+}
+
+/// One SA of a `show crypto ipsec sa` entry, ESP or AH.
+fn sa_entry(spi: u32, weak: bool, transform: &str, iv_size: usize, m: &MapView) -> Value {
     json!({
         "weak": weak,
-        "spi": spi, "transform": a.transform, "mode": m.mode, "crypto_map": m.map,
+        "spi": spi, "transform": transform, "mode": m.mode, "crypto_map": m.map,
+        // Manually keyed SAs have no lifetime (null).
         "remaining_kilobytes": m.remaining.and_then(|r| r.0), "remaining_seconds": m.remaining.map(|r| r.1),
-        "iv_size": 0, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
+        "iv_size": iv_size, "replay_detection": true, "replay_window": m.replay_window, "status": "ACTIVE",
     })
 }
 

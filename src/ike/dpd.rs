@@ -24,6 +24,15 @@ struct Peer {
     unanswered: u32,
 }
 
+impl Peer {
+    /// The peer showed it is alive: a probe run in progress ends.
+    fn alive(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.unanswered = 0;
+        self.first_seq = self.next_seq;
+    }
+}
+
 pub struct Dpd {
     config: Option<control::config::Dpd>,
     peers: HashMap<IpAddr, Peer>,
@@ -64,10 +73,7 @@ impl Dpd {
     /// probes, e.g. before its ISAKMP SA is complete), so a probe run in progress ends.
     pub fn heard_from(&mut self, peer: IpAddr, now: Instant) {
         if self.config.is_some() {
-            let p = self.peer(peer, now);
-            p.last_heard = now;
-            p.unanswered = 0;
-            p.first_seq = p.next_seq;
+            self.peer(peer, now).alive(now);
         }
     }
 
@@ -75,9 +81,7 @@ impl Dpd {
     pub fn acked(&mut self, peer: IpAddr, sequence: u32, now: Instant) {
         if let Some(p) = self.peers.get_mut(&peer) {
             if sequence.wrapping_sub(p.first_seq) < p.next_seq.wrapping_sub(p.first_seq) {
-                p.last_heard = now;
-                p.unanswered = 0;
-                p.first_seq = p.next_seq;
+                p.alive(now);
             }
         }
     }
@@ -107,9 +111,7 @@ impl Ike {
             let grew = inbound > p.inbound_packets;
             p.inbound_packets = inbound;
             if grew && cfg.mode == DpdMode::OnDemand {
-                p.last_heard = now;
-                p.unanswered = 0;
-                p.first_seq = p.next_seq;
+                p.alive(now);
             }
             let since_probe = p.last_probe.map_or(Duration::MAX, |t| now.duration_since(t));
             if p.unanswered >= cfg.retries {
@@ -142,12 +144,8 @@ impl Ike {
             }
         }
         for peer in probe_by_main_mode {
-            if !self.connecting.contains_key(&peer) {
-                self.initial_contact_for(peer);
-                if self.ep.connect(now, std::net::SocketAddr::new(peer, 500)).is_ok() {
-                    self.connecting.insert(peer, now);
-                    self.stats.dpd_probes += 1;
-                }
+            if !self.connecting.contains_key(&peer) && self.start_main_mode(now, peer).is_ok() {
+                self.stats.dpd_probes += 1;
             }
         }
         for peer in dead {

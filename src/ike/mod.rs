@@ -490,18 +490,22 @@ impl Ike {
         self.wanted.insert(handle);
         self.negotiating.insert(handle, (now, None));
         if self.connecting.get(&policy.peer).is_none_or(|t| now.duration_since(*t) >= NEGOTIATION_TIMEOUT) {
-            self.initial_contact_for(policy.peer);
-            match self.ep.connect(now, SocketAddr::new(policy.peer, 500)) {
-                Ok(_) => {
-                    self.connecting.insert(policy.peer, now);
-                    tracing::info!(target: "espgate", "IKE: Main Mode to {} started", policy.peer);
-                }
+            match self.start_main_mode(now, policy.peer) {
+                Ok(()) => tracing::info!(target: "espgate", "IKE: Main Mode to {} started", policy.peer),
                 Err(e) => {
                     tracing::warn!(target: "espgate", "IKE: cannot start Main Mode to {}: {e}", policy.peer);
                     self.give_up_on(policy.peer);
                 }
             }
         }
+    }
+
+    /// Starts Main Mode with `peer` (INITIAL-CONTACT only on a first contact) and notes it as in progress.
+    fn start_main_mode(&mut self, now: Instant, peer: IpAddr) -> Result<(), ike::IkeError> {
+        self.initial_contact_for(peer);
+        self.ep.connect(now, SocketAddr::new(peer, 500))?;
+        self.connecting.insert(peer, now);
+        Ok(())
     }
 
     /// Phase 1 with `peer` failed: what waited for it stops waiting; held packets are dropped.
@@ -597,9 +601,7 @@ impl Ike {
             if newer || !self.active.iter().any(|a| a.peer == peer && !a.retiring()) {
                 continue;
             }
-            self.initial_contact_for(peer);
-            if self.ep.connect(now, SocketAddr::new(peer, 500)).is_ok() {
-                self.connecting.insert(peer, now);
+            if self.start_main_mode(now, peer).is_ok() {
                 self.stats.phase1_rekeys += 1;
                 tracing::info!(target: "espgate", "IKE: rekeying the ISAKMP SA with {peer}");
             }

@@ -123,6 +123,12 @@ impl Active {
         self.outbound_spis().next().unwrap_or(0)
     }
 
+    /// What a Delete for this pair names: (peer, protocol, our inbound SPI).
+    fn deletes(&self) -> impl Iterator<Item = (IpAddr, ProtocolId, u32)> + '_ {
+        let esp = self.esp.iter().map(|e| (self.peer, ProtocolId::IPSEC_ESP, e.inbound.0));
+        esp.chain(self.ah.iter().map(|h| (self.peer, ProtocolId::IPSEC_AH, h.inbound.0)))
+    }
+
     fn outbound(&self) -> Outbound {
         Outbound {
             esp: self.esp.as_ref().map(|e| e.outbound.clone()),
@@ -150,7 +156,7 @@ impl Outbound {
 /// Inbound SAs a Quick Mode responder installed at message 2, until message 3 (or the failure) comes.
 pub(super) struct EarlyInbound {
     esp: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>)>,
-    ah: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>)>,
+    ah: Option<(Spi, Arc<SaCounters>)>,
 }
 
 impl Ike {
@@ -162,7 +168,7 @@ impl Ike {
         let ah = ah.and_then(|(i, _)| InboundAh::new(i).ok());
         let early = EarlyInbound {
             esp: esp.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
-            ah: ah.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
+            ah: ah.as_ref().map(|i| (i.params().spi, i.shared_counters())),
         };
         if let Some(i) = esp {
             command(Command::InstallInbound(Box::new(i)));
@@ -179,7 +185,7 @@ impl Ike {
             if let Some((spi, _, _)) = e.esp {
                 command(Command::RemoveInbound(spi));
             }
-            if let Some((spi, _, _)) = e.ah {
+            if let Some((spi, _)) = e.ah {
                 command(Command::RemoveInboundAh(spi));
             }
         }
@@ -242,21 +248,6 @@ impl Ike {
         if esp.is_none() && ah.is_none() {
             return;
         }
-        let outbound =
-            Outbound { esp: esp.as_ref().map(|e| e.outbound.clone()), ah: ah.as_ref().map(|a| a.outbound.clone()) };
-        // The initiator's outbound SA waits until the responder has surely installed its inbound one (it does when
-        // Quick Mode message 3 arrives); traffic meanwhile goes on the older pair, or is held as an acquire.
-        if sa.initiator {
-            self.pending_outbound.push((now + OUTBOUND_DELAY, sa.handle, outbound));
-        } else {
-            self.outbound_in_use.insert(sa.handle, outbound.key());
-            outbound.install(sa.handle, command);
-            self.release_soon(now, sa.handle);
-        }
-        for old in self.active.iter_mut().filter(|a| a.handle == sa.handle && a.retire_at.is_none()) {
-            old.retire_at = Some(now + REKEY_GRACE);
-            old.delete_on_retire = true;
-        }
         let pair = Active {
             handle: sa.handle,
             peer: sa.peer.ip(),
@@ -272,6 +263,20 @@ impl Ike {
             initiator: sa.initiator,
             soft_at: None,
         };
+        let outbound = pair.outbound();
+        // The initiator's outbound SA waits until the responder has surely installed its inbound one (it does when
+        // Quick Mode message 3 arrives); traffic meanwhile goes on the older pair, or is held as an acquire.
+        if sa.initiator {
+            self.pending_outbound.push((now + OUTBOUND_DELAY, sa.handle, outbound));
+        } else {
+            self.outbound_in_use.insert(sa.handle, outbound.key());
+            outbound.install(sa.handle, command);
+            self.release_soon(now, sa.handle);
+        }
+        for old in self.active.iter_mut().filter(|a| a.handle == sa.handle && a.retire_at.is_none()) {
+            old.retire_at = Some(now + REKEY_GRACE);
+            old.delete_on_retire = true;
+        }
         tracing::info!(
             target: "espgate",
             event = "ipsec_sa_up",
@@ -312,7 +317,7 @@ impl Ike {
             _ => None,
         };
         let ah = match (early.ah, ah_out) {
-            (Some((inbound, in_counters, _)), Some(outbound)) => Some(AhPair { inbound, in_counters, outbound }),
+            (Some((inbound, in_counters)), Some(outbound)) => Some(AhPair { inbound, in_counters, outbound }),
             _ => None,
         };
         self.record(now, sa, esp, ah, command);
@@ -400,19 +405,12 @@ impl Ike {
         let mut announce: Vec<(IpAddr, ProtocolId, u32)> = Vec::new();
         for a in self.active.iter_mut().filter(|a| a.retire_at.is_some_and(|t| t <= now)) {
             if a.delete_on_retire && !a.announced {
-                announce.extend(a.esp.iter().map(|e| (a.peer, ProtocolId::IPSEC_ESP, e.inbound.0)));
-                announce.extend(a.ah.iter().map(|h| (a.peer, ProtocolId::IPSEC_AH, h.inbound.0)));
+                announce.extend(a.deletes());
                 a.announced = true;
                 a.retire_at = Some(now + DELETE_GRACE);
             }
         }
-        for (peer, proto, spi) in announce {
-            if let Some(icookie) = self.phase1_with(peer) {
-                if self.ep.delete_ipsec(&icookie, proto, &[spi]).is_ok() {
-                    self.stats.deletes_sent += 1;
-                }
-            }
-        }
+        self.send_deletes(announce);
         let mut released = Vec::new();
         let mut gone: Vec<(u32, u32)> = Vec::new();
         self.active.retain(|a| {
@@ -475,35 +473,34 @@ impl Ike {
         which: &mut dyn FnMut(&Active) -> bool,
         command: &mut dyn FnMut(Command),
     ) -> usize {
-        let mut by_peer: Vec<(IpAddr, Vec<u32>, Vec<u32>)> = Vec::new();
+        let mut announce = Vec::new();
         let mut n = 0;
         for a in self.active.iter_mut().filter(|a| which(a)) {
             a.retire_at = Some(now);
-            // The Deletes go below, all of a peer's SPIs in one message.
+            // Announced here, so `retire` removes it at once.
             a.delete_on_retire = false;
             n += 1;
-            let i = match by_peer.iter().position(|(p, _, _)| *p == a.peer) {
-                Some(i) => i,
-                None => {
-                    by_peer.push((a.peer, Vec::new(), Vec::new()));
-                    by_peer.len() - 1
-                }
-            };
-            by_peer[i].1.extend(a.esp.iter().map(|e| e.inbound.0));
-            by_peer[i].2.extend(a.ah.iter().map(|h| h.inbound.0));
+            announce.extend(a.deletes());
         }
-        for (p, esp, ah) in by_peer {
-            let Some(icookie) = self.phase1_with(p) else { continue };
-            for (proto, spis) in [(ProtocolId::IPSEC_ESP, esp), (ProtocolId::IPSEC_AH, ah)] {
-                if !spis.is_empty() && self.ep.delete_ipsec(&icookie, proto, &spis).is_ok() {
-                    self.stats.deletes_sent += 1;
-                }
-            }
-        }
+        self.send_deletes(announce);
         if n > 0 {
             tracing::info!(target: "espgate", event = "ipsec_sa_cleared", pairs = n, "IKE: {n} IPsec SA pair(s) removed");
         }
         self.retire(now, command);
         n
+    }
+
+    /// Delete payloads for these SAs: one message per peer and protocol, on the peer's newest ISAKMP SA (none
+    /// without one).
+    fn send_deletes(&mut self, mut list: Vec<(IpAddr, ProtocolId, u32)>) {
+        list.sort_by_key(|(peer, proto, _)| (*peer, proto.0));
+        for group in list.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (peer, proto) = (group[0].0, group[0].1);
+            let spis: Vec<u32> = group.iter().map(|g| g.2).collect();
+            let Some(icookie) = self.phase1_with(peer) else { continue };
+            if self.ep.delete_ipsec(&icookie, proto, &spis).is_ok() {
+                self.stats.deletes_sent += 1;
+            }
+        }
     }
 }

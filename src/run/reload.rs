@@ -3,11 +3,10 @@
 //! peers); added and changed manual entries get their new SAs, IKE entries negotiate as configured. What DPDK was
 //! started with (engine, devices, queues, the control socket) needs a restart: such a reload is refused and the
 //! running config stays.
-use super::{map_view, plan_handles, Daemon};
-use anyhow::{bail, Context, Result};
+use super::{plan_handles, Daemon};
+use anyhow::{bail, Result};
 use control::config::{self, PermissionCheck};
 use control::plan;
-use engine::esp::{InboundSa, OutboundSa};
 use engine::worker::Command;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,31 +57,16 @@ impl Daemon<'_> {
         let mut views = Vec::new();
         let fresh: Vec<&(String, u32)> = diff.added.iter().chain(&diff.changed).collect();
         for m in p.maps.iter().filter(|m| fresh.contains(&&(m.name.clone(), m.seq))) {
-            let what = || format!("crypto map {} {}", m.name, m.seq);
-            let mut esp = None;
-            if let Some((inb, outb)) = &m.manual {
-                let inbound = InboundSa::new(inb.clone()).with_context(what)?;
-                let outbound = Arc::new(OutboundSa::new(outb.clone()).with_context(what)?);
-                esp = Some(((inb.spi.0, inbound.shared_counters()), outbound.clone()));
+            let built = super::manual_sas(&new, &p.tables, m)?;
+            if let Some((inbound, outbound)) = built.esp {
                 installs.push(Command::InstallInbound(Box::new(inbound)));
                 installs.push(Command::InstallOutbound(m.handle, outbound));
             }
-            let mut ah = None;
-            if let Some((inb, outb)) = &m.manual_ah {
-                let inbound = engine::ah::InboundAh::new(inb.clone()).with_context(what)?;
-                let outbound = Arc::new(engine::ah::OutboundAh::new(outb.clone()).with_context(what)?);
-                ah = Some(super::ah_view(
-                    &new,
-                    (&m.name, m.seq),
-                    (inb.spi.0, inbound.shared_counters()),
-                    outbound.clone(),
-                ));
+            if let Some((inbound, outbound)) = built.ah {
                 installs.push(Command::InstallInboundAh(Box::new(inbound)));
                 installs.push(Command::InstallOutboundAh(m.handle, outbound));
             }
-            if esp.is_some() || ah.is_some() {
-                views.push(map_view(&new, &p.tables, (&m.name, m.seq, m.peer), esp, ah));
-            }
+            views.extend(built.view);
         }
         let now = Instant::now();
         let mut commands = Vec::new();

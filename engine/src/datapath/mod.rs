@@ -288,9 +288,11 @@ impl Sas {
         let Some(ip) = IpInfo::parse(&buf.data()[ether::HEADER_LEN..]) else {
             return Action::Drop(Drop::Malformed);
         };
-        // RFC 1812 §5.2.2: a router discards IPv4 with a bad header checksum; IPv6 to us must walk.
-        let v4 = ip.dst.is_ipv4();
-        if !ip.sound && (v4 || tables.is_local(ip.dst)) {
+        // RFC 1812 §5.2.2: a router discards IPv4 with a bad header checksum (checked here, once, on what arrives:
+        // IpInfo is parsed again on the way out); IPv6 to us must walk.
+        let ip_bytes = &buf.data()[ether::HEADER_LEN..];
+        let v4_bad = ip.dst.is_ipv4() && !ipv4::Packet::new_unchecked(ip_bytes).verify_checksum();
+        if v4_bad || (!ip.chain_ok && tables.is_local(ip.dst)) {
             return Action::Drop(Drop::Malformed);
         }
         if tables.is_local(ip.dst) {
@@ -491,10 +493,10 @@ struct IpInfo {
     fragment: bool,
     /// Multicast, or IPv4 limited broadcast: never forwarded.
     dst_multicast: bool,
-    /// IPv4: the header checksum holds; IPv6: the extension header chain walks (truncated chains, Hop-by-Hop not
-    /// first and Type 0 Routing headers with segments left do not). Transit IPv6 is forwarded either way, judged by
-    /// its first header; what is addressed to the gateway must be sound.
-    sound: bool,
+    /// IPv6: the extension header chain walks (truncated chains, Hop-by-Hop not first and Type 0 Routing headers
+    /// with segments left do not). Transit IPv6 is forwarded either way, judged by its first header; what is
+    /// addressed to the gateway must walk. Always true for IPv4.
+    chain_ok: bool,
 }
 
 impl IpInfo {
@@ -509,7 +511,7 @@ impl IpInfo {
                     header_len: v.header_len(),
                     fragment: v.is_fragment(),
                     dst_multicast: dst.is_multicast() || dst.is_broadcast(),
-                    sound: v.verify_checksum(),
+                    chain_ok: true,
                 })
             }
             6 => {
@@ -517,7 +519,7 @@ impl IpInfo {
                 // ESP/AH (or UDP, ICMPv6) may follow extension headers; transit packets whose chain does not walk
                 // are still forwarded, judged by the first header.
                 let walked = v.find_upper_layer();
-                let sound = walked.is_ok();
+                let chain_ok = walked.is_ok();
                 let (header_len, protocol, _) = walked.unwrap_or((ipv6::HEADER_LEN, v.next_header(), 6));
                 let fragment = protocol == IpProtocol::IPV6_FRAGMENT;
                 let dst = v.dst_addr();
@@ -527,7 +529,7 @@ impl IpInfo {
                     header_len,
                     fragment,
                     dst_multicast: dst.is_multicast(),
-                    sound,
+                    chain_ok,
                 })
             }
             _ => None,
