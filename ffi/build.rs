@@ -15,6 +15,8 @@ fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=shim.h");
     println!("cargo:rerun-if-changed=shim.c");
+    println!("cargo:rerun-if-changed=shim_crypto.h");
+    println!("cargo:rerun-if-changed=shim_crypto.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
     let lib = match pkg_config::Config::new().atleast_version("22.11").cargo_metadata(true).probe("libdpdk") {
@@ -29,7 +31,7 @@ fn main() {
     println!("cargo:version={}", lib.version);
 
     let mut build = cc::Build::new();
-    build.file("shim.c").include(".").opt_level(3).warnings(false);
+    build.file("shim.c").file("shim_crypto.c").include(".").opt_level(3).warnings(false);
     for f in &cflags {
         build.flag(f);
     }
@@ -54,6 +56,13 @@ fn main() {
         .allowlist_function("rte_thread_(register|unregister)")
         .allowlist_function("rte_mbuf_dynfield_register")
         .allowlist_function("rte_delay_us_block")
+        .allowlist_function("rte_cryptodev_(get_dev_id|count|configure|start|stop|close|info_get|queue_pair_setup)")
+        .allowlist_function("rte_cryptodev_(socket_id|name_get|sym_session_free|sym_get_private_session_size)")
+        .allowlist_function("rte_cryptodev_sym_session_pool_create")
+        .allowlist_type("rte_cryptodev_(info|config|qp_conf)")
+        .allowlist_type("rte_crypto_(aead|cipher|auth)_algorithm")
+        .allowlist_type("rte_crypto_op_status")
+        .allowlist_var("ESPGATE_.*")
         .allowlist_function("espgate_.*")
         .allowlist_var("espgate_.*")
         .allowlist_type("rte_mbuf")

@@ -12,4 +12,7 @@
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_thread.h>
+#include <rte_cryptodev.h>
+#include <rte_crypto.h>
 #include "shim.h"
+#include "shim_crypto.h"
