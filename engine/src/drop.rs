@@ -43,11 +43,13 @@ pub enum DropReason {
     NotEsp,
     /// An AH header or IP mutable field could not be processed.
     AhMalformed,
+    /// The crypto device (cryptodev backend) failed the operation or could not take it.
+    CryptoDevice,
 }
 
 impl DropReason {
     /// Number of reasons, for counter arrays.
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     pub const ALL: [DropReason; Self::COUNT] = [
         Self::NoSa,
@@ -69,6 +71,7 @@ impl DropReason {
         Self::Fragment,
         Self::NotEsp,
         Self::AhMalformed,
+        Self::CryptoDevice,
     ];
 
     pub const fn index(self) -> usize {
@@ -97,6 +100,7 @@ impl DropReason {
             Self::Fragment => "fragment",
             Self::NotEsp => "not-esp",
             Self::AhMalformed => "ah-malformed",
+            Self::CryptoDevice => "crypto-device",
         }
     }
 }

@@ -8,11 +8,15 @@
 
 mod algorithms;
 mod cipher;
+#[cfg(feature = "dpdk")]
+mod cryptodev;
 mod integrity;
 mod software;
 
 pub use algorithms::{EncryptionAlgorithm, IntegrityAlgorithm};
 pub use cipher::Cipher;
+#[cfg(feature = "dpdk")]
+pub use cryptodev::{BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode};
 pub use integrity::Integrity;
 pub use software::SoftwareEsp;
 

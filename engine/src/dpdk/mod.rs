@@ -5,9 +5,11 @@
 //! - [`Port`]: an ethdev with N rx/tx queues, RSS, start/stop, link, stats; [`RxQueue`]/[`TxQueue`] handles that are
 //!   handed out once each, so one queue is polled by exactly one lcore.
 //! - [`Mbuf`] (owned) and [`Burst`] (a fixed-capacity array of mbufs, no allocation per packet).
+//! - [`cryptodev`]: symmetric crypto devices (aesni_mb, QAT): sessions, CPU crypto and queue-pair bursts.
 //! - [`lcore`]: worker lcores running closures, and pinning of non-EAL threads.
 #![allow(unsafe_code)]
 
+pub mod cryptodev;
 mod eal;
 pub mod lcore;
 mod mbuf;
