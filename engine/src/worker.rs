@@ -22,7 +22,7 @@
 //!   own, so a misrouted install shows up as [`Retired::InstallFailed`] instead of an SA that never sees traffic).
 use crate::ah::{InboundAh, OutboundAh};
 use crate::capture::{self, Direction, Tap};
-use crate::datapath::{frag, Action, Datapath, Drop as DropCause, PuntKind, Tables};
+use crate::datapath::{frag, Action, Datapath, Deferred, Drop as DropCause, PuntKind, Staged, Tables};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::esp::{InboundSa, OutboundSa};
 use crate::sa::LifetimeEvent;
@@ -212,9 +212,17 @@ pub struct WorkerQueues {
 pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerStats, stop: &AtomicBool) -> Datapath {
     let mut rx = Burst::new();
     let mut out: Vec<Burst> = (0..q.tx.len()).map(|_| Burst::new()).collect();
+    let mut staging = Staging::new();
     while !stop.load(Relaxed) {
-        apply_commands(&mut dp, &ch);
+        // An empty ArrayQueue's pop costs a full fence; its is_empty is two plain loads. The loop polls these
+        // queues on every pass and they are nearly always empty.
+        if !ch.commands.is_empty() {
+            apply_commands(&mut dp, &ch);
+        }
         for _ in 0..MAX_BURST {
+            if ch.inject.is_empty() {
+                break;
+            }
             let Some(mut inj) = ch.inject.pop() else { break };
             if inj.route {
                 let action = dp.send_ip(&mut inj.mbuf);
@@ -233,13 +241,14 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
         }
         // Frames other workers handed over: they already waited a poll, so they go first.
         let mut handed = 0u64;
-        {
+        if ch.handoff.pending(ch.worker) > 0 {
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for _ in 0..MAX_BURST {
                 let Some(h) = ch.handoff.recv(ch.worker) else { break };
                 handed += 1;
-                process_frame(&mut dp, &mut sink, h.port, h.mbuf);
+                stage_frame(&mut dp, &mut sink, &mut staging, h.port, h.mbuf);
             }
+            staging.finish(&mut dp, &mut sink);
         }
         if handed > 0 {
             bump(&stats.handoff_received, handed);
@@ -269,8 +278,9 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
                         }
                     }
                 }
-                process_frame(&mut dp, &mut sink, port, m);
+                stage_frame(&mut dp, &mut sink, &mut staging, port, m);
             }
+            staging.finish(&mut dp, &mut sink);
             take_events(&mut dp, &ch, stats);
         }
         for (t, b) in q.tx.iter_mut().zip(out.iter_mut()) {
@@ -282,14 +292,92 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
     dp
 }
 
-/// Runs one received (or handed-over) frame through the pipeline and dispatches what comes out.
-fn process_frame(dp: &mut Datapath, sink: &mut Sink<'_>, port: u16, mut m: Mbuf) {
+/// Runs the first pass of the pipeline over one received (or handed-over) frame: what needs no crypto is
+/// dispatched at once, ESP sealing and opening wait in `staging` for their group.
+fn stage_frame(dp: &mut Datapath, sink: &mut Sink<'_>, staging: &mut Staging, port: u16, mut m: Mbuf) {
     // The pipeline reads and writes one contiguous buffer; a chained frame's first segment alone is not the packet.
     if m.segments() != 1 {
         bump(&sink.stats.drops[DropCause::Chained.index()], 1);
         return;
     }
-    let action = dp.process(port, &mut m);
+    match dp.process_staged(port, &mut m) {
+        Staged::Done(action) => complete(dp, sink, port, m, action),
+        Staged::Crypto(d) => {
+            if staging.pending.len() == staging.pending.capacity() {
+                // Never reached with bursts of at most MAX_BURST; finishing early keeps the Vec from growing.
+                staging.finish(dp, sink);
+            }
+            staging.pending.push(Pending { port, mbuf: Some(m), step: d });
+        }
+    }
+}
+
+/// Frames of a burst waiting for their crypto, and the scratch space of the group calls: allocated once per
+/// worker, sized for a burst, so the loop never allocates.
+struct Staging {
+    pending: Vec<Pending>,
+    group: Vec<Mbuf>,
+    in_ports: Vec<u16>,
+    out_ports: Vec<u16>,
+    actions: Vec<Action>,
+}
+
+struct Pending {
+    port: u16,
+    mbuf: Option<Mbuf>,
+    step: Deferred,
+}
+
+impl Staging {
+    fn new() -> Self {
+        let n = crate::esp::MAX_BURST;
+        Self {
+            pending: Vec::with_capacity(n),
+            group: Vec::with_capacity(n),
+            in_ports: Vec::with_capacity(n),
+            out_ports: Vec::with_capacity(n),
+            actions: Vec::with_capacity(n),
+        }
+    }
+
+    /// Seals or opens the pending frames one SA at a time (in arrival order within an SA) and dispatches them.
+    fn finish(&mut self, dp: &mut Datapath, sink: &mut Sink<'_>) {
+        for i in 0..self.pending.len() {
+            let key = self.pending[i].step;
+            if self.pending[i].mbuf.is_none() {
+                continue;
+            }
+            self.group.clear();
+            self.in_ports.clear();
+            self.out_ports.clear();
+            for p in self.pending[i..].iter_mut().filter(|p| p.step.same_group(&key)) {
+                if let Some(m) = p.mbuf.take() {
+                    self.group.push(m);
+                    self.in_ports.push(p.port);
+                    self.out_ports.push(match p.step {
+                        Deferred::Seal { port, .. } => port,
+                        Deferred::Open { .. } => p.port,
+                    });
+                }
+            }
+            self.actions.clear();
+            self.actions.resize(self.group.len(), Action::Drop(DropCause::NoOutboundSa));
+            match key {
+                Deferred::Seal { handle, .. } => {
+                    dp.seal_group(handle, &mut self.group, &self.out_ports, &mut self.actions)
+                }
+                Deferred::Open { spi } => dp.open_group(spi, &mut self.group, &mut self.actions),
+            }
+            for ((m, &port), &action) in self.group.drain(..).zip(&self.in_ports).zip(&self.actions) {
+                complete(dp, sink, port, m, action);
+            }
+        }
+        self.pending.clear();
+    }
+}
+
+/// Dispatches a frame the pipeline is done with; an IPv4 packet too big for its path is fragmented first.
+fn complete(dp: &mut Datapath, sink: &mut Sink<'_>, port: u16, m: Mbuf, action: Action) {
     if let Action::Fragment { max_len } = action {
         let ok = frag::fragment_v4(m.data(), usize::from(max_len), |h, d| {
             let Some(mut f) = m.alloc_like() else { return false };

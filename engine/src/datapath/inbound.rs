@@ -64,6 +64,11 @@ impl Sas {
             // Bundled ESP without its AH (stripped), or plain ESP claimed by an AH SA's bundle.
             return Action::Drop(Drop::Ipsec(DropReason::PolicyMismatch));
         }
+        if self.defer && via_ah.is_none() {
+            self.deferred = Some(super::Deferred::Open { spi });
+            // Ignored: process_staged returns the deferred step.
+            return Action::Drop(Drop::Ipsec(DropReason::NoSa));
+        }
         let (verdict, outcome) = sa.unprotect(buf);
         if !outcome.events.is_empty() {
             self.log.note(&outcome);

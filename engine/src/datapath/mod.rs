@@ -82,6 +82,37 @@ pub enum Action {
     Drop(Drop),
 }
 
+/// The crypto step of a frame that [`Datapath::process_staged`] left for a group call, so the frames of one SA in
+/// a burst are sealed or opened together (burst crypto: interleaved CBC, one sequence reservation, one lifetime
+/// check per group instead of per packet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferred {
+    /// ESP (alone, no AH) with the outbound SA behind SPD handle `handle`, then out of `port`: finish with
+    /// [`Datapath::seal_group`].
+    Seal { handle: u32, port: u16 },
+    /// ESP (not inside AH) for inbound SA `spi`: finish with [`Datapath::open_group`].
+    Open { spi: Spi },
+}
+
+impl Deferred {
+    /// Frames with the same key go through one group call.
+    pub fn same_group(&self, other: &Deferred) -> bool {
+        match (self, other) {
+            (Deferred::Seal { handle: a, .. }, Deferred::Seal { handle: b, .. }) => a == b,
+            (Deferred::Open { spi: a }, Deferred::Open { spi: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// What the first pass of [`Datapath::process_staged`] made of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    Done(Action),
+    /// Everything up to the crypto is done; the buffer waits for its group call.
+    Crypto(Deferred),
+}
+
 /// One worker's pipeline state: its inbound SAs, the shared outbound SAs and the published tables.
 pub struct Datapath {
     tables: Arc<Tables>,
@@ -103,6 +134,10 @@ struct Sas {
     epoch: std::time::Instant,
     errors_sent: u64,
     log: EventLog,
+    /// Set during [`Datapath::process_staged`]: ESP without AH is not sealed or opened on the spot but recorded in
+    /// `deferred` (and the returned action ignored).
+    defer: bool,
+    deferred: Option<Deferred>,
 }
 
 /// Lifetime events raised since the worker last took them (each SA raises each kind once, so few).
@@ -159,6 +194,8 @@ impl Datapath {
             epoch: std::time::Instant::now(),
             errors_sent: 0,
             log: EventLog { events: [None; MAX_EVENTS], len: 0, lost: 0 },
+            defer: false,
+            deferred: None,
         };
         Self { tables, sas }
     }
@@ -239,6 +276,67 @@ impl Datapath {
     /// Runs one received frame through the pipeline.
     pub fn process<B: PacketBuf>(&mut self, in_port: u16, buf: &mut B) -> Action {
         self.sas.process(&self.tables, in_port, buf)
+    }
+
+    /// The first pass over a frame of a burst: like [`Self::process`], except that ESP sealing or opening (without
+    /// AH) is left undone and returned as [`Staged::Crypto`]; the caller gathers a burst's frames with the same
+    /// [`Deferred::same_group`] key and finishes them with [`Self::seal_group`] / [`Self::open_group`] before it
+    /// applies any command (the SA must still be the one staged).
+    pub fn process_staged<B: PacketBuf>(&mut self, in_port: u16, buf: &mut B) -> Staged {
+        self.sas.defer = true;
+        let action = self.sas.process(&self.tables, in_port, buf);
+        self.sas.defer = false;
+        match self.sas.deferred.take() {
+            Some(d) => Staged::Crypto(d),
+            None => Staged::Done(action),
+        }
+    }
+
+    /// Seals a group of frames staged as [`Deferred::Seal`] with `handle`; `ports[i]` is frame `i`'s staged port.
+    /// `actions[i]` receives what to do with `bufs[i]`. At most [`crate::esp::MAX_BURST`] frames.
+    pub fn seal_group<B: PacketBuf>(&mut self, handle: u32, bufs: &mut [B], ports: &[u16], actions: &mut [Action]) {
+        let tables = &*self.tables;
+        let sas = &mut self.sas;
+        let n = bufs.len().min(ports.len()).min(actions.len()).min(crate::esp::MAX_BURST);
+        let Some(sa) = sas.outbound.get(handle as usize).and_then(Option::as_ref) else {
+            actions[..n].fill(Action::Drop(Drop::NoOutboundSa));
+            return;
+        };
+        let mut verdicts = [Ok(()); crate::esp::MAX_BURST];
+        let outcome = sa.protect_burst(&mut bufs[..n], &mut verdicts[..n]);
+        if !outcome.events.is_empty() {
+            sas.log.note(&outcome);
+        }
+        for i in 0..n {
+            actions[i] = match verdicts[i] {
+                Ok(()) => sas.emit_frame(tables, &mut bufs[i], ports[i]),
+                Err(r) => Action::Drop(Drop::Ipsec(r)),
+            };
+        }
+    }
+
+    /// Opens a group of frames staged as [`Deferred::Open`] for `spi`, then forwards each inner packet.
+    /// `actions[i]` receives what to do with `bufs[i]`. At most [`crate::esp::MAX_BURST`] frames.
+    pub fn open_group<B: PacketBuf>(&mut self, spi: Spi, bufs: &mut [B], actions: &mut [Action]) {
+        let tables = &*self.tables;
+        let sas = &mut self.sas;
+        let n = bufs.len().min(actions.len()).min(crate::esp::MAX_BURST);
+        let Some(sa) = sas.inbound.get_mut(spi) else {
+            actions[..n].fill(Action::Drop(Drop::Ipsec(DropReason::NoSa)));
+            return;
+        };
+        let mut verdicts = [Ok(()); crate::esp::MAX_BURST];
+        let outcome = sa.unprotect_burst(&mut bufs[..n], &mut verdicts[..n]);
+        if !outcome.events.is_empty() {
+            sas.log.note(&outcome);
+        }
+        for i in 0..n {
+            actions[i] = match verdicts[i] {
+                // The inner packet continues as transit traffic (RFC 4301 §5.2 step 4).
+                Ok(()) => sas.forward(tables, &mut bufs[i]),
+                Err(r) => Action::Drop(Drop::Ipsec(r)),
+            };
+        }
     }
 
     /// Sends an IP packet whose TTL is already accounted for (fragments of a forwarded packet, packets the control
@@ -403,6 +501,11 @@ impl Sas {
         if encapsulated(buf.data_len()) > mtu {
             let fits = largest_inner(encapsulated, mtu);
             return Err(self.too_big(tables, buf, fits, may_answer));
+        }
+        if esp.is_some() && ah.is_none() && self.defer {
+            self.deferred = Some(Deferred::Seal { handle: h, port: r.port });
+            // Ignored: process_staged returns the deferred step.
+            return Err(Action::Drop(Drop::NoOutboundSa));
         }
         if let Some(sa) = esp {
             let (verdict, outcome) = sa.protect(buf);

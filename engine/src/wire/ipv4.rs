@@ -232,16 +232,20 @@ impl Repr {
 
     /// Writes the header (checksum filled) into the first 20 bytes of the packet's buffer.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) {
-        p.set_version_and_header_len(HEADER_LEN);
-        p.set_tos(self.tos);
-        p.set_total_len(self.payload_len.saturating_add(HEADER_LEN as u16));
-        p.set_ident(self.ident);
-        p.set_frag(self.dont_frag, false, 0);
-        p.set_ttl(self.ttl);
-        p.set_protocol(self.protocol);
-        p.set_src_addr(self.src_addr);
-        p.set_dst_addr(self.dst_addr);
-        p.fill_checksum();
+        // Built and summed on the stack, then stored once: summing the header where it was just written (often a
+        // cold mbuf headroom line) stalled on store forwarding and cost a quarter of a 64-byte packet's time.
+        let mut h = Packet::new_unchecked([0u8; HEADER_LEN]);
+        h.set_version_and_header_len(HEADER_LEN);
+        h.set_tos(self.tos);
+        h.set_total_len(self.payload_len.saturating_add(HEADER_LEN as u16));
+        h.set_ident(self.ident);
+        h.set_frag(self.dont_frag, false, 0);
+        h.set_ttl(self.ttl);
+        h.set_protocol(self.protocol);
+        h.set_src_addr(self.src_addr);
+        h.set_dst_addr(self.dst_addr);
+        h.fill_checksum();
+        p.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h.buffer);
     }
 }
 
