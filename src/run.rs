@@ -92,9 +92,11 @@ fn eal_args_for(cfg: &Config, cpus: u32) -> Vec<String> {
     if !memory_given && !engine::dpdk::hugepages_available() {
         args.extend(["--no-huge", "-m", "1024"].map(String::from));
     }
-    if !cfg.interfaces.iter().any(|i| is_pci(&i.device)) {
+    let crypto_args = crypto::eal_args(cfg);
+    if !cfg.interfaces.iter().any(|i| is_pci(&i.device)) && !crypto_args.iter().any(|a| a.starts_with("--allow=")) {
         args.push("--no-pci".into());
     }
+    args.extend(crypto_args);
     for i in &cfg.interfaces {
         if is_pci(&i.device) {
             args.push(format!("--allow={}", i.device));
@@ -143,6 +145,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
     if let Some(w) = worker_lcores.iter().find(|w| !started.contains(w)) {
         bail!("engine.workers: lcore {w} is not a worker lcore EAL started ({started:?})");
     }
+    crypto::init(&cfg, &eal, &worker_lcores)?;
     let n_workers = worker_lcores.len();
     let n_queues = n_workers as u16;
     let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, 2176, None)?;
@@ -322,6 +325,7 @@ fn ike_address(cfg: &Config) -> Option<IpAddr> {
 }
 
 /// The control thread's state: the gateway's host presence, IKE, and what `show` reads.
+pub(crate) mod crypto;
 mod reload;
 mod workers;
 
@@ -745,8 +749,8 @@ fn manual_sas(cfg: &Config, tables: &engine::datapath::Tables, m: &plan::MapPlan
     let what = || format!("crypto map {} {}", m.name, m.seq);
     let esp = match &m.manual {
         Some((inb, outb)) => Some((
-            InboundSa::new(inb.clone()).with_context(what)?,
-            Arc::new(OutboundSa::new(outb.clone()).with_context(what)?),
+            crypto::inbound(inb.clone()).with_context(what)?,
+            Arc::new(crypto::outbound(outb.clone()).with_context(what)?),
         )),
         None => None,
     };

@@ -146,7 +146,12 @@ fn sa_json(spi: u32, m: &MapView) -> Value {
         let p = sa.params();
         p.encryption.is_weak() || p.integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96
     });
-    sa_entry(spi, weak, &m.transform, m.iv_size, m)
+    let mut e = sa_entry(spi, weak, &m.transform, m.iv_size, m);
+    // Which backend runs the ESP crypto: `cpu`, or e.g. `cryptodev crypto_aesni_mb0 (cpu-crypto)`.
+    let backend =
+        m.outbound.as_ref().map_or_else(|| "cpu".to_string(), |(_, sa)| crate::run::crypto::label(sa.params()));
+    e["crypto_backend"] = json!(backend);
+    e
 }
 
 fn ah_json(spi: u32, a: &AhView, m: &MapView) -> Value {
@@ -284,6 +289,7 @@ pub fn render_ipsec_sa(v: &Value, detail: bool) -> String {
                 }
                 if proto == "esp" {
                     let _ = writeln!(o, "        IV size: {} bytes", n(&sa["iv_size"]));
+                    let _ = writeln!(o, "        crypto backend: {}", s(&sa["crypto_backend"]));
                 }
                 let _ = writeln!(o, "        replay detection support: Y");
                 let _ = writeln!(o, "        Status: {}({})", s(&sa["status"]), s(&sa["status"]));
@@ -487,6 +493,9 @@ mod tests {
         assert_eq!(v["sas"][1]["outbound_esp_sas"][0]["weak"], false);
         let text = render_ipsec_sa(&v, false);
         assert_eq!(text.matches(" (weak)").count(), 2, "inbound and outbound of the DES entry:\n{text}");
+        // No backend chosen in this process (unit test): the software one, on every ESP SA.
+        assert_eq!(v["sas"][0]["outbound_esp_sas"][0]["crypto_backend"], "cpu");
+        assert_eq!(text.matches("crypto backend: cpu\n").count(), 4, "{text}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::{Ike, OUTBOUND_DELAY};
 use control::ike::Phase2Sa;
 use control::isakmp::{Cookie, ProtocolId};
 use engine::ah::{InboundAh, OutboundAh};
-use engine::esp::{InboundSa, OutboundSa};
+use engine::esp::OutboundSa;
 use engine::sa::SaCounters;
 use engine::wire::Spi;
 use engine::worker::Command;
@@ -164,7 +164,7 @@ impl Ike {
     /// message 3 is not lost while message 3 is on its way or being handled.
     pub(super) fn install_early(&mut self, sa: &Phase2Sa, command: &mut dyn FnMut(Command)) {
         let (esp, ah) = sa.engine_sas(self.replay_window);
-        let esp = esp.and_then(|(i, _)| InboundSa::new(i).ok());
+        let esp = esp.and_then(|(i, _)| crate::run::crypto::inbound(i).ok());
         let ah = ah.and_then(|(i, _)| InboundAh::new(i).ok());
         let early = EarlyInbound {
             esp: esp.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
@@ -196,7 +196,9 @@ impl Ike {
             return self.install_after_early(now, sa, early, command);
         }
         let (esp, ah) = sa.engine_sas(self.replay_window);
-        let esp = match esp.map(|(i, o)| Ok::<_, engine::sa::SaError>((InboundSa::new(i)?, OutboundSa::new(o)?))) {
+        let esp = match esp.map(|(i, o)| {
+            Ok::<_, engine::sa::SaError>((crate::run::crypto::inbound(i)?, crate::run::crypto::outbound(o)?))
+        }) {
             None => None,
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
@@ -308,7 +310,7 @@ impl Ike {
         command: &mut dyn FnMut(Command),
     ) {
         let (esp, ah) = sa.engine_sas(self.replay_window);
-        let esp_out = esp.and_then(|(_, o)| OutboundSa::new(o).ok()).map(Arc::new);
+        let esp_out = esp.and_then(|(_, o)| crate::run::crypto::outbound(o).ok()).map(Arc::new);
         let ah_out = ah.and_then(|(_, o)| OutboundAh::new(o).ok()).map(Arc::new);
         let esp = match (early.esp, esp_out) {
             (Some((inbound, in_counters, inbound_params)), Some(outbound)) => {

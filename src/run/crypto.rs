@@ -1,0 +1,150 @@
+//! Which ESP crypto backend SAs get (`[engine] crypto`, `crypto_devargs`): chosen once at start-up, then asked by
+//! every place that builds an ESP SA (manual SAs at start and reload, IKE SAs), so they all agree.
+//!
+//! The choice lives in a set-once cell because IKE builds SAs deep in its own state without the daemon's config;
+//! without one (unit tests, or before start-up) SAs get the software backend, as they always did.
+use anyhow::{bail, Context, Result};
+use control::config::{Config, CryptoBackend as Configured};
+use engine::crypto::{CryptoBackend, CryptodevMode, EncryptionAlgorithm, IntegrityAlgorithm};
+use engine::dpdk::cryptodev::CryptoDevice;
+use engine::dpdk::Eal;
+use engine::esp::{InboundSa, OutboundSa};
+use engine::sa::{SaError, SaParams};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// Sessions the device's pool holds: up to three per SA (seal, inbound HMAC, inbound cipher).
+const MAX_SESSIONS: u32 = 8192;
+
+struct Factory {
+    backend: CryptoBackend,
+    /// What each suite got (for `show` and to log a suite's backend once).
+    labels: Mutex<HashMap<(EncryptionAlgorithm, IntegrityAlgorithm, bool), String>>,
+}
+
+static FACTORY: OnceLock<Factory> = OnceLock::new();
+
+/// EAL arguments the crypto device needs: its vdev, or its PCI address allowed (then PCI probing stays on).
+pub fn eal_args(cfg: &Config) -> Vec<String> {
+    match (&cfg.engine.crypto, &cfg.engine.crypto_devargs) {
+        (Configured::Cryptodev, Some(d)) if super::is_pci(d.split(',').next().unwrap_or_default()) => {
+            vec![format!("--allow={d}")]
+        }
+        (Configured::Cryptodev, Some(d)) => vec![format!("--vdev={d}")],
+        _ => Vec::new(),
+    }
+}
+
+/// Opens the configured device (after EAL init) and makes it the backend of every SA built from now on.
+pub fn init(cfg: &Config, eal: &Eal, workers: &[u32]) -> Result<()> {
+    let backend = match cfg.engine.crypto {
+        Configured::Cpu => CryptoBackend::Cpu,
+        Configured::Cryptodev => {
+            let Some(devargs) = cfg.engine.crypto_devargs.as_deref() else {
+                bail!("engine.crypto = \"cryptodev\" needs engine.crypto_devargs (e.g. \"crypto_aesni_mb0\" or a QAT PCI address)");
+            };
+            let device = CryptoDevice::open(eal, devargs, workers, MAX_SESSIONS)
+                .with_context(|| format!("engine.crypto_devargs {devargs:?}"))?;
+            tracing::info!(
+                target: "espgate",
+                "crypto: device {} (driver {}), {} queue pairs, {}",
+                device.name(),
+                device.driver(),
+                device.queue_pairs(),
+                if device.supports_cpu_crypto() { "CPU crypto" } else { "enqueue/dequeue" }
+            );
+            CryptoBackend::Cryptodev { device, mode: CryptodevMode::Auto }
+        }
+    };
+    if FACTORY.set(Factory { backend, labels: Mutex::default() }).is_err() {
+        bail!("the crypto backend was already chosen in this process");
+    }
+    Ok(())
+}
+
+fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaError> {
+    let Some(f) = FACTORY.get() else {
+        let c = engine::crypto::SoftwareEsp::new(
+            params.encryption,
+            &params.cipher_key,
+            params.integrity,
+            &params.auth_key,
+        )?;
+        return Ok(Box::new(c));
+    };
+    let built = f.backend.build(params)?;
+    let key = (params.encryption, params.integrity, params.esn);
+    let mut labels = f.labels.lock().unwrap_or_else(|e| e.into_inner());
+    if labels.get(&key) != Some(&built.backend) {
+        tracing::info!(
+            target: "espgate",
+            "crypto: ESP {} {}{}: {}",
+            params.encryption.name(),
+            params.integrity.name(),
+            if params.esn { " esn" } else { "" },
+            built.backend
+        );
+        labels.insert(key, built.backend);
+    }
+    Ok(built.crypto)
+}
+
+/// An inbound ESP SA on the configured backend.
+pub fn inbound(params: SaParams) -> Result<InboundSa, SaError> {
+    let c = build(&params)?;
+    InboundSa::with_crypto(params, c)
+}
+
+/// An outbound ESP SA on the configured backend.
+pub fn outbound(params: SaParams) -> Result<OutboundSa, SaError> {
+    let c = build(&params)?;
+    OutboundSa::with_crypto(params, c)
+}
+
+/// Which backend an SA with these parameters runs on, for `show crypto ipsec sa`.
+pub fn label(params: &SaParams) -> String {
+    let Some(f) = FACTORY.get() else { return "cpu".to_string() };
+    let labels = f.labels.lock().unwrap_or_else(|e| e.into_inner());
+    labels.get(&(params.encryption, params.integrity, params.esn)).cloned().unwrap_or_else(|| f.backend.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(engine_extra: &str) -> Config {
+        control::config::parse(&format!(
+            "[engine]\nworkers = [1]\n{engine_extra}\n\n[[interface]]\nname = \"outside\"\ndevice = \"net_null0\"\naddress = \"198.51.100.1/24\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_device_goes_to_eal_as_vdev_or_allowed_pci_address() {
+        assert!(eal_args(&cfg("")).is_empty());
+        let v = cfg("crypto = \"cryptodev\"\ncrypto_devargs = \"crypto_aesni_mb0,max_nb_queue_pairs=4\"");
+        assert_eq!(eal_args(&v), ["--vdev=crypto_aesni_mb0,max_nb_queue_pairs=4"]);
+        let a = super::super::eal_args_for(&v, 4);
+        assert!(a.contains(&"--no-pci".to_string()), "{a:?}");
+        let q = cfg("crypto = \"cryptodev\"\ncrypto_devargs = \"0000:3d:01.0\"");
+        assert_eq!(eal_args(&q), ["--allow=0000:3d:01.0"]);
+        let a = super::super::eal_args_for(&q, 4);
+        assert!(!a.contains(&"--no-pci".to_string()), "QAT is a PCI device: {a:?}");
+        assert!(a.contains(&"--allow=0000:3d:01.0".to_string()));
+    }
+
+    #[test]
+    fn without_a_chosen_backend_sas_use_software() {
+        let p = SaParams::new(
+            engine::wire::Spi(0x1000),
+            engine::sa::Mode::Transport,
+            EncryptionAlgorithm::AesGcm128,
+            &[1; 20],
+            IntegrityAlgorithm::None,
+            &[],
+        );
+        assert_eq!(label(&p), "cpu");
+        assert!(outbound(p.clone()).is_ok());
+        assert!(inbound(p).is_ok());
+    }
+}
