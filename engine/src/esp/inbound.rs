@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub struct InboundSa {
     params: SaParams,
     crypto: Box<dyn EspCrypto>,
+    lengths: super::Lengths,
     replay: ReplayWindow,
     /// Shared so the control thread can read them while the owning lcore counts (see `shared_counters`).
     counters: Arc<SaCounters>,
@@ -62,7 +63,8 @@ impl InboundSa {
         }
         let replay =
             ReplayWindow::new(params.replay_window, params.esn).ok_or(SaError::ReplayWindow(params.replay_window))?;
-        Ok(Self { params, crypto, replay, counters: Arc::default(), lifetime: LifetimeState::default() })
+        let lengths = super::Lengths::of(&*crypto);
+        Ok(Self { params, crypto, lengths, replay, counters: Arc::default(), lifetime: LifetimeState::default() })
     }
 
     pub fn params(&self) -> &SaParams {
@@ -88,7 +90,8 @@ impl InboundSa {
         self.lifetime.account_age(self.params.spi, &self.params.lifetime, age_secs)
     }
 
-    /// Unprotects one packet (the data window holds the outer IP packet).
+    /// Unprotects one packet (the data window holds the outer IP packet, whose IPv4 header checksum the caller
+    /// has verified).
     pub fn unprotect<B: PacketBuf>(&mut self, buf: &mut B) -> (Verdict, BurstOutcome) {
         let mut v = [Ok(())];
         let out = self.unprotect_burst(core::slice::from_mut(buf), &mut v);
@@ -160,10 +163,9 @@ impl InboundSa {
         let data = buf.data();
         let (ip_len, ip_hdr_len, proto, nh_at, outer_ecn) = match data.first().map(|b| b >> 4) {
             Some(4) => {
+                // The outer header checksum is the caller's to check (the datapath does it once at ingress, as
+                // for every IPv4 packet it receives): the ICV does not cover the outer header either way.
                 let p = ipv4::Packet::new_checked(data)?;
-                if !p.verify_checksum() {
-                    return Err(DropReason::Malformed);
-                }
                 if p.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
@@ -205,7 +207,7 @@ impl InboundSa {
 
     /// After the ICV verified and the payload is decrypted: trailer, window update, decapsulation.
     fn finish<B: PacketBuf>(&mut self, buf: &mut B, p: &Prep) -> Result<(), DropReason> {
-        let (iv_len, icv_len) = (self.crypto.iv_len(), self.crypto.icv_len());
+        let (iv_len, icv_len) = (self.lengths.iv, self.lengths.icv);
         let d = buf.data();
         let pt_start = p.esp_off + esp::HEADER_LEN + iv_len;
         let pt_end = d.len() - icv_len;

@@ -21,6 +21,21 @@ use crate::sa::Events;
 /// Largest burst handled in one crypto call; longer bursts are processed in chunks of this size.
 pub const MAX_BURST: usize = 64;
 
+/// The crypto handler's fixed lengths, read once at install: the packet path would otherwise make three dynamic
+/// calls per packet for them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lengths {
+    pub iv: usize,
+    pub icv: usize,
+    pub align: usize,
+}
+
+impl Lengths {
+    pub(crate) fn of(c: &dyn crate::crypto::EspCrypto) -> Self {
+        Self { iv: c.iv_len(), icv: c.icv_len(), align: c.pad_align() }
+    }
+}
+
 /// Per-packet result of a burst.
 pub type Verdict = Result<(), DropReason>;
 

@@ -17,6 +17,7 @@ const MAX_IP_LEN: usize = u16::MAX as usize;
 pub struct OutboundSa {
     params: SaParams,
     crypto: Box<dyn EspCrypto>,
+    lengths: super::Lengths,
     /// Last sequence number handed out; the next packet gets `seq + 1`.
     seq: AtomicU64,
     counters: SaCounters,
@@ -58,6 +59,7 @@ impl OutboundSa {
         }
         Ok(Self {
             params,
+            lengths: super::Lengths::of(&*crypto),
             crypto,
             seq: AtomicU64::new(0),
             counters: SaCounters::default(),
@@ -96,14 +98,14 @@ impl OutboundSa {
             Mode::Tunnel { .. } => ipv6::HEADER_LEN,
             Mode::Transport => 0,
         };
-        outer + self.nat_len() + esp::HEADER_LEN + self.crypto.iv_len()
+        outer + self.nat_len() + esp::HEADER_LEN + self.lengths.iv
     }
 
     /// Length of the ESP packet this SA makes of an IP packet of `ip_len` bytes (for MTU checks before
     /// protecting: a packet whose result exceeds the egress MTU gets ICMP Fragmentation Needed / Packet Too Big
     /// or is fragmented first, by the caller).
     pub fn encapsulated_len(&self, ip_len: usize, ip_header_len: usize) -> usize {
-        let align = self.crypto.pad_align();
+        let align = self.lengths.align;
         let payload = match self.params.mode {
             Mode::Tunnel { .. } => ip_len,
             Mode::Transport => ip_len - ip_header_len.min(ip_len),
@@ -113,7 +115,7 @@ impl OutboundSa {
             Mode::Tunnel { .. } => self.max_prepend(),
             Mode::Transport => ip_header_len + self.max_prepend(),
         };
-        front + padded + self.crypto.icv_len()
+        front + padded + self.lengths.icv
     }
 
     fn nat_len(&self) -> usize {
@@ -230,7 +232,7 @@ impl OutboundSa {
         };
         let excess = buf.data_len() - ip_len;
         buf.trim(excess)?;
-        let (iv_len, icv_len, align) = (self.crypto.iv_len(), self.crypto.icv_len(), self.crypto.pad_align());
+        let super::Lengths { iv: iv_len, icv: icv_len, align } = self.lengths;
         let nat = self.nat_len();
         match self.params.mode {
             Mode::Tunnel { local, remote } => {
