@@ -28,6 +28,8 @@ use std::time::Instant;
 pub enum Direction {
     Encrypt,
     Decrypt,
+    /// A closed loop with no generator: every frame is decrypted and encrypted again per lap (see esp_loop).
+    Both,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,8 +42,9 @@ pub struct EspOpts {
     /// ESP integrity (none, esp-sha-hmac, esp-sha256-hmac, ...); none with GCM.
     #[arg(long, default_value = "none")]
     pub integrity: String,
-    /// Only tunnel mode is built (the gateway's mode for transit traffic).
-    #[arg(long, default_value = "tunnel", value_parser = ["tunnel"])]
+    /// ESP mode of the SAs. Transport is measured for encrypt only: transport ESP to the gateway ends at the gateway
+    /// (local delivery), so there is no decrypted frame to send back to the generator.
+    #[arg(long, default_value = "tunnel", value_parser = ["tunnel", "transport"])]
     pub mode: String,
     /// UDP-encapsulated ESP (RFC 3948, port 4500).
     #[arg(long)]
@@ -57,6 +60,11 @@ pub struct EspOpts {
     /// Replace the datapath by plain forwarding: the generator's own ceiling.
     #[arg(long)]
     pub bypass: bool,
+    /// Generate at this fixed rate (packets per second) instead of as fast as the worker takes them: frames that
+    /// are due but find the input ring full or the in-flight budget used up are counted as missed (a NIC's
+    /// rx-missed), and `lost` reports every frame offered that did not come back.
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<u64>,
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Slots per ring (a power of two): bounds the frames in flight, and so the latency at saturation.
@@ -126,6 +134,15 @@ pub struct EspResult {
     pub ring_size: u32,
     pub tsc_hz: u64,
     pub eal_args: Vec<String>,
+    /// --rate: the paced rate; 0 when the generator ran flat out.
+    pub rate_pps: u64,
+    /// --rate: frames due by the schedule (sent + missed).
+    pub offered: u64,
+    /// --rate: frames due that could not be sent (input ring full or in-flight budget used up).
+    pub missed: u64,
+    /// --rate: frames offered that did not come back (missed, dropped by the worker, or still out after the drain).
+    pub lost: u64,
+    pub loss_fraction: f64,
 }
 
 /// The worker lcore's own view of its run.
@@ -141,6 +158,13 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     let sizes = plan::parse_sizes(&o.size)?;
     if !o.eal.vdevs.is_empty() {
         bail!("esp builds its own ring ports; --vdev is not used");
+    }
+    if o.direction == Direction::Both {
+        bail!("--direction both is the closed loop: run it with crate::esp_loop::run");
+    }
+    let transport = o.mode == "transport";
+    if transport && o.direction != Direction::Encrypt {
+        bail!("--mode transport is measured for --direction encrypt only (transport ESP to the gateway is local)");
     }
     let (workers, main, mut args) = o.eal.build("esp")?;
     if !o.eal.extra.iter().any(|a| a == "-a" || a.starts_with("--allow")) {
@@ -179,8 +203,12 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     if !o.bypass {
         for i in 0..o.sas {
             match o.direction {
-                Direction::Encrypt => {
-                    dp.install_outbound(i, Arc::new(OutboundSa::new(suite.outbound(i))?));
+                Direction::Encrypt | Direction::Both => {
+                    let mut p = suite.outbound(i);
+                    if transport {
+                        p.mode = engine::sa::Mode::Transport;
+                    }
+                    dp.install_outbound(i, Arc::new(OutboundSa::new(p)?));
                 }
                 Direction::Decrypt => dp.install_inbound(InboundSa::new(suite.inbound(i))?)?,
             }
@@ -189,7 +217,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     setup.insert("sas", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let source = match o.direction {
-        Direction::Encrypt => Source::Clear {
+        Direction::Encrypt | Direction::Both => Source::Clear {
             templates: sizes.iter().map(|&n| plan::host_frame(n, 0)).collect(),
             sas: o.sas,
             retarget: plan::retarget_host_frame,
@@ -212,7 +240,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     let stats = Arc::new(WorkerStats::default());
     let ch = Channels::new(4096);
     let (gen_tx, gen_rx, fwd_in, fwd_out) = match o.direction {
-        Direction::Encrypt => (ports[1].tx_queue(0)?, ports[3].rx_queue(0)?, 0, 2),
+        Direction::Encrypt | Direction::Both => (ports[1].tx_queue(0)?, ports[3].rx_queue(0)?, 0, 2),
         Direction::Decrypt => (ports[3].tx_queue(0)?, ports[1].rx_queue(0)?, 2, 0),
     };
     let worker_stop = Arc::new(AtomicBool::new(false));
@@ -248,6 +276,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         burst: usize::from(o.burst),
         // An rte_ring of N slots holds N - 1; keep a burst of margin.
         in_flight: u64::from(o.in_flight.unwrap_or(o.ring_size).min(o.ring_size.saturating_sub(64))).max(1),
+        rate_pps: o.rate.unwrap_or(0),
     };
     let title = format!(
         "{:?} {} {} {} SA(s) size {}{}",
@@ -348,6 +377,11 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         ring_size: o.ring_size,
         tsc_hz: hz,
         eal_args: args,
+        rate_pps: o.rate.unwrap_or(0),
+        offered: g.sent + g.missed,
+        missed: g.missed,
+        lost: (g.sent + g.missed).saturating_sub(g.received),
+        loss_fraction: (g.sent + g.missed).saturating_sub(g.received) as f64 / (g.sent + g.missed).max(1) as f64,
     };
     drop(ports);
     Ok(result)

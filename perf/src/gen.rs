@@ -72,6 +72,8 @@ pub struct GenStats {
     pub epochs: u64,
     pub stall_cycles: u64,
     pub reinstalled: u64,
+    /// Paced runs: frames due by the schedule that could not be sent (in-flight budget used up or input ring full).
+    pub missed: u64,
 }
 
 pub struct Generator<'a> {
@@ -85,7 +87,12 @@ pub struct Generator<'a> {
     /// Most frames out at once (sent, not yet back, not dropped by the worker): at most what the return ring holds,
     /// so the worker never finds it full.
     pub in_flight: u64,
+    /// Packets per second to pace at; 0: as fast as the worker takes them.
+    pub rate_pps: u64,
 }
+
+/// How long a paced run keeps receiving after the last frame is due, so frames still in flight are not counted lost.
+const DRAIN_MS: u64 = 100;
 
 enum Phase {
     Sending,
@@ -116,7 +123,15 @@ impl Generator<'_> {
             epochs: 0,
             stall_cycles: 0,
             reinstalled: 0,
+            missed: 0,
         };
+        let hz = engine::dpdk::tsc_hz();
+        let paced = self.rate_pps > 0;
+        let start = rdtsc();
+        // Frames due by `now` on the schedule.
+        let rate = self.rate_pps;
+        // Frames due after `elapsed` cycles of sending (arena reinstall pauses left out: nothing is due then).
+        let due = move |elapsed: u64| (u128::from(elapsed) * u128::from(rate) / u128::from(hz)) as u64;
         let (mut inb, mut pending, mut fresh) = (Burst::new(), Burst::new(), Burst::new());
         let mut rng = Rng::new(0x5eed);
         let (mut pos, mut size_pos) = (0usize, 0usize);
@@ -126,6 +141,9 @@ impl Generator<'_> {
         loop {
             let now = rdtsc();
             if now >= end_tsc || stop.load(Relaxed) {
+                if paced {
+                    self.drain(&mut st, &mut inb, now + hz * DRAIN_MS / 1000, stop);
+                }
                 break;
             }
             if period_cycles > 0 && now >= next_report {
@@ -142,7 +160,8 @@ impl Generator<'_> {
                 if t != 0 && now > t {
                     let _ = st.latency_cycles.record(now - t);
                 }
-                if matches!(phase, Phase::Sending) && !pending.is_full() {
+                // Paced: fresh mbufs are taken when frames are due, returned ones go back to the pool.
+                if !paced && matches!(phase, Phase::Sending) && !pending.is_full() {
                     if let Some(m) = self.build(m, &mut rng, &mut pos, &mut size_pos, &mut st) {
                         let _ = pending.push(m);
                     }
@@ -154,6 +173,14 @@ impl Generator<'_> {
                 lost = dropped(self.worker);
             }
             let out = (st.sent + pending.len() as u64).saturating_sub(st.received + lost);
+            if paced {
+                if matches!(phase, Phase::Sending) {
+                    let due = due(rdtsc().saturating_sub(start + st.stall_cycles));
+                    self.paced_send(&mut st, &mut pending, &mut fresh, due, out, (&mut rng, &mut pos, &mut size_pos));
+                }
+                phase = self.advance(phase, &mut pos, &pending, &mut st);
+                continue;
+            }
             let mut waited = out >= self.in_flight;
             if matches!(phase, Phase::Sending) && pending.room() > 0 && out < self.in_flight {
                 let want = self.burst.saturating_sub(pending.len()).min((self.in_flight - out) as usize);
@@ -178,6 +205,59 @@ impl Generator<'_> {
         }
         pending.clear();
         st
+    }
+
+    /// Paced sending: builds and sends the frames due; those the in-flight budget or the input ring cannot take
+    /// are freed and counted missed, as a NIC drops what finds its rx ring full.
+    fn paced_send(
+        &mut self,
+        st: &mut GenStats,
+        pending: &mut Burst,
+        fresh: &mut Burst,
+        due: u64,
+        out: u64,
+        (rng, pos, size_pos): (&mut Rng, &mut usize, &mut usize),
+    ) {
+        let behind = due.saturating_sub(st.sent + st.missed);
+        if behind == 0 {
+            return;
+        }
+        let room = self.in_flight.saturating_sub(out);
+        let n = behind.min(self.burst as u64).min(room) as usize;
+        if n == 0 {
+            st.missed += behind.min(self.burst as u64);
+            return;
+        }
+        self.pool.alloc_bulk(fresh, n);
+        for m in fresh.drain() {
+            if let Some(m) = self.build(m, rng, pos, size_pos, st) {
+                let _ = pending.push(m);
+            }
+        }
+        let before = pending.len();
+        let sent = self.tx.tx_burst(pending);
+        st.sent += sent as u64;
+        st.missed += (before - sent) as u64;
+        pending.clear();
+    }
+
+    /// Receives (and times) what is still in flight until `until` or until nothing is out.
+    fn drain(&mut self, st: &mut GenStats, inb: &mut Burst, until: u64, stop: &AtomicBool) {
+        let t = rdtsc();
+        while rdtsc() < until && !stop.load(Relaxed) && st.received + dropped(self.worker) < st.sent {
+            inb.clear();
+            self.rx.rx_burst_max(inb, self.burst);
+            let now = rdtsc();
+            for m in inb.drain() {
+                st.received += 1;
+                let t = stamp_of(&m);
+                if t != 0 && now > t {
+                    let _ = st.latency_cycles.record(now - t);
+                }
+            }
+        }
+        // Idle time: left out of the rates like the arena's reinstall pauses.
+        st.stall_cycles += rdtsc() - t;
     }
 
     /// Moves through arena exhaustion, drain and SA reinstall; returns the next phase.

@@ -1,6 +1,7 @@
 //! espgate-perf: throughput and latency jobs on espgate's own DPDK layer, reported like testpmd.
 mod eal_args;
 mod esp;
+mod esp_loop;
 mod esp_plan;
 mod fwd;
 mod gen;
@@ -36,6 +37,14 @@ fn main() -> Result<()> {
                     "\n  Forward statistics: {:.3} Mpps, {:.3} Gbps over {:.1} s on lcores {:?}\n  rx {} tx {} dropped {}, {:.1} cycles/packet, {:.3} Mpps per lcore CPU-second",
                     r.mpps, r.gbps, r.seconds, r.lcores, r.rx_packets, r.tx_packets, r.dropped, r.cycles_per_packet, r.mpps_per_cpu_second
                 );
+            }
+        }
+        Job::Esp(o) if o.direction == esp::Direction::Both => {
+            let r = esp_loop::run(&o)?;
+            if o.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                esp_loop::print_final(&r);
             }
         }
         Job::Esp(o) => {

@@ -50,3 +50,44 @@ fn encrypt_and_decrypt_run_clean() {
     let v = run(&["--natt", "--direction", "decrypt", "--bypass"]);
     check(&v);
 }
+
+#[test]
+fn closed_loop_runs_clean_on_one_and_two_workers() {
+    let v = run(&["--direction", "both", "--lcores", "1", "--size", "200", "--sas", "3"]);
+    assert_eq!(v["job"], "esp-loop");
+    assert!(v["tx_packets"].as_u64().unwrap() > 1000, "{v}");
+    assert!(v["cycles_per_packet"].as_f64().unwrap() > 0.0, "{v}");
+    // The only drop is a frame's end of life (TTL), never a replay, ICV or handoff drop.
+    assert_eq!(v["dropped"].as_u64(), Some(0), "{v}");
+    assert!(v["drops"].as_object().unwrap().keys().all(|k| k == "ttl-exceeded"), "{v}");
+    // Two workers, 10 SAs: each owns some (spi % 2) and both carry traffic.
+    let v = run(&["--direction", "both", "--lcores", "0,1", "--size", "64", "--sas", "10"]);
+    assert_eq!(v["dropped"].as_u64(), Some(0), "{v}");
+    let tx = v["worker_tx"].as_array().unwrap();
+    assert_eq!(tx.len(), 2);
+    assert!(tx.iter().all(|t| t.as_u64().unwrap() > 100), "{v}");
+    // One SA: one owner does all the work.
+    let v = run(&["--direction", "both", "--lcores", "0,1", "--sas", "1"]);
+    let tx: Vec<u64> = v["worker_tx"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert!(tx.iter().filter(|&&t| t == 0).count() == 1 && tx.iter().any(|&t| t > 100), "{v}");
+}
+
+#[test]
+fn paced_run_offers_the_rate_and_transport_mode_encrypts() {
+    // 5000 pps with 960 frames of budget: the worker may be away 190 ms before anything is missed.
+    let v = run(&["--rate", "5000", "--size", "512"]);
+    let offered = v["offered"].as_u64().unwrap();
+    assert!((4_500..=5_100).contains(&offered), "{v}");
+    assert_eq!(v["rate_pps"].as_u64(), Some(5000));
+    assert!(v["lost"].as_u64().unwrap() <= offered / 100, "{v}");
+    assert!(v["generator_received"].as_u64().unwrap() >= offered * 99 / 100, "{v}");
+    let v = run(&["--mode", "transport", "--sas", "5", "--size", "300"]);
+    check(&v);
+    assert_eq!(v["mode"], "transport");
+    let out = Command::new(env!("CARGO_BIN_EXE_espgate-perf"))
+        .args(["esp", "--seconds", "1", "--mode", "transport", "--direction", "decrypt"])
+        .output()
+        .expect("run espgate-perf");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("transport"));
+}

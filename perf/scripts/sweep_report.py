@@ -1,0 +1,202 @@
+"""sweep.py's output side: PNG plots (matplotlib) and the generated block of RESULTS.md, from a sweep's JSON."""
+import os
+import re
+
+BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
+SIZE_ORDER = {"64": 0, "512": 1, "570": 2, "1420": 3, "1518": 4, "imix": 5}
+NAMES = {("esp-gcm-128", "none"): "AES-128-GCM", ("esp-aes-128", "esp-sha-hmac"): "AES-128-CBC+HMAC-SHA1",
+         ("esp-gcm-256", "none"): "AES-256-GCM"}
+
+
+def suite(r):
+    return NAMES.get((r["cipher"], r["integrity"]), f"{r['cipher']}+{r['integrity']}")
+
+
+def skey(s):
+    return SIZE_ORDER.get(str(s), 9)
+
+
+def find(rows, **kw):
+    return next((r for r in rows if all(str(r.get(k)) == str(v) for k, v in kw.items())), None)
+
+
+def capacity(r):
+    """Loop: sum of the workers' per-CPU-second rates (what N dedicated CPUs would carry)."""
+    return sum(r["mpps_per_worker_cpu_second"])
+
+
+def plots(data, out_dir):
+    """Writes the PNGs; returns their file names (none when matplotlib is missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    esp, base, loop = data["esp"], data["aesni_mb"], data["loop"]
+    suites = sorted({(r["cipher"], r["integrity"]) for r in esp + loop}, key=lambda s: list(NAMES).index(s)
+                    if s in NAMES else 9)
+    colors = dict(zip(suites, ["tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange"]))
+
+    if esp:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+        sizes = sorted({str(r["size"]) for r in esp}, key=skey)
+        for ax, d in zip(axes, ("encrypt", "decrypt")):
+            for s in suites:
+                rows = [find(esp, cipher=s[0], integrity=s[1], direction=d, size=z, sas=1) for z in sizes]
+                ys = [r["mpps_per_cpu_second"] if r else None for r in rows]
+                ax.plot(sizes, ys, "o-", color=colors[s], label=f"espgate {NAMES.get(s, s[0])}")
+                bs = [find(base, cipher=s[0], integrity=s[1], direction=d, size=z) for z in sizes]
+                ax.plot(sizes, [b["mpps"] if b else None for b in bs], "x--", color=colors[s], alpha=0.6,
+                        label=f"aesni_mb {NAMES.get(s, s[0])}")
+            ax.set_title(f"{d}, 1 SA, 1 worker lcore")
+            ax.set_xlabel("cleartext frame size (bytes)")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].set_ylabel("Mpps per worker CPU-second (log)")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "by_size.png"), dpi=110)
+        plt.close(fig)
+        written.append("by_size.png")
+
+        sizes = [z for z in ("64", "1420") if any(str(r["size"]) == z for r in esp)] or sizes[:1]
+        fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+        for ax, z in zip(axes[0], sizes):
+            for s in suites:
+                for d, style in (("encrypt", "o-"), ("decrypt", "s--")):
+                    rows = sorted([r for r in esp if (r["cipher"], r["integrity"]) == s and r["direction"] == d
+                                   and str(r["size"]) == z], key=lambda r: r["sas"])
+                    if rows:
+                        ax.plot([r["sas"] for r in rows], [r["mpps_per_cpu_second"] for r in rows], style,
+                                color=colors[s], label=f"{NAMES.get(s, s[0])} {d}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{z} B, 1 worker lcore")
+            ax.set_xlabel("SAs (one SPD entry and flow each)")
+            ax.set_ylabel("Mpps per worker CPU-second (log)")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "by_sas.png"), dpi=110)
+        plt.close(fig)
+        written.append("by_sas.png")
+
+    if loop:
+        groups = sorted({(r["cipher"], r["integrity"], str(r["size"]), r["sas"]) for r in loop},
+                        key=lambda g: (g[3], skey(g[2]), g[0]))
+        fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(groups) + 2), 4.8))
+        w = 0.38
+        for k, n in enumerate((1, 2)):
+            ys = []
+            for g in groups:
+                r = next((r for r in loop if (r["cipher"], r["integrity"], str(r["size"]), r["sas"]) == g
+                          and len(r["lcores"]) == n), None)
+                ys.append(capacity(r) if r else 0)
+            ax.bar([i + (k - 0.5) * w for i in range(len(groups))], ys, w, label=f"{n} worker lcore(s)")
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{NAMES.get((g[0], g[1]), g[0]).replace('+HMAC-SHA1', '+SHA1')}\n{g[2]} B, {g[3]} SA"
+                            for g in groups], rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("Mpps (sum of per-worker rates per CPU-second)")
+        ax.set_title("closed loop (decrypt + encrypt per frame): 1 vs 2 worker lcores")
+        ax.legend()
+        ax.grid(True, axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "by_lcores.png"), dpi=110)
+        plt.close(fig)
+        written.append("by_lcores.png")
+    return written
+
+
+def f3(x):
+    return "-" if x is None else f"{x:.3f}"
+
+
+def block(data, out_dir, md_path, pngs):
+    """The Markdown between the markers."""
+    m, mach = data["meta"], data["meta"]["machine"]
+    rel = os.path.relpath(out_dir, os.path.dirname(os.path.abspath(md_path)))
+    esp, base, loop, byp = data["esp"], data["aesni_mb"], data["loop"], data["bypass"]
+    tp = (data.get("testpmd") or {}).get("mpps")
+    L = [BEGIN, "", "## Sweep (generated by `perf/scripts/sweep.py`; do not edit by hand)", ""]
+    L += [f"Run {m['started']} to {m.get('finished', '?')} UTC{' (--quick)' if m['quick'] else ''}, "
+          f"{m['seconds']} s per case, load average {m['load_start']:.1f} at the start and "
+          f"{m.get('load_end', 0):.1f} at the end{', measured processes at nice -10' if m['priority'] else ''}.",
+          f"Machine: {mach['cpus']} x {mach['cpu']}, {mach['mem_gb']} GB, kernel {mach['kernel']}, DPDK "
+          f"{mach['dpdk']}, {mach['rustc']}, hugepages {mach['hugepages'] or 0}. espgate at {mach['git']}"
+          f"{' with uncommitted changes in the working tree' if mach['git_dirty'] else ''}.",
+          f"Data: [{rel}/sweep.json]({rel}/sweep.json)." + "".join(f" [{p}]({rel}/{p})" for p in pngs), ""]
+    L += ["```sh", "cargo build --release -p perf",
+          "python3 perf/scripts/sweep.py " + " ".join(m["argv"]), "```", ""]
+    L += ["Per worker CPU-second figures (Mpps per second of the worker's own CPU time, cycles/packet from it) are "
+          "the ones to compare on this shared machine; wall-clock Mpps depends on what else ran. The aesni_mb "
+          "ratio is espgate per CPU-second over `dpdk-test-crypto-perf` on one lcore, same run. Generator mode: "
+          "one worker lcore, generator on the main lcore; closed loop: no generator, each frame decrypted and "
+          "encrypted again per lap (`--direction both`).", ""]
+    if tp or byp:
+        L += [f"Baselines: dpdk-testpmd io forwarding on two net_null ports: **{f3(tp)} Mpps** (the I/O limit). "
+              "Generator ceiling (`--bypass`, Mpps wall): " +
+              ", ".join(f"{r['direction']} {r['size']}{'' if r['size'] == 'imix' else ' B'} {r['mpps']:.2f}"
+                        for r in sorted(byp, key=lambda r: (r["direction"], skey(r["size"])))) + ".", ""]
+    if esp:
+        L += ["### Generator mode (one worker lcore)", "",
+              "| suite | direction | size | SAs | Mpps wall | Mpps per CPU-s | cycles/pkt | aesni_mb Mpps | ratio to "
+              "aesni_mb | ratio to testpmd | worker on CPU | p50 / p99 us | drops |", "|" + "---|" * 13]
+        for r in sorted(esp, key=lambda r: (list(NAMES).index((r["cipher"], r["integrity"]))
+                                            if (r["cipher"], r["integrity"]) in NAMES else 9,
+                                            r["direction"], skey(r["size"]), r["sas"])):
+            b = find(base, cipher=r["cipher"], integrity=r["integrity"], direction=r["direction"], size=r["size"])
+            ratio = f"{r['mpps_per_cpu_second'] / b['mpps']:.2f}" if b else "-"
+            rtp = f"{r['mpps'] / tp:.3f}" if tp else "-"
+            L.append(f"| {suite(r)} | {r['direction']} | {r['size']} | {r['sas']} | {r['mpps']:.3f} | "
+                     f"{r['mpps_per_cpu_second']:.3f} | {r['cycles_per_packet']:.0f} | {f3(b and b['mpps'])} | "
+                     f"{ratio} | {rtp} | {100 * r['worker_cpu_fraction']:.0f}% | {r['p50_ns'] / 1e3:.0f} / "
+                     f"{r['p99_ns'] / 1e3:.0f} | {r['dropped']} |")
+        L.append("")
+    if loop:
+        L += ["### Closed loop, 1 and 2 worker lcores", "",
+              "Capacity = the sum of the workers' Mpps per CPU-second (what that many dedicated CPUs would carry); "
+              "scaling = 2-worker capacity / 1-worker capacity (goal for one SA pair: 1.8). Inbound SA i lives on "
+              "worker `spi % N`, so with 1 SA one worker does all the work.", "",
+              "| suite | size | SAs | workers | Mpps wall | capacity Mpps | per worker Mpps per CPU-s | cycles/frame | "
+              "scaling | mean lap us | handed off | drops (besides TTL) |", "|" + "---|" * 12]
+        for r in sorted(loop, key=lambda r: (r["sas"], list(NAMES).index((r["cipher"], r["integrity"]))
+                                             if (r["cipher"], r["integrity"]) in NAMES else 9, skey(r["size"]),
+                                             len(r["lcores"]))):
+            one = next((x for x in loop if (x["cipher"], x["integrity"], str(x["size"]), x["sas"]) ==
+                        (r["cipher"], r["integrity"], str(r["size"]), r["sas"]) and len(x["lcores"]) == 1), None)
+            sc = f"{capacity(r) / capacity(one):.2f}" if one and capacity(one) > 0 else "-"
+            L.append(f"| {suite(r)} | {r['size']} | {r['sas']} | {len(r['lcores'])} | {r['mpps']:.3f} | "
+                     f"{capacity(r):.3f} | {' / '.join(f'{x:.3f}' for x in r['mpps_per_worker_cpu_second'])} | "
+                     f"{r['cycles_per_packet']:.0f} | {sc} | {r['lap_mean_ns'] / 1e3:.0f} | {r['handed_off']} | "
+                     f"{r['dropped']} |")
+        L.append("")
+    if data.get("loss"):
+        L += ["### Loss at 90% of the measured maximum (AES-128-GCM encrypt, 1 SA)", "",
+              "| size | max Mpps (wall) | paced at pps | seconds | offered | missed | lost | loss | p50 / p99 / p99.9 us "
+              "|", "|" + "---|" * 9]
+        for r in data["loss"]:
+            L.append(f"| {r['size']} | {r['max_mpps']:.3f} | {r['rate_pps']} | {r['seconds']:.0f} | {r['offered']} | "
+                     f"{r['missed']} | {r['lost']} | {100 * r['loss_fraction']:.3f}% | {r['p50_ns'] / 1e3:.0f} / "
+                     f"{r['p99_ns'] / 1e3:.0f} / {r['p999_ns'] / 1e3:.0f} |")
+        L.append("")
+    if data["errors"]:
+        L += ["Failed cases: " + "; ".join(f"`{e['case']}`" for e in data["errors"]), ""]
+    L.append(END)
+    return "\n".join(L)
+
+
+def update_results(md_path, text):
+    """Replaces the marked block of md_path (appends it if there is none); the rest of the file is kept byte for byte.
+    When md_path does not exist yet it starts as a copy of perf/RESULTS.md."""
+    src = md_path
+    if not os.path.exists(md_path):
+        src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "RESULTS.md")
+    old = open(src).read() if os.path.exists(src) else ""
+    pat = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if len(pat.findall(old)) > 1:
+        raise ValueError(f"{src}: more than one sweep block")
+    new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + text + "\n"
+    with open(md_path, "w") as f:
+        f.write(new)
