@@ -15,7 +15,7 @@ use crate::report::thread_cpu_ns;
 use anyhow::{bail, Context, Result};
 use engine::datapath::Datapath;
 use engine::dpdk::{lcore, rdtsc, tsc_hz, Burst, Eal, Mempool, Port, PortConfig, RingPair, RxQueue, TxQueue};
-use engine::esp::{InboundSa, OutboundSa};
+use engine::esp::InboundSa;
 use engine::worker::{self, Channels, WorkerQueues, WorkerStats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -60,6 +60,15 @@ pub struct EspOpts {
     /// Replace the datapath by plain forwarding: the generator's own ceiling.
     #[arg(long)]
     pub bypass: bool,
+    /// ESP crypto backend of the SAs: software, or a DPDK crypto device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub crypto: plan::CryptoChoice,
+    /// The crypto device for `--crypto cryptodev` (a vdev; a PCI device also needs `-a <address>` for EAL).
+    #[arg(long, default_value = "crypto_aesni_mb0")]
+    pub crypto_devargs: String,
+    /// `auto`: CPU crypto where the device has it; `enqueue`: ops on the worker's queue pair.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub crypto_mode: plan::CryptoModeChoice,
     /// Generate at this fixed rate (packets per second) instead of as fast as the worker takes them: frames that
     /// are due but find the input ring full or the in-flight budget used up are counted as missed (a NIC's
     /// rx-missed), and `lost` reports every frame offered that did not come back.
@@ -134,6 +143,8 @@ pub struct EspResult {
     pub ring_size: u32,
     pub tsc_hz: u64,
     pub eal_args: Vec<String>,
+    /// The SAs' crypto backend: `cpu`, or `cryptodev <device> (cpu-crypto|enqueue)`.
+    pub crypto_backend: String,
     /// --rate: the paced rate; 0 when the generator ran flat out.
     pub rate_pps: u64,
     /// --rate: frames due by the schedule (sent + missed).
@@ -167,6 +178,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         bail!("--mode transport is measured for --direction encrypt only (transport ESP to the gateway is local)");
     }
     let (workers, main, mut args) = o.eal.build("esp")?;
+    args.extend(plan::crypto_eal_args(o.crypto, &o.crypto_devargs));
     if !o.eal.extra.iter().any(|a| a == "-a" || a.starts_with("--allow")) {
         // Only the job's own ring ports: do not probe (and grab) PCI devices.
         args.push("--no-pci".into());
@@ -180,6 +192,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     lcore::pin_current_thread(main);
     let lcores = eal.worker_lcores();
     let worker_lcore = *lcores.first().context("EAL started no worker lcore")?;
+    let backend = plan::crypto_backend(&eal, o.crypto, &o.crypto_devargs, o.crypto_mode, &lcores, o.sas)?;
     let pool = Mempool::new(&eal, "esp_pool", 16383, 256, 2176, None)?;
     // Created in port-id order: inside pair (0, 1), then outside pair (2, 3). The inside pair has a second queue so
     // the worker's tx slot for port 1 (which nothing routes to) is a queue of its own.
@@ -208,9 +221,9 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
                     if transport {
                         p.mode = engine::sa::Mode::Transport;
                     }
-                    dp.install_outbound(i, Arc::new(OutboundSa::new(p)?));
+                    dp.install_outbound(i, Arc::new(plan::outbound_sa(&backend, p)?));
                 }
-                Direction::Decrypt => dp.install_inbound(InboundSa::new(suite.inbound(i))?)?,
+                Direction::Decrypt => dp.install_inbound(plan::inbound_sa(&backend, suite.inbound(i))?)?,
             }
         }
     }
@@ -377,6 +390,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         ring_size: o.ring_size,
         tsc_hz: hz,
         eal_args: args,
+        crypto_backend: plan::crypto_label(&backend, &suite),
         rate_pps: o.rate.unwrap_or(0),
         offered: g.sent + g.missed,
         missed: g.missed,

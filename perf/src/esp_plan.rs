@@ -269,6 +269,82 @@ impl PeerSender {
     }
 }
 
+/// Which ESP crypto backend the measured SAs use (`--crypto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CryptoChoice {
+    /// The software backend.
+    Cpu,
+    /// A DPDK crypto device (`--crypto-devargs`, default crypto_aesni_mb0).
+    Cryptodev,
+}
+
+/// How the cryptodev backend reaches the device (`--crypto-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CryptoModeChoice {
+    /// CPU crypto where the device has it, else enqueue/dequeue.
+    Auto,
+    /// Crypto ops on the worker's queue pair (as a QAT would be driven).
+    Enqueue,
+}
+
+/// EAL arguments for the crypto device: its vdev (a PCI device is allowed with `-a` among the EAL extras).
+pub fn crypto_eal_args(choice: CryptoChoice, devargs: &str) -> Vec<String> {
+    match choice {
+        CryptoChoice::Cryptodev if !devargs.contains(':') => vec![format!("--vdev={devargs}")],
+        _ => Vec::new(),
+    }
+}
+
+/// Opens the device (after EAL init, with a queue pair per worker lcore) or picks software.
+pub fn crypto_backend(
+    eal: &engine::dpdk::Eal,
+    choice: CryptoChoice,
+    devargs: &str,
+    mode: CryptoModeChoice,
+    lcores: &[u32],
+    sas: u32,
+) -> Result<engine::crypto::CryptoBackend> {
+    use engine::crypto::{CryptoBackend, CryptodevMode};
+    Ok(match choice {
+        CryptoChoice::Cpu => CryptoBackend::Cpu,
+        CryptoChoice::Cryptodev => {
+            let device = engine::dpdk::cryptodev::CryptoDevice::open(eal, devargs, lcores, 3 * sas + 16)
+                .with_context(|| format!("--crypto-devargs {devargs}"))?;
+            let mode = match mode {
+                CryptoModeChoice::Auto => CryptodevMode::Auto,
+                CryptoModeChoice::Enqueue => CryptodevMode::Enqueue,
+            };
+            CryptoBackend::Cryptodev { device, mode }
+        }
+    })
+}
+
+/// An outbound SA on `backend`; fails (no silent software fallback) if the device does not take the suite.
+pub fn outbound_sa(backend: &engine::crypto::CryptoBackend, p: SaParams) -> Result<OutboundSa> {
+    let built = backend_build(backend, &p)?;
+    Ok(OutboundSa::with_crypto(p, built)?)
+}
+
+/// An inbound SA on `backend`, as [`outbound_sa`].
+pub fn inbound_sa(backend: &engine::crypto::CryptoBackend, p: SaParams) -> Result<engine::esp::InboundSa> {
+    let built = backend_build(backend, &p)?;
+    Ok(engine::esp::InboundSa::with_crypto(p, built)?)
+}
+
+fn backend_build(backend: &engine::crypto::CryptoBackend, p: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>> {
+    let built = backend.build(p)?;
+    if matches!(backend, engine::crypto::CryptoBackend::Cryptodev { .. }) && built.backend.starts_with("cpu") {
+        bail!("the crypto device does not take this suite: {}", built.backend);
+    }
+    Ok(built.crypto)
+}
+
+/// What [`crypto_backend`] gives SAs, for the report: `cpu` or `cryptodev <device> (cpu-crypto|enqueue)`.
+pub fn crypto_label(backend: &engine::crypto::CryptoBackend, suite: &Suite) -> String {
+    backend.build(&suite.outbound(0)).map_or_else(|e| e.to_string(), |b| b.backend)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
