@@ -40,9 +40,8 @@ pub fn init(cfg: &Config, eal: &Eal, workers: &[u32]) -> Result<()> {
     let backend = match cfg.engine.crypto {
         Configured::Cpu => CryptoBackend::Cpu,
         Configured::Cryptodev => {
-            let Some(devargs) = cfg.engine.crypto_devargs.as_deref() else {
-                bail!("engine.crypto = \"cryptodev\" needs engine.crypto_devargs (e.g. \"crypto_aesni_mb0\" or a QAT PCI address)");
-            };
+            // Omitted: the first crypto device EAL probed (given in engine.eal, e.g. "-a", "0000:3d:01.0").
+            let devargs = cfg.engine.crypto_devargs.as_deref().unwrap_or("");
             let device = CryptoDevice::open(eal, devargs, workers, MAX_SESSIONS)
                 .with_context(|| format!("engine.crypto_devargs {devargs:?}"))?;
             tracing::info!(

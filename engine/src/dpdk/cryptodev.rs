@@ -26,7 +26,9 @@ const COMPLETION_TIMEOUT_MS: u64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptodevError {
-    #[error("no crypto device named {0:?} (is it in the EAL arguments, e.g. --vdev crypto_aesni_mb0, or bound to vfio-pci?)")]
+    #[error(
+        "no crypto device {0:?} (is it in the EAL arguments, e.g. --vdev crypto_aesni_mb0, or bound to vfio-pci?)"
+    )]
     NotFound(String),
     #[error("crypto device {device} does not support {what}")]
     Unsupported { device: String, what: String },
@@ -191,7 +193,8 @@ fn check(call: &'static str, ret: i32) -> Result<(), DpdkError> {
 impl CryptoDevice {
     /// Finds the device `devargs` names (its name is the part before the first comma: `crypto_aesni_mb0`, or a PCI
     /// address whose cryptodev is named `<address>_qat_sym` and the like), configures a queue pair for each of
-    /// `lcores` plus one shared by every other thread, a session pool for `max_sessions`, and starts it.
+    /// `lcores` plus one shared by every other thread, a session pool for `max_sessions`, and starts it. Empty
+    /// `devargs`: the first crypto device EAL probed.
     pub fn open(eal: &Eal, devargs: &str, lcores: &[u32], max_sessions: u32) -> Result<Self, CryptodevError> {
         let want = devargs.split(',').next().unwrap_or_default().trim();
         let dev_id = find_device(want).ok_or_else(|| CryptodevError::NotFound(want.to_string()))?;
@@ -566,8 +569,11 @@ impl QueuePair {
 }
 
 fn find_device(want: &str) -> Option<u8> {
+    // SAFETY: plain getter.
+    let count = unsafe { dpdk_sys::rte_cryptodev_count() };
     if want.is_empty() {
-        return None;
+        // No name: the first device EAL probed (its devargs came with the operator's EAL arguments).
+        return (count > 0).then_some(0);
     }
     let c = CString::new(want).ok()?;
     // SAFETY: valid NUL-terminated name.
@@ -576,8 +582,6 @@ fn find_device(want: &str) -> Option<u8> {
         return Some(id);
     }
     // A PCI device's cryptodev is named after its address with a suffix (QAT: `<bdf>_qat_sym`).
-    // SAFETY: plain getter.
-    let count = unsafe { dpdk_sys::rte_cryptodev_count() };
     (0..count).find(|&id| {
         // SAFETY: id < count.
         let p = unsafe { dpdk_sys::rte_cryptodev_name_get(id) };
