@@ -233,7 +233,11 @@ mod tests {
                 SpdEntry { selector: any.clone(), action: PolicyAction::Bypass },
             ])
         };
+        // An atomic fragment (offset 0, M clear) is a whole packet (RFC 6946): its ports are known.
+        p[50..52].copy_from_slice(&53u16.to_be_bytes());
         let mut f = FragmentPolicies::default();
+        assert_eq!(f.decide(0, &spd(true), &p), Decision::Action(PolicyAction::Protect(1)), "atomic: port 53");
+        p[43] = 1; // M: the first of several fragments
         assert_eq!(f.decide(0, &spd(false), &p), Decision::Action(PolicyAction::Protect(1)), "UDP from the header");
         assert_eq!(f.decide(0, &spd(true), &p), Decision::UnknownFragment, "never bypassed in clear");
         assert_eq!(v6_fragment_protocol(&p[..39]), None);

@@ -94,7 +94,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// (those are for the final destination and stay inside the protection). Returns (offset of the first header
     /// that stays after ESP/AH, its protocol, offset of the byte holding that protocol number).
     pub fn ipsec_insert_point(&self) -> Result<(usize, IpProtocol, usize), WireError> {
-        self.walk(|nh, seen_routing| match nh {
+        self.walk(|nh, seen_routing, _| match nh {
             IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_FRAGMENT => true,
             IpProtocol::IPV6_DEST_OPTS => !seen_routing,
             _ => false,
@@ -102,17 +102,24 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Where a receiver finds the ESP/AH header (or the upper-layer header): skips Hop-by-Hop, Routing and
-    /// Destination Options headers and stops at anything else, a Fragment header included (a fragment must be
-    /// reassembled before IPsec or port-based policy applies). Same return shape as `ipsec_insert_point`.
+    /// Destination Options headers and atomic fragments, and stops at anything else, a real Fragment header
+    /// included (a fragment must be reassembled before IPsec or port-based policy applies). An atomic fragment
+    /// (offset 0, no more fragments) is a whole packet and is processed as one (RFC 6946 §4). Same return shape
+    /// as `ipsec_insert_point`.
     pub fn find_upper_layer(&self) -> Result<(usize, IpProtocol, usize), WireError> {
-        self.walk(|nh, _| matches!(nh, IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_DEST_OPTS))
+        self.walk(|nh, _, hdr| match nh {
+            IpProtocol::HOP_BY_HOP | IpProtocol::IPV6_ROUTING | IpProtocol::IPV6_DEST_OPTS => true,
+            IpProtocol::IPV6_FRAGMENT => is_atomic_fragment(hdr),
+            _ => false,
+        })
     }
 
-    fn walk(&self, skip: impl Fn(IpProtocol, bool) -> bool) -> Result<(usize, IpProtocol, usize), WireError> {
+    /// `skip(next header, a Routing header was seen, the bytes from that header on)`: whether to walk past it.
+    fn walk(&self, skip: impl Fn(IpProtocol, bool, &[u8]) -> bool) -> Result<(usize, IpProtocol, usize), WireError> {
         let b = self.buffer.as_ref();
         let end = HEADER_LEN + usize::from(self.payload_len());
         let (mut off, mut nh, mut nh_at, mut seen_routing) = (HEADER_LEN, self.next_header(), field::NXT_HDR, false);
-        while skip(nh, seen_routing) {
+        while skip(nh, seen_routing, b.get(off..end.min(b.len())).unwrap_or(&[])) {
             if off + 8 > end {
                 return Err(WireError::Truncated);
             }
@@ -134,6 +141,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         Ok((off, nh, nh_at))
     }
+}
+
+/// A Fragment header (its 8 bytes at the start of `h`) with offset 0 and the M flag clear: the whole packet in
+/// one "fragment" (RFC 6946).
+fn is_atomic_fragment(h: &[u8]) -> bool {
+    h.len() >= 8 && h[2] == 0 && h[3] & 0xf9 == 0
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -246,10 +259,24 @@ mod tests {
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.ipsec_insert_point().unwrap(), (48, IpProtocol::IPV6_DEST_OPTS, 40));
         assert_eq!(p.find_upper_layer().unwrap(), (56, IpProtocol::UDP, 48));
-        // A receiver stops at a fragment header.
-        let b = header(0, &[44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0]);
+        // A receiver stops at the Fragment header of a first fragment (M set) and of a later one (offset 8)...
+        for frag_field in [[0, 1], [0, 8 << 3]] {
+            let mut ext = vec![44, 0, 0, 0, 0, 0, 0, 0, 17, 0, frag_field[0], frag_field[1], 0, 0, 0, 7];
+            ext.extend_from_slice(&[0; 8]);
+            let b = header(0, &ext);
+            let p = Packet::new_checked(&b[..]).unwrap();
+            assert_eq!(p.find_upper_layer().unwrap(), (48, IpProtocol::IPV6_FRAGMENT, 40));
+        }
+        // ...but walks past an atomic fragment (offset 0, M clear; reserved bits ignored), a whole packet.
+        let mut ext = vec![44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0b110, 0, 0, 0, 7];
+        ext.extend_from_slice(&[0; 8]);
+        let b = header(0, &ext);
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.find_upper_layer().unwrap(), (48, IpProtocol::IPV6_FRAGMENT, 40));
+        assert_eq!(p.find_upper_layer().unwrap(), (56, IpProtocol::UDP, 48));
+        // An atomic fragment header cut short is truncated, as any other.
+        let b = header(44, &[17, 0, 0, 0]);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(p.find_upper_layer().map_or(true, |(_, nh, _)| nh == IpProtocol::IPV6_FRAGMENT));
         // A truncated extension chain is an error, not a panic.
         let b = header(0, &[17, 4, 0, 0, 0, 0, 0, 0]);
         let p = Packet::new_checked(&b[..]).unwrap();
