@@ -8,7 +8,7 @@ Cases (full run):
   closed loop (--direction both, no generator): the three suites x the four sizes x SAs 1 and 1000 x 1 and 2 workers
   baselines: dpdk-test-crypto-perf on crypto_aesni_mb per (suite, direction, size) (crypto_perf.py), the generator
     ceiling per (direction, size) (esp --bypass), dpdk-testpmd io forwarding on two net_null ports (the I/O limit)
-  --loss-check: for AES-128-GCM 1420 B and 64 B encrypt, 1 SA: the measured maximum, then --rate at 90% of it
+  --loss-check: for AES-128-GCM 1420 B and 64 B encrypt, 1 SA: the measured maximum, then --rate at 90% (--loss-at) of it
     for 60 s (2 s with --quick); loss and p50/p99/p99.9 latency.
 
 Writes OUT/sweep.json, OUT/by_size.png, OUT/by_sas.png, OUT/by_lcores.png and replaces the block between
@@ -164,7 +164,7 @@ def run(a):
                 mx = attempt(f"loss max {size}", lambda: esp(a, c))
             if not mx:
                 continue
-            rate = int(0.9 * mx["mpps"] * 1e6)
+            rate = int(a.loss_at * mx["mpps"] * 1e6)
             secs = 2 if a.quick else a.loss_seconds
             log(f"loss check {size} B at {rate} pps for {secs} s")
             r = attempt(f"loss {size}", lambda: esp_vs_baseline.run_esp(
@@ -172,7 +172,7 @@ def run(a):
                 ["--rate", str(rate)]))
             if r:
                 out["loss"].append({"max_mpps": mx["mpps"], "max_mpps_per_cpu_second": mx["mpps_per_cpu_second"],
-                                    "rate_pps": rate, **r})
+                                    "fraction_of_max": a.loss_at, **r})
 
     out["meta"]["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     out["meta"]["load_end"] = load()
@@ -206,6 +206,7 @@ def main():
     ap.add_argument("--sas-1m", action="store_true", help="add 1,000,000 SAs (needs ~10 GB and minutes)")
     ap.add_argument("--loss-check", action="store_true", help="90%% of the maximum rate, loss and latency")
     ap.add_argument("--loss-seconds", type=int, default=60)
+    ap.add_argument("--loss-at", type=float, default=0.9, help="--loss-check rate as a fraction of the maximum")
     ap.add_argument("--priority", action="store_true", help="measured processes at nice -10 (esp_vs_baseline)")
     ap.add_argument("--out", default=None, help="result directory (default perf/results/<UTC date>)")
     ap.add_argument("--results-md", default=None,
