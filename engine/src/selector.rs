@@ -101,6 +101,12 @@ impl TrafficSelector {
             && self.src_ports.contains(&k.src_port)
             && self.dst_ports.contains(&k.dst_port)
     }
+
+    /// Matching with the ports OPAQUE (RFC 4301 §7: a non-initial fragment does not carry them): addresses and
+    /// protocol only.
+    pub fn matches_ignoring_ports(&self, k: &FlowKey) -> bool {
+        self.src.contains(k.src) && self.dst.contains(k.dst) && self.protocol.is_none_or(|p| p == k.protocol)
+    }
 }
 
 #[cfg(test)]

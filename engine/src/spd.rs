@@ -1,7 +1,12 @@
 //! Security Policy Database: ordered selectors with protect / bypass / discard (RFC 4301 §4.4.1), in the order of
 //! the crypto map's entries. The first matching entry decides; a packet no entry matches is discarded, as RFC 4301
-//! requires of an SPD without a final catch-all. Lookup walks the entries (crypto maps are short, and the list is
-//! contiguous in memory) and allocates nothing.
+//! requires of an SPD without a final catch-all. A short SPD is walked in order; a longer one (one protect entry
+//! per SA makes a million) is searched through an index built with it ([`index`]), which finds the same entry.
+//! Lookup allocates nothing.
+
+mod index;
+#[cfg(test)]
+mod tests_index;
 
 use crate::selector::{FlowKey, TrafficSelector};
 
@@ -19,15 +24,30 @@ pub struct SpdEntry {
     pub action: PolicyAction,
 }
 
+/// Below this many entries a walk is as fast as the index (measured: engine/benches/spd.rs), so none is built.
+const LINEAR_MAX: usize = 16;
+
 /// An ordered SPD, built by the control side and published to the lcores as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Spd {
     entries: Vec<SpdEntry>,
+    index: Option<index::Index>,
 }
 
+/// Two SPDs are equal when their entries are (the index follows from them).
+impl PartialEq for Spd {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Spd {}
+
 impl Spd {
+    /// Builds the SPD and, for a long one, its index (about a second per million entries).
     pub fn new(entries: Vec<SpdEntry>) -> Self {
-        Self { entries }
+        let index = (entries.len() >= LINEAR_MAX).then(|| index::Index::new(&entries));
+        Self { entries, index }
     }
 
     pub fn entries(&self) -> &[SpdEntry] {
@@ -35,8 +55,38 @@ impl Spd {
     }
 
     /// The first entry matching `key`, with its position.
+    #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
+        match &self.index {
+            Some(ix) => ix.first_match(&self.entries, key).map(|i| (i, &self.entries[i])),
+            None => self.lookup_linear(key),
+        }
+    }
+
+    /// [`Spd::lookup`] by walking the entries: the definition the index must agree with.
+    pub fn lookup_linear(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
         self.entries.iter().enumerate().find(|(_, e)| e.selector.matches(key))
+    }
+
+    /// With the ports OPAQUE (RFC 4301 §7, non-initial fragments): the first entry whose addresses and protocol
+    /// match `key`.
+    pub fn lookup_opaque(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
+        self.opaque(key, false)
+    }
+
+    /// With the ports OPAQUE: the first protect entry whose addresses and protocol match `key`.
+    pub fn first_protect_opaque(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
+        self.opaque(key, true)
+    }
+
+    fn opaque(&self, key: &FlowKey, protect_only: bool) -> Option<(usize, &SpdEntry)> {
+        match &self.index {
+            Some(ix) => ix.first_match_opaque(&self.entries, key, protect_only).map(|i| (i, &self.entries[i])),
+            None => self.entries.iter().enumerate().find(|(_, e)| {
+                (!protect_only || matches!(e.action, PolicyAction::Protect(_)))
+                    && e.selector.matches_ignoring_ports(key)
+            }),
+        }
     }
 
     /// The action for an IP packet; malformed or unmatched packets are discarded.

@@ -9,7 +9,9 @@
 //!
 //! IPv6 fragments (the gateway never fragments IPv6 itself: it answers Packet Too Big) are all matched with OPAQUE
 //! ports, first fragments included, and with the protocol the Fragment header names.
-use crate::sa::matches_key;
+//!
+//! OPAQUE matching goes through the SPD's index like whole packets do ([`Spd::lookup_opaque`]), so a flood of
+//! fragments costs no more per packet than other traffic however long the SPD.
 use crate::selector::{FlowKey, TrafficSelector};
 use crate::spd::{PolicyAction, Spd};
 use crate::wire::{ipv6, IpProtocol};
@@ -122,7 +124,7 @@ impl FragmentPolicies {
 
 /// The decision for a non-initial fragment with nothing remembered (see the module documentation).
 pub fn opaque(spd: &Spd, key: &FlowKey) -> Decision {
-    match spd.entries().iter().find(|e| matches_key(&e.selector, key, false)) {
+    match spd.lookup_opaque(key).map(|(_, e)| e) {
         Some(e) if ports_any(&e.selector) => Decision::Action(e.action),
         Some(_) => Decision::UnknownFragment,
         None => Decision::Action(PolicyAction::Discard),
@@ -135,7 +137,7 @@ pub fn protects(spd: &Spd, key: &FlowKey, ports_known: bool) -> bool {
     if ports_known {
         return matches!(spd.lookup(key), Some((_, e)) if matches!(e.action, PolicyAction::Protect(_)));
     }
-    spd.entries().iter().any(|e| matches!(e.action, PolicyAction::Protect(_)) && matches_key(&e.selector, key, false))
+    spd.first_protect_opaque(key).is_some()
 }
 
 #[cfg(test)]
