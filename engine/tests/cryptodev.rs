@@ -211,6 +211,8 @@ fn cryptodev_aesni_mb_backend() {
         "--log-level=*:warning",
         &prefix,
         "--vdev=crypto_aesni_mb0",
+        "--vdev=crypto_openssl0",
+        "--vdev=crypto_null0",
     ])
     .expect("EAL init");
     assert!(matches!(CryptoDevice::open(&eal, "crypto_nosuch0", &[], 64), Err(CryptodevError::NotFound(_))));
@@ -245,6 +247,42 @@ fn cryptodev_aesni_mb_backend() {
         CryptodevEsp::new(&dev, Mode::Auto, E::AesGcm128, &key(16, 1), I::None, &[], false),
         Err(CryptodevEspError::Crypto(_))
     ));
+
+    // A device without CPU crypto (OpenSSL's PMD, as QAT would be): Auto means enqueue/dequeue.
+    let ossl = CryptoDevice::open(&eal, "crypto_openssl0", &workers, 256).expect("open crypto_openssl0");
+    assert!(!ossl.supports_cpu_crypto());
+    assert!(matches!(
+        CryptodevEsp::new(&ossl, Mode::CpuCrypto, E::AesGcm128, &key(20, 1), I::None, &[], false),
+        Err(CryptodevEspError::NoCpuCrypto(_))
+    ));
+    let on_ossl = CryptodevEsp::new(&ossl, Mode::Auto, E::AesGcm128, &key(20, 1), I::None, &[], true).unwrap();
+    assert_eq!(on_ossl.describe(), "cryptodev crypto_openssl0 (enqueue)");
+    for (enc, int) in [(E::AesGcm128, I::None), (E::AesCbc128, I::HmacSha1_96), (E::AesCtr256, I::HmacSha256_128)] {
+        for esn in [false, true] {
+            assert!(cross_check(&ossl, Mode::Auto, enc, int, esn), "{enc:?}/{int:?} on OpenSSL");
+        }
+    }
+
+    // A device that lacks the suite (the NULL PMD has no AES): the SA gets the software backend, and says why.
+    let null = CryptoDevice::open(&eal, "crypto_null0", &[], 64).expect("open crypto_null0");
+    let backend = engine::crypto::CryptoBackend::Cryptodev { device: null, mode: Mode::Auto };
+    let tunnel = engine::sa::Mode::Tunnel { local: common::GW4_L.into(), remote: common::GW4_R.into() };
+    let params = engine::sa::SaParams::new(engine::wire::Spi(0x4242), tunnel, E::AesGcm128, &key(20, 4), I::None, &[]);
+    let built = backend.build(&params).unwrap();
+    assert!(
+        built.backend.starts_with("cpu (fallback: crypto device crypto_null0 does not support"),
+        "{}",
+        built.backend
+    );
+    let sw = SoftwareEsp::new(E::AesGcm128, &key(20, 4), I::None, &[]).unwrap();
+    let (mut pkts, plains) = packets(&*built.crypto, 5, 1);
+    assert!(seal(&*built.crypto, &mut pkts, 0, false).iter().all(|s| s.is_ok()));
+    assert!(open(&sw, &mut pkts, 0, false).iter().all(|s| s.is_ok()));
+    assert_eq!(plain_of(&sw, &pkts[4]), &plains[4][..]);
+    // Bad keys are errors, not a fallback.
+    let mut bad = params.clone();
+    bad.cipher_key = zeroize::Zeroizing::new(vec![0; 3]);
+    assert!(backend.build(&bad).is_err());
 
     // A worker lcore uses its own queue pair in enqueue mode.
     if let Some(&w) = workers.first() {
