@@ -293,8 +293,9 @@ pub fn run(o: &RunOpts) -> Result<()> {
     for c in &ch.channels {
         while c.handoff.recv(c.worker).is_some() {}
     }
-    // Ports close (net_pcap finishes its files) before the pool and EAL go.
+    // Ports close (net_pcap finishes its files) before the pool and EAL go; the crypto device goes with its SAs.
     drop(ports);
+    crypto::shutdown();
     Ok(())
 }
 

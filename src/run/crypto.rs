@@ -1,8 +1,9 @@
 //! Which ESP crypto backend SAs get (`[engine] crypto`, `crypto_devargs`): chosen once at start-up, then asked by
 //! every place that builds an ESP SA (manual SAs at start and reload, IKE SAs), so they all agree.
 //!
-//! The choice lives in a set-once cell because IKE builds SAs deep in its own state without the daemon's config;
-//! without one (unit tests, or before start-up) SAs get the software backend, as they always did.
+//! The choice lives in a process-wide slot because IKE builds SAs deep in its own state without the daemon's config;
+//! without one (unit tests, or before start-up) SAs get the software backend, as they always did. Only the control
+//! thread builds SAs, so the slot's mutex is never taken on a worker. [`shutdown`] empties it before EAL goes.
 use anyhow::{bail, Context, Result};
 use control::config::{Config, CryptoBackend as Configured};
 use engine::crypto::{CryptoBackend, CryptodevMode, EncryptionAlgorithm, IntegrityAlgorithm};
@@ -11,7 +12,7 @@ use engine::dpdk::Eal;
 use engine::esp::{InboundSa, OutboundSa};
 use engine::sa::{SaError, SaParams};
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 /// Sessions the device's pool holds: up to three per SA (seal, inbound HMAC, inbound cipher).
 const MAX_SESSIONS: u32 = 8192;
@@ -19,10 +20,14 @@ const MAX_SESSIONS: u32 = 8192;
 struct Factory {
     backend: CryptoBackend,
     /// What each suite got (for `show` and to log a suite's backend once).
-    labels: Mutex<HashMap<(EncryptionAlgorithm, IntegrityAlgorithm, bool), String>>,
+    labels: HashMap<(EncryptionAlgorithm, IntegrityAlgorithm, bool), String>,
 }
 
-static FACTORY: OnceLock<Factory> = OnceLock::new();
+static FACTORY: Mutex<Option<Factory>> = Mutex::new(None);
+
+fn factory() -> MutexGuard<'static, Option<Factory>> {
+    FACTORY.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// EAL arguments the crypto device needs: its vdev, or its PCI address allowed (then PCI probing stays on).
 pub fn eal_args(cfg: &Config) -> Vec<String> {
@@ -55,14 +60,22 @@ pub fn init(cfg: &Config, eal: &Eal, workers: &[u32]) -> Result<()> {
             CryptoBackend::Cryptodev { device, mode: CryptodevMode::Auto }
         }
     };
-    if FACTORY.set(Factory { backend, labels: Mutex::default() }).is_err() {
+    let mut f = factory();
+    if f.is_some() {
         bail!("the crypto backend was already chosen in this process");
     }
+    *f = Some(Factory { backend, labels: HashMap::new() });
     Ok(())
 }
 
+/// Forgets the backend (SAs built later get software), so the device goes with the last SA on it, before EAL.
+pub fn shutdown() {
+    factory().take();
+}
+
 fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaError> {
-    let Some(f) = FACTORY.get() else {
+    let mut guard = factory();
+    let Some(f) = guard.as_mut() else {
         let c = engine::crypto::SoftwareEsp::new(
             params.encryption,
             &params.cipher_key,
@@ -73,7 +86,7 @@ fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaErro
     };
     let built = f.backend.build(params)?;
     let key = (params.encryption, params.integrity, params.esn);
-    let mut labels = f.labels.lock().unwrap_or_else(|e| e.into_inner());
+    let labels = &mut f.labels;
     if labels.get(&key) != Some(&built.backend) {
         tracing::info!(
             target: "espgate",
@@ -102,9 +115,9 @@ pub fn outbound(params: SaParams) -> Result<OutboundSa, SaError> {
 
 /// Which backend an SA with these parameters runs on, for `show crypto ipsec sa`.
 pub fn label(params: &SaParams) -> String {
-    let Some(f) = FACTORY.get() else { return "cpu".to_string() };
-    let labels = f.labels.lock().unwrap_or_else(|e| e.into_inner());
-    labels.get(&(params.encryption, params.integrity, params.esn)).cloned().unwrap_or_else(|| f.backend.name())
+    let guard = factory();
+    let Some(f) = guard.as_ref() else { return "cpu".to_string() };
+    f.labels.get(&(params.encryption, params.integrity, params.esn)).cloned().unwrap_or_else(|| f.backend.name())
 }
 
 #[cfg(test)]
