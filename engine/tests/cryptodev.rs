@@ -15,7 +15,12 @@ use engine::dpdk::cryptodev::{CryptoDevice, CryptodevError};
 use engine::dpdk::{lcore, Eal};
 use engine::DropReason;
 use serde_json::Value;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
 use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const SUITES: [(E, I); 14] = [
     (E::AesGcm128, I::None),
@@ -199,6 +204,23 @@ fn many_sas(dev: &CryptoDevice, mode: Mode) {
     }
 }
 
+/// Sealing and opening bursts (after a first warm-up burst) allocate nothing on the Rust heap.
+fn no_allocation(dev: &CryptoDevice, mode: Mode) {
+    for (enc, int, esn) in [(E::AesGcm128, I::None, true), (E::AesCbc128, I::HmacSha1_96, true)] {
+        let hw = CryptodevEsp::new(dev, mode, enc, &key(enc.key_len(), 1), int, &key(int.key_len(), 2), esn).unwrap();
+        let (mut pkts, _) = packets(&hw, 40, 1);
+        let mut jobs: Vec<EspJob> = pkts.iter_mut().map(|p| EspJob::new(p, 0, esn)).collect();
+        hw.seal_burst(&mut jobs[..3]);
+        hw.open_burst(&mut jobs[..3]);
+        let region = Region::new(GLOBAL);
+        hw.seal_burst(&mut jobs);
+        hw.open_burst(&mut jobs);
+        let stats = region.change();
+        assert!(jobs.iter().all(|j| j.status.is_ok()), "{enc:?} {mode:?}");
+        assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{enc:?} {mode:?} allocated");
+    }
+}
+
 #[test]
 fn cryptodev_aesni_mb_backend() {
     let prefix = format!("--file-prefix=espgate-t-cdev-{}", std::process::id());
@@ -237,6 +259,7 @@ fn cryptodev_aesni_mb_backend() {
         eprintln!("{mode:?}: {} of {} suite/ESN combinations on the device", taken.len(), SUITES.len() * 2);
         known_answers(&dev, mode);
         many_sas(&dev, mode);
+        no_allocation(&dev, mode);
     }
 
     // Auto picks CPU crypto on aesni_mb; the description says so.
@@ -262,6 +285,7 @@ fn cryptodev_aesni_mb_backend() {
             assert!(cross_check(&ossl, Mode::Auto, enc, int, esn), "{enc:?}/{int:?} on OpenSSL");
         }
     }
+    no_allocation(&ossl, Mode::Auto);
 
     // A device that lacks the suite (the NULL PMD has no AES): the SA gets the software backend, and says why.
     let null = CryptoDevice::open(&eal, "crypto_null0", &[], 64).expect("open crypto_null0");
