@@ -42,6 +42,8 @@ stage "engine without DPDK (the IPsec core on its own)" cargo test -p engine --n
 stage "cargo test --workspace" cargo test --workspace --locked
 stage "release build" cargo build --release --locked -p espgate -p perf
 stage "espgate-perf fwd smoke run" fwd_smoke
+stage "perf sweep smoke run (quick matrix, baselines, plots, RESULTS block)" \
+  "$ESPGATE_PYTHON" perf/scripts/sweep_smoke.py --perf ./target/release/espgate-perf
 stage "two espgate gateways, manual keys" env PING_COUNT=3 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh
 stage "two espgate gateways, IKEv1 on traffic, SIGHUP reload, clear crypto sa/isakmp, DPD" \
   env PING_COUNT=40 RELOAD_TEST=1 CLEAR_TEST=1 DPD_TEST=1 ESPGATE_BIN=./target/release/espgate bash deploy/demo-gateways.sh --ike
