@@ -8,7 +8,7 @@ mod common;
 
 use common::hex;
 use engine::crypto::{
-    CryptodevEsp, CryptodevEspError, CryptodevMode as Mode, EncryptionAlgorithm as E, EspCrypto, EspJob,
+    CryptodevEsp, CryptodevEspError, CryptodevMode as Mode, EncryptionAlgorithm as E, EspCrypto, EspDirection, EspJob,
     IntegrityAlgorithm as I, SoftwareEsp,
 };
 use engine::dpdk::cryptodev::{CryptoDevice, CryptodevError};
@@ -261,6 +261,38 @@ fn cryptodev_aesni_mb_backend() {
         many_sas(&dev, mode);
         no_allocation(&dev, mode);
     }
+
+    // A handler built for one direction has only that direction's sessions; the other way is a counted drop.
+    let ck = key(16, 3);
+    let ak = key(20, 4);
+    let seal_only = CryptodevEsp::for_direction(
+        &dev,
+        Mode::Auto,
+        E::AesCbc128,
+        &ck,
+        I::HmacSha1_96,
+        &ak,
+        false,
+        EspDirection::Seal,
+    )
+    .unwrap();
+    let open_only = CryptodevEsp::for_direction(
+        &dev,
+        Mode::Auto,
+        E::AesCbc128,
+        &ck,
+        I::HmacSha1_96,
+        &ak,
+        false,
+        EspDirection::Open,
+    )
+    .unwrap();
+    let (mut pkts, plains) = packets(&seal_only, 4, 1);
+    assert!(seal(&seal_only, &mut pkts, 0, false).iter().all(|s| s.is_ok()));
+    assert!(open(&seal_only, &mut pkts.clone(), 0, false).iter().all(|s| *s == Err(DropReason::CryptoDevice)));
+    assert!(open(&open_only, &mut pkts, 0, false).iter().all(|s| s.is_ok()));
+    assert_eq!(plain_of(&open_only, &pkts[3]), &plains[3][..]);
+    assert!(seal(&open_only, &mut pkts, 0, false).iter().all(|s| *s == Err(DropReason::CryptoDevice)));
 
     // Auto picks CPU crypto on aesni_mb; the description says so.
     let auto = CryptodevEsp::new(&dev, Mode::Auto, E::AesGcm128, &key(20, 1), I::None, &[], false).unwrap();

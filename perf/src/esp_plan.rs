@@ -322,18 +322,22 @@ pub fn crypto_backend(
 
 /// An outbound SA on `backend`; fails (no silent software fallback) if the device does not take the suite.
 pub fn outbound_sa(backend: &engine::crypto::CryptoBackend, p: SaParams) -> Result<OutboundSa> {
-    let built = backend_build(backend, &p)?;
+    let built = backend_build(backend, &p, engine::crypto::EspDirection::Seal)?;
     Ok(OutboundSa::with_crypto(p, built)?)
 }
 
 /// An inbound SA on `backend`, as [`outbound_sa`].
 pub fn inbound_sa(backend: &engine::crypto::CryptoBackend, p: SaParams) -> Result<engine::esp::InboundSa> {
-    let built = backend_build(backend, &p)?;
+    let built = backend_build(backend, &p, engine::crypto::EspDirection::Open)?;
     Ok(engine::esp::InboundSa::with_crypto(p, built)?)
 }
 
-fn backend_build(backend: &engine::crypto::CryptoBackend, p: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>> {
-    let built = backend.build(p)?;
+fn backend_build(
+    backend: &engine::crypto::CryptoBackend,
+    p: &SaParams,
+    direction: engine::crypto::EspDirection,
+) -> Result<Box<dyn engine::crypto::EspCrypto>> {
+    let built = backend.build_for(p, direction)?;
     if matches!(backend, engine::crypto::CryptoBackend::Cryptodev { .. }) && built.backend.starts_with("cpu") {
         bail!("the crypto device does not take this suite: {}", built.backend);
     }
@@ -342,7 +346,9 @@ fn backend_build(backend: &engine::crypto::CryptoBackend, p: &SaParams) -> Resul
 
 /// What [`crypto_backend`] gives SAs, for the report: `cpu` or `cryptodev <device> (cpu-crypto|enqueue)`.
 pub fn crypto_label(backend: &engine::crypto::CryptoBackend, suite: &Suite) -> String {
-    backend.build(&suite.outbound(0)).map_or_else(|e| e.to_string(), |b| b.backend)
+    backend
+        .build_for(&suite.outbound(0), engine::crypto::EspDirection::Seal)
+        .map_or_else(|e| e.to_string(), |b| b.backend)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! thread builds SAs, so the slot's mutex is never taken on a worker. [`shutdown`] empties it before EAL goes.
 use anyhow::{bail, Context, Result};
 use control::config::{Config, CryptoBackend as Configured};
-use engine::crypto::{CryptoBackend, CryptodevMode, EncryptionAlgorithm, IntegrityAlgorithm};
+use engine::crypto::{CryptoBackend, CryptodevMode, EncryptionAlgorithm, EspDirection, IntegrityAlgorithm};
 use engine::dpdk::cryptodev::CryptoDevice;
 use engine::dpdk::Eal;
 use engine::esp::{InboundSa, OutboundSa};
@@ -14,7 +14,7 @@ use engine::sa::{SaError, SaParams};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-/// Sessions the device's pool holds: up to three per SA (seal, inbound HMAC, inbound cipher).
+/// Sessions the device's pool holds: one per outbound SA, up to two per inbound SA (HMAC, cipher).
 const MAX_SESSIONS: u32 = 8192;
 
 struct Factory {
@@ -73,7 +73,7 @@ pub fn shutdown() {
     factory().take();
 }
 
-fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaError> {
+fn build(params: &SaParams, direction: EspDirection) -> Result<Box<dyn engine::crypto::EspCrypto>, SaError> {
     let mut guard = factory();
     let Some(f) = guard.as_mut() else {
         let c = engine::crypto::SoftwareEsp::new(
@@ -84,7 +84,7 @@ fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaErro
         )?;
         return Ok(Box::new(c));
     };
-    let built = f.backend.build(params)?;
+    let built = f.backend.build_for(params, direction)?;
     let key = (params.encryption, params.integrity, params.esn);
     let labels = &mut f.labels;
     if labels.get(&key) != Some(&built.backend) {
@@ -103,13 +103,13 @@ fn build(params: &SaParams) -> Result<Box<dyn engine::crypto::EspCrypto>, SaErro
 
 /// An inbound ESP SA on the configured backend.
 pub fn inbound(params: SaParams) -> Result<InboundSa, SaError> {
-    let c = build(&params)?;
+    let c = build(&params, EspDirection::Open)?;
     InboundSa::with_crypto(params, c)
 }
 
 /// An outbound ESP SA on the configured backend.
 pub fn outbound(params: SaParams) -> Result<OutboundSa, SaError> {
-    let c = build(&params)?;
+    let c = build(&params, EspDirection::Seal)?;
     OutboundSa::with_crypto(params, c)
 }
 

@@ -47,11 +47,22 @@ pub enum CryptodevEspError {
     NoCpuCrypto(String),
 }
 
+/// Which way an SA's handler works: sessions are made only for that (an outbound SA never opens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EspDirection {
+    Seal,
+    Open,
+    Both,
+}
+
 /// Per-SA ESP crypto on a cryptodev.
 #[derive(Debug)]
 pub struct CryptodevEsp {
     device: CryptoDevice,
-    seal: Session,
+    /// Outbound (encrypt, then HMAC), unless the handler only opens.
+    seal: Option<Session>,
+    /// The handler opens (its inbound sessions exist).
+    can_open: bool,
     /// Inbound HMAC (generate), when the suite has one.
     open_auth: Option<Session>,
     /// Inbound decryption (GCM: decrypt and verify), unless the cipher is NULL.
@@ -116,8 +127,8 @@ fn dev_auth(i: IntegrityAlgorithm) -> Option<DevAuth> {
 }
 
 impl CryptodevEsp {
-    /// Validates the suite and keys (as the software backend does) and creates the two sessions. An algorithm or
-    /// size the device lacks is [`CryptodevError::Unsupported`]: the caller falls back to software.
+    /// Validates the suite and keys (as the software backend does) and creates the sessions of both directions. An
+    /// algorithm or size the device lacks is [`CryptodevError::Unsupported`]: the caller falls back to software.
     pub fn new(
         device: &CryptoDevice,
         mode: CryptodevMode,
@@ -127,6 +138,22 @@ impl CryptodevEsp {
         auth_key: &[u8],
         esn: bool,
     ) -> Result<Self, CryptodevEspError> {
+        Self::for_direction(device, mode, encryption, cipher_key, integrity, auth_key, esn, EspDirection::Both)
+    }
+
+    /// As [`CryptodevEsp::new`], with sessions for `direction` only (jobs the other way are `crypto-device` drops).
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_direction(
+        device: &CryptoDevice,
+        mode: CryptodevMode,
+        encryption: EncryptionAlgorithm,
+        cipher_key: &[u8],
+        integrity: IntegrityAlgorithm,
+        auth_key: &[u8],
+        esn: bool,
+        direction: EspDirection,
+    ) -> Result<Self, CryptodevEspError> {
+        let (seals, opens) = (direction != EspDirection::Open, direction != EspDirection::Seal);
         if encryption.is_aead() && integrity != IntegrityAlgorithm::None {
             return Err(CryptoError::AeadWithIntegrity(encryption.name()).into());
         }
@@ -159,7 +186,9 @@ impl CryptodevEsp {
         let (seal, open_auth, open, icv_len) = if encryption.is_aead() {
             let aad_len = if esn { 12 } else { 8 };
             let s = |encrypt| SessionSpec::AesGcm { encrypt, key, digest_len: GCM_ICV_LEN as u16, aad_len };
-            (device.session(&s(true))?, None, Some(device.session(&s(false))?), GCM_ICV_LEN)
+            let seal = if seals { Some(device.session(&s(true))?) } else { None };
+            let open = if opens { Some(device.session(&s(false))?) } else { None };
+            (seal, None, open, GCM_ICV_LEN)
         } else {
             let iv_len = match encryption {
                 EncryptionAlgorithm::AesCtr128 | EncryptionAlgorithm::AesCtr192 | EncryptionAlgorithm::AesCtr256 => 16,
@@ -167,15 +196,16 @@ impl CryptodevEsp {
             };
             let cipher = dev_cipher(encryption).map(|c| (c, key, iv_len));
             let auth = dev_auth(integrity).map(|a| (a, auth_key, integrity.icv_len() as u16));
-            let seal = device.session(&SessionSpec::Chain { encrypt: true, cipher, auth })?;
+            let seal =
+                if seals { Some(device.session(&SessionSpec::Chain { encrypt: true, cipher, auth })?) } else { None };
             let open_auth = match auth {
-                Some(_) => Some(device.session(&SessionSpec::Chain { encrypt: false, cipher: None, auth })?),
-                None => None,
+                Some(_) if opens => Some(device.session(&SessionSpec::Chain { encrypt: false, cipher: None, auth })?),
+                _ => None,
             };
             let open = match cipher {
                 Some((DevCipher::Null, ..)) if auth.is_some() => None,
-                Some(_) => Some(device.session(&SessionSpec::Chain { encrypt: false, cipher, auth: None })?),
-                None => None,
+                Some(_) if opens => Some(device.session(&SessionSpec::Chain { encrypt: false, cipher, auth: None })?),
+                _ => None,
             };
             (seal, open_auth, open, integrity.icv_len())
         };
@@ -188,6 +218,7 @@ impl CryptodevEsp {
         Ok(Self {
             device: device.clone(),
             seal,
+            can_open: opens,
             open_auth,
             open,
             cpu,
@@ -292,7 +323,9 @@ impl CryptodevEsp {
             which[n] = k;
             n += 1;
         }
-        self.run(&self.seal, &mut descs[..n]);
+        if let Some(seal) = &self.seal {
+            self.run(seal, &mut descs[..n]);
+        }
         let mut status = [OpStatus::DeviceError; N];
         for (s, d) in status.iter_mut().zip(&descs[..n]) {
             *s = d.status;
@@ -344,6 +377,10 @@ impl CryptodevEsp {
         let mut saved = [[0u8; 32]; N];
         let mut n = 0;
         let hmac = self.open_auth.is_some();
+        if !self.can_open {
+            jobs.iter_mut().for_each(|j| j.status = Err(DropReason::CryptoDevice));
+            return;
+        }
         for (k, job) in jobs.iter_mut().enumerate() {
             let layout = self.layout(job.esp.len(), 2).and_then(|l| {
                 // The sessions were built for the SA's ESN setting (GCM AAD length, HMAC region).
@@ -443,8 +480,14 @@ pub struct BuiltCrypto {
 }
 
 impl CryptoBackend {
-    /// Builds the handler for `params`. A suite the device lacks falls back to software, and says so in `backend`.
+    /// Builds the handler for `params` (both directions). A suite the device lacks falls back to software, and says
+    /// so in `backend`.
     pub fn build(&self, params: &SaParams) -> Result<BuiltCrypto, CryptoError> {
+        self.build_for(params, EspDirection::Both)
+    }
+
+    /// As [`CryptoBackend::build`], for an SA that only seals (outbound) or only opens (inbound).
+    pub fn build_for(&self, params: &SaParams, direction: EspDirection) -> Result<BuiltCrypto, CryptoError> {
         let software = |why: Option<String>| -> Result<BuiltCrypto, CryptoError> {
             let c = SoftwareEsp::new(params.encryption, &params.cipher_key, params.integrity, &params.auth_key)?;
             let backend = match why {
@@ -454,7 +497,7 @@ impl CryptoBackend {
             Ok(BuiltCrypto { crypto: Box::new(c), backend })
         };
         let CryptoBackend::Cryptodev { device, mode } = self else { return software(None) };
-        match CryptodevEsp::new(
+        match CryptodevEsp::for_direction(
             device,
             *mode,
             params.encryption,
@@ -462,6 +505,7 @@ impl CryptoBackend {
             params.integrity,
             &params.auth_key,
             params.esn,
+            direction,
         ) {
             Ok(c) => {
                 let backend = c.describe();

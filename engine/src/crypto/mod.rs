@@ -16,7 +16,7 @@ mod software;
 pub use algorithms::{EncryptionAlgorithm, IntegrityAlgorithm};
 pub use cipher::Cipher;
 #[cfg(feature = "dpdk")]
-pub use cryptodev::{BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode};
+pub use cryptodev::{BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode, EspDirection};
 pub use integrity::Integrity;
 pub use software::SoftwareEsp;
 
