@@ -59,8 +59,18 @@ impl Spd {
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
         match &self.index {
-            Some(ix) => ix.first_match(&self.entries, key).map(|i| (i, &self.entries[i])),
+            Some(ix) => ix.first_match(&self.entries, key).map(|(i, _)| (i, &self.entries[i])),
             None => self.lookup_linear(key),
+        }
+    }
+
+    /// The position and action of the first entry matching `key`: [`Spd::lookup`] without reading the entry
+    /// (the packet path's question).
+    #[inline]
+    pub fn lookup_action(&self, key: &FlowKey) -> Option<(usize, PolicyAction)> {
+        match &self.index {
+            Some(ix) => ix.first_match(&self.entries, key),
+            None => self.lookup_linear(key).map(|(i, e)| (i, e.action)),
         }
     }
 
@@ -92,7 +102,7 @@ impl Spd {
 
     /// The action for an IP packet; malformed or unmatched packets are discarded.
     pub fn decide(&self, packet: &[u8]) -> PolicyAction {
-        FlowKey::from_ip(packet).and_then(|k| self.lookup(&k)).map_or(PolicyAction::Discard, |(_, e)| e.action)
+        FlowKey::from_ip(packet).and_then(|k| self.lookup_action(&k)).map_or(PolicyAction::Discard, |(_, a)| a)
     }
 }
 

@@ -92,7 +92,7 @@ impl FragmentPolicies {
     /// The action of SPD number `spd_index` for the IP packet `packet`.
     pub fn decide(&mut self, spd_index: usize, spd: &Spd, packet: &[u8]) -> Decision {
         let Some(key) = FlowKey::from_ip(packet) else { return Decision::Action(PolicyAction::Discard) };
-        let first_match = |key: &FlowKey| spd.lookup(key).map_or(PolicyAction::Discard, |(_, e)| e.action);
+        let first_match = |key: &FlowKey| spd.lookup_action(key).map_or(PolicyAction::Discard, |(_, a)| a);
         if let Some(protocol) = v6_fragment_protocol(packet) {
             return opaque(spd, &FlowKey { protocol, ..key });
         }
@@ -135,7 +135,7 @@ pub fn opaque(spd: &Spd, key: &FlowKey) -> Decision {
 /// non-initial fragment any protecting entry whose addresses and protocol match counts.
 pub fn protects(spd: &Spd, key: &FlowKey, ports_known: bool) -> bool {
     if ports_known {
-        return matches!(spd.lookup(key), Some((_, e)) if matches!(e.action, PolicyAction::Protect(_)));
+        return matches!(spd.lookup_action(key), Some((_, PolicyAction::Protect(_))));
     }
     spd.first_protect_opaque(key).is_some()
 }

@@ -172,8 +172,10 @@ impl<K: Key, V> Builder<K, V> {
 /// The index of one SPD.
 #[derive(Clone)]
 pub(super) struct Index {
-    v4: Family<(u64, u64), u32>,
-    v6: Family<(u128, u128, u64), u32>,
+    /// Per key, the first entry and its action (kept here so a match reads no entry: at a million entries that
+    /// would be one more cache miss per packet).
+    v4: Family<(u64, u64), (u32, PolicyAction)>,
+    v6: Family<(u128, u128, u64), (u32, PolicyAction)>,
     /// Ports OPAQUE: per key, the first entry and the first protect entry.
     opaque_v4: Family<(u64, u64), [u32; 2]>,
     opaque_v6: Family<(u128, u128, u64), [u32; 2]>,
@@ -214,7 +216,7 @@ impl Index {
             let (sport, dport) = (sport.flatten(), dport.flatten());
             let rest_mask = proto_mask | sport.map_or(0, |_| SPORT_BITS) | dport.map_or(0, |_| DPORT_BITS);
             let r = rest(proto, sport.unwrap_or(0), dport.unwrap_or(0));
-            let first = |v: Option<&mut u32>| if v.is_some() { None } else { Some(i) };
+            let first = |v: Option<&mut (u32, PolicyAction)>| if v.is_some() { None } else { Some((i, e.action)) };
             let protect = matches!(e.action, PolicyAction::Protect(_));
             let opaque = |v: Option<&mut [u32; 2]>| match v {
                 None => Some([i, if protect { i } else { NONE }]),
@@ -243,18 +245,21 @@ impl Index {
         }
     }
 
-    /// The position of the first entry matching `key` (ports included).
+    /// The position and action of the first entry matching `key` (ports included).
     #[inline]
-    pub(super) fn first_match(&self, entries: &[SpdEntry], key: &FlowKey) -> Option<usize> {
+    pub(super) fn first_match(&self, entries: &[SpdEntry], key: &FlowKey) -> Option<(usize, PolicyAction)> {
         let r = rest(key.protocol.0, key.src_port, key.dst_port);
         let found = match (key.src, key.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 search(&self.v4, entries, key, u32::from(s).into(), u32::from(d).into(), r)
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => search(&self.v6, entries, key, s.into(), d.into(), r),
-            _ => return self.mixed.iter().map(|&i| i as usize).find(|&i| entries[i].selector.matches(key)),
+            _ => {
+                let i = self.mixed.iter().map(|&i| i as usize).find(|&i| entries[i].selector.matches(key))?;
+                return Some((i, entries[i].action));
+            }
         };
-        (found != NONE).then_some(found as usize)
+        (found.0 != NONE).then_some((found.0 as usize, found.1))
     }
 
     /// With the ports OPAQUE: the position of the first entry whose addresses and protocol match `key`, if
@@ -280,15 +285,24 @@ impl Index {
 }
 
 #[inline]
-fn search<K: Key>(f: &Family<K, u32>, entries: &[SpdEntry], key: &FlowKey, s: u128, d: u128, r: u64) -> u32 {
-    let mut best = NONE;
+fn search<K: Key>(
+    f: &Family<K, (u32, PolicyAction)>,
+    entries: &[SpdEntry],
+    key: &FlowKey,
+    s: u128,
+    d: u128,
+    r: u64,
+) -> (u32, PolicyAction) {
+    let (mut best, mut action) = (NONE, PolicyAction::Discard);
     for shape in &f.shapes {
         if shape.first >= best {
             break;
         }
         let k = shape.key(s, d, r);
-        if let Some(&i) = shape.map.get(&k) {
-            best = best.min(i);
+        if let Some(&(i, a)) = shape.map.get(&k) {
+            if i < best {
+                (best, action) = (i, a);
+            }
         }
         if !shape.ranged.is_empty() {
             if let Some(list) = shape.ranged.get(&k) {
@@ -296,12 +310,12 @@ fn search<K: Key>(f: &Family<K, u32>, entries: &[SpdEntry], key: &FlowKey, s: u1
                 if let Some(&i) =
                     list.iter().take_while(|&&i| i < best).find(|&&i| entries[i as usize].selector.matches(key))
                 {
-                    best = i;
+                    (best, action) = (i, entries[i as usize].action);
                 }
             }
         }
     }
-    best
+    (best, action)
 }
 
 fn search_opaque<K: Key>(f: &Family<K, [u32; 2]>, which: usize, s: u128, d: u128, r: u64) -> u32 {

@@ -108,6 +108,7 @@ proptest! {
         prop_assert_eq!(spd.index.is_some(), spd.entries().len() >= LINEAR_MAX);
         for k in &keys {
             prop_assert_eq!(spd.lookup(k).map(|(i, _)| i), spd.lookup_linear(k).map(|(i, _)| i), "{:?}", k);
+            prop_assert_eq!(spd.lookup_action(k), spd.lookup_linear(k).map(|(i, e)| (i, e.action)), "{:?}", k);
             prop_assert_eq!(spd.lookup_opaque(k).map(|(i, _)| i), opaque_linear(&spd, k, false), "{:?}", k);
             prop_assert_eq!(spd.first_protect_opaque(k).map(|(i, _)| i), opaque_linear(&spd, k, true), "{:?}", k);
         }
