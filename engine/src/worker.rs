@@ -292,32 +292,32 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
     dp
 }
 
-/// Runs the first pass of the pipeline over one received (or handed-over) frame: what needs no crypto is
-/// dispatched at once, ESP sealing and opening wait in `staging` for their group.
+/// Runs the first pass of the pipeline over one received (or handed-over) frame. Every frame waits in `staging`
+/// until the end of its burst, so frames leave in the order they came whether or not they needed crypto (a flow
+/// whose large packets are fragmented and small ones are not must not be reordered).
 fn stage_frame(dp: &mut Datapath, sink: &mut Sink<'_>, staging: &mut Staging, port: u16, mut m: Mbuf) {
     // The pipeline reads and writes one contiguous buffer; a chained frame's first segment alone is not the packet.
     if m.segments() != 1 {
         bump(&sink.stats.drops[DropCause::Chained.index()], 1);
         return;
     }
-    match dp.process_staged(port, &mut m) {
-        Staged::Done(action) => complete(dp, sink, port, m, action),
-        Staged::Crypto(d) => {
-            if staging.pending.len() == staging.pending.capacity() {
-                // Never reached with bursts of at most MAX_BURST; finishing early keeps the Vec from growing.
-                staging.finish(dp, sink);
-            }
-            staging.pending.push(Pending { port, mbuf: Some(m), step: d });
-        }
+    if staging.pending.len() == staging.pending.capacity() {
+        // Never reached with bursts of at most MAX_BURST; finishing early keeps the Vec from growing.
+        staging.finish(dp, sink);
     }
+    let (step, action) = match dp.process_staged(port, &mut m) {
+        Staged::Done(action) => (None, action),
+        Staged::Crypto(d) => (Some(d), Action::Drop(DropCause::NoOutboundSa)),
+    };
+    staging.pending.push(Pending { port, mbuf: Some(m), step, action });
 }
 
-/// Frames of a burst waiting for their crypto, and the scratch space of the group calls: allocated once per
+/// The frames of a burst after the first pass, and the scratch space of the group calls: allocated once per
 /// worker, sized for a burst, so the loop never allocates.
 struct Staging {
     pending: Vec<Pending>,
     group: Vec<Mbuf>,
-    in_ports: Vec<u16>,
+    members: Vec<usize>,
     out_ports: Vec<u16>,
     actions: Vec<Action>,
 }
@@ -325,7 +325,9 @@ struct Staging {
 struct Pending {
     port: u16,
     mbuf: Option<Mbuf>,
-    step: Deferred,
+    /// The crypto still to do; `None` once `action` is final.
+    step: Option<Deferred>,
+    action: Action,
 }
 
 impl Staging {
@@ -334,29 +336,30 @@ impl Staging {
         Self {
             pending: Vec::with_capacity(n),
             group: Vec::with_capacity(n),
-            in_ports: Vec::with_capacity(n),
+            members: Vec::with_capacity(n),
             out_ports: Vec::with_capacity(n),
             actions: Vec::with_capacity(n),
         }
     }
 
-    /// Seals or opens the pending frames one SA at a time (in arrival order within an SA) and dispatches them.
+    /// Seals or opens the staged frames one SA at a time (in arrival order within an SA), then dispatches every
+    /// frame of the burst in arrival order.
     fn finish(&mut self, dp: &mut Datapath, sink: &mut Sink<'_>) {
         for i in 0..self.pending.len() {
-            let key = self.pending[i].step;
-            if self.pending[i].mbuf.is_none() {
-                continue;
-            }
+            let Some(key) = self.pending[i].step else { continue };
             self.group.clear();
-            self.in_ports.clear();
+            self.members.clear();
             self.out_ports.clear();
-            for p in self.pending[i..].iter_mut().filter(|p| p.step.same_group(&key)) {
+            for (j, p) in self.pending.iter_mut().enumerate().skip(i) {
+                if !p.step.is_some_and(|s| s.same_group(&key)) {
+                    continue;
+                }
                 if let Some(m) = p.mbuf.take() {
                     self.group.push(m);
-                    self.in_ports.push(p.port);
+                    self.members.push(j);
                     self.out_ports.push(match p.step {
-                        Deferred::Seal { port, .. } => port,
-                        Deferred::Open { .. } => p.port,
+                        Some(Deferred::Seal { port, .. }) => port,
+                        _ => p.port,
                     });
                 }
             }
@@ -368,11 +371,18 @@ impl Staging {
                 }
                 Deferred::Open { spi } => dp.open_group(spi, &mut self.group, &mut self.actions),
             }
-            for ((m, &port), &action) in self.group.drain(..).zip(&self.in_ports).zip(&self.actions) {
-                complete(dp, sink, port, m, action);
+            for ((m, &j), &action) in self.group.drain(..).zip(&self.members).zip(&self.actions) {
+                let p = &mut self.pending[j];
+                p.mbuf = Some(m);
+                p.step = None;
+                p.action = action;
             }
         }
-        self.pending.clear();
+        for p in self.pending.drain(..) {
+            if let Some(m) = p.mbuf {
+                complete(dp, sink, p.port, m, p.action);
+            }
+        }
     }
 }
 

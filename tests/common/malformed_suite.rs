@@ -289,11 +289,6 @@ impl Suite {
         self.cases.len() - 1
     }
 
-    /// Marks the last case as a known deviation from `rfc_outcome` (see [`Case::deviation`]).
-    pub fn deviates(&mut self, rfc_outcome: &'static str, reference: &'static str) {
-        self.cases.last_mut().unwrap().deviation = Some((rfc_outcome, reference));
-    }
-
     /// A Scapy request for entry `i`'s SA (`inbound`: the peer's side of our inbound SA).
     pub fn req(&self, i: usize, op: &str, inbound: bool, seq: u64, packet: &[u8]) -> Value {
         let e = &self.entries[i];
