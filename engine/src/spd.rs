@@ -24,8 +24,9 @@ pub struct SpdEntry {
     pub action: PolicyAction,
 }
 
-/// Below this many entries a walk is as fast as the index, so none is built (engine/benches/spd.rs: 8 entries
-/// walked ~13 ns, 16 walked ~25 ns against ~11 ns through the index).
+/// Below this many entries a walk is as fast as the index, so none is built (engine/benches/spd.rs: 3 entries
+/// walked ~6 ns, 8 ~12 ns, 16 ~24 ns; through the index ~7 ns). Not lower: the index probes once per shape, and a
+/// short SPD can have as many shapes as entries.
 const LINEAR_MAX: usize = 8;
 
 /// An ordered SPD, built by the control side and published to the lcores as a whole.
@@ -45,7 +46,7 @@ impl PartialEq for Spd {
 impl Eq for Spd {}
 
 impl Spd {
-    /// Builds the SPD and, for a longer one, its index (about 0.2 s for a million entries).
+    /// Builds the SPD and, for a longer one, its index (about 0.25 s for a million entries).
     pub fn new(entries: Vec<SpdEntry>) -> Self {
         let index = (entries.len() >= LINEAR_MAX).then(|| index::Index::new(&entries));
         Self { entries, index }
