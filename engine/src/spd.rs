@@ -9,6 +9,7 @@ mod index;
 mod tests_index;
 
 use crate::selector::{FlowKey, TrafficSelector};
+use std::sync::Arc;
 
 /// What to do with matching traffic. `Protect` carries the caller's handle of the outbound SA (or SA bundle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +30,16 @@ pub struct SpdEntry {
 /// short SPD can have as many shapes as entries.
 const LINEAR_MAX: usize = 8;
 
-/// An ordered SPD, built by the control side and published to the lcores as a whole.
+/// An ordered SPD, built by the control side and published to the lcores as a whole. Shared, not copied, when
+/// the tables around it are cloned (the control side clones them on every neighbor change, and a million-entry
+/// SPD with its index is over 100 MB).
 #[derive(Debug, Clone, Default)]
 pub struct Spd {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     entries: Vec<SpdEntry>,
     index: Option<index::Index>,
 }
@@ -39,7 +47,7 @@ pub struct Spd {
 /// Two SPDs are equal when their entries are (the index follows from them).
 impl PartialEq for Spd {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.entries == other.inner.entries
     }
 }
 
@@ -49,18 +57,18 @@ impl Spd {
     /// Builds the SPD and, for a longer one, its index (about 0.25 s for a million entries).
     pub fn new(entries: Vec<SpdEntry>) -> Self {
         let index = (entries.len() >= LINEAR_MAX).then(|| index::Index::new(&entries));
-        Self { entries, index }
+        Self { inner: Arc::new(Inner { entries, index }) }
     }
 
     pub fn entries(&self) -> &[SpdEntry] {
-        &self.entries
+        &self.inner.entries
     }
 
     /// The first entry matching `key`, with its position.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
-        match &self.index {
-            Some(ix) => ix.first_match(&self.entries, key).map(|(i, _)| (i, &self.entries[i])),
+        match &self.inner.index {
+            Some(ix) => ix.first_match(&self.inner.entries, key).map(|(i, _)| (i, &self.inner.entries[i])),
             None => self.lookup_linear(key),
         }
     }
@@ -69,15 +77,15 @@ impl Spd {
     /// (the packet path's question).
     #[inline]
     pub fn lookup_action(&self, key: &FlowKey) -> Option<(usize, PolicyAction)> {
-        match &self.index {
-            Some(ix) => ix.first_match(&self.entries, key),
+        match &self.inner.index {
+            Some(ix) => ix.first_match(&self.inner.entries, key),
             None => self.lookup_linear(key).map(|(i, e)| (i, e.action)),
         }
     }
 
     /// [`Spd::lookup`] by walking the entries: the definition the index must agree with.
     pub fn lookup_linear(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
-        self.entries.iter().enumerate().find(|(_, e)| e.selector.matches(key))
+        self.inner.entries.iter().enumerate().find(|(_, e)| e.selector.matches(key))
     }
 
     /// With the ports OPAQUE (RFC 4301 §7, non-initial fragments): the first entry whose addresses and protocol
@@ -92,9 +100,11 @@ impl Spd {
     }
 
     fn opaque(&self, key: &FlowKey, protect_only: bool) -> Option<(usize, &SpdEntry)> {
-        match &self.index {
-            Some(ix) => ix.first_match_opaque(&self.entries, key, protect_only).map(|i| (i, &self.entries[i])),
-            None => self.entries.iter().enumerate().find(|(_, e)| {
+        match &self.inner.index {
+            Some(ix) => {
+                ix.first_match_opaque(&self.inner.entries, key, protect_only).map(|i| (i, &self.inner.entries[i]))
+            }
+            None => self.inner.entries.iter().enumerate().find(|(_, e)| {
                 (!protect_only || matches!(e.action, PolicyAction::Protect(_)))
                     && e.selector.matches_ignoring_ports(key)
             }),

@@ -105,7 +105,7 @@ proptest! {
         keys in prop::collection::vec(key(), 200),
     ) {
         let spd = Spd::new(entries);
-        prop_assert_eq!(spd.index.is_some(), spd.entries().len() >= LINEAR_MAX);
+        prop_assert_eq!(spd.inner.index.is_some(), spd.entries().len() >= LINEAR_MAX);
         for k in &keys {
             prop_assert_eq!(spd.lookup(k).map(|(i, _)| i), spd.lookup_linear(k).map(|(i, _)| i), "{:?}", k);
             prop_assert_eq!(spd.lookup_action(k), spd.lookup_linear(k).map(|(i, e)| (i, e.action)), "{:?}", k);
