@@ -1,6 +1,8 @@
 //! Outbound SPD lookup with 1, 1,000 and 1,000,000 protect entries (one per /32 host and UDP port, as
-//! `espgate-perf esp --sas N` builds them), random keys over those flows; and the time to build a 1M-entry SPD.
+//! `espgate-perf esp --sas N` builds them), random keys over those flows; the time to build a 1M-entry SPD; and
+//! route lookup with a route per peer.
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use engine::datapath::{Route, Routes};
 use engine::selector::{FlowKey, IpPrefix, TrafficSelector};
 use engine::spd::{PolicyAction, Spd, SpdEntry};
 use engine::wire::IpProtocol;
@@ -88,5 +90,28 @@ fn build(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, build);
+/// Route lookup with a route per peer (/32s in 198.51.100.0/24 and 203.0.113.0/24 by next hop), a connected
+/// network and a default: a walk below 8 routes, per-length tables from 8.
+fn routes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("route_lookup");
+    for n in [2u32, 6, 100, 10_000] {
+        let host = |i: u32| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 51, 0, 0)) + (i % 65_536)));
+        let mut v: Vec<Route> =
+            (0..n).map(|i| Route { prefix: IpPrefix::new(host(i), 32), next_hop: None, port: 1 }).collect();
+        v.push(Route { prefix: IpPrefix::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0)), 24), next_hop: None, port: 0 });
+        v.push(Route { prefix: IpPrefix::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), next_hop: None, port: 1 });
+        let r = Routes::new(v);
+        let dsts: Vec<IpAddr> = (0..4096u32).map(|k| host(k.wrapping_mul(2_654_435_761) % n)).collect();
+        let mut k = 0usize;
+        g.bench_function(format!("{}", n + 2), |b| {
+            b.iter(|| {
+                k = (k + 1) & 4095;
+                black_box(r.lookup(black_box(dsts[k])).map(|(x, _)| x.port))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup, build, routes);
 criterion_main!(benches);
