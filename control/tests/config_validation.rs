@@ -395,10 +395,15 @@ fn replay_window_range() {
 #[test]
 fn cryptodev_devargs_only_with_cryptodev() {
     let text = base_with("control_core = 0", "control_core = 0\ncrypto_devargs = \"crypto_aesni_mb0\"");
-    assert_one_error(&text, &["engine.crypto_devargs", "only used with crypto = \"cryptodev\""]);
+    assert_one_error(&text, &["engine.crypto_devargs", "only used with crypto = \"cryptodev\" or \"auto\""]);
     assert_valid(&base_with(
         "control_core = 0",
         "control_core = 0\ncrypto = \"cryptodev\"\ncrypto_devargs = \"crypto_aesni_mb0\"",
+    ));
+    assert_valid(&base_with("control_core = 0", "control_core = 0\ncrypto = \"auto\""));
+    assert_valid(&base_with(
+        "control_core = 0",
+        "control_core = 0\ncrypto = \"auto\"\ncrypto_devargs = \"0000:3d:01.0\"",
     ));
 }
 

@@ -19,6 +19,10 @@ const MAX_SESSIONS: u32 = 8192;
 
 struct Factory {
     backend: CryptoBackend,
+    /// `crypto = "auto"`: each suite's backend is decided by measuring both at its first SA.
+    auto: bool,
+    /// Auto: whether the device won, per suite.
+    device_wins: HashMap<(EncryptionAlgorithm, IntegrityAlgorithm, bool), bool>,
     /// What each suite got (for `show` and to log a suite's backend once).
     labels: HashMap<(EncryptionAlgorithm, IntegrityAlgorithm, bool), String>,
 }
@@ -31,24 +35,40 @@ fn factory() -> MutexGuard<'static, Option<Factory>> {
 
 /// EAL arguments the crypto device needs: its vdev, or its PCI address allowed (then PCI probing stays on).
 pub fn eal_args(cfg: &Config) -> Vec<String> {
-    match (&cfg.engine.crypto, &cfg.engine.crypto_devargs) {
-        (Configured::Cryptodev, Some(d)) if super::is_pci(d.split(',').next().unwrap_or_default()) => {
-            vec![format!("--allow={d}")]
-        }
-        (Configured::Cryptodev, Some(d)) => vec![format!("--vdev={d}")],
-        _ => Vec::new(),
+    match (&cfg.engine.crypto, devargs(cfg)) {
+        (Configured::Cpu, _) | (_, None) => Vec::new(),
+        (_, Some(d)) if super::is_pci(d.split(',').next().unwrap_or_default()) => vec![format!("--allow={d}")],
+        (_, Some(d)) => vec![format!("--vdev={d}")],
     }
 }
+
+/// The device's devargs: as configured, or intel-ipsec-mb's vdev for `auto` (Debian's DPDK ships its driver).
+fn devargs(cfg: &Config) -> Option<String> {
+    match (&cfg.engine.crypto, &cfg.engine.crypto_devargs) {
+        (Configured::Cpu, _) => None,
+        (_, Some(d)) => Some(d.clone()),
+        (Configured::Auto, None) => Some(AUTO_DEVICE.to_string()),
+        (Configured::Cryptodev, None) => None,
+    }
+}
+
+const AUTO_DEVICE: &str = "crypto_aesni_mb0";
 
 /// Opens the configured device (after EAL init) and makes it the backend of every SA built from now on.
 pub fn init(cfg: &Config, eal: &Eal, workers: &[u32]) -> Result<()> {
     let backend = match cfg.engine.crypto {
         Configured::Cpu => CryptoBackend::Cpu,
-        Configured::Cryptodev => {
+        Configured::Cryptodev | Configured::Auto => {
             // Omitted: the first crypto device EAL probed (given in engine.eal, e.g. "-a", "0000:3d:01.0").
-            let devargs = cfg.engine.crypto_devargs.as_deref().unwrap_or("");
-            let device = CryptoDevice::open(eal, devargs, workers, MAX_SESSIONS)
-                .with_context(|| format!("engine.crypto_devargs {devargs:?}"))?;
+            let devargs = devargs(cfg).unwrap_or_default();
+            let device = match CryptoDevice::open(eal, &devargs, workers, MAX_SESSIONS) {
+                Ok(d) => d,
+                Err(e) if cfg.engine.crypto == Configured::Auto => {
+                    tracing::warn!(target: "espgate", "crypto: auto: no device {devargs:?} ({e:#}); all suites in software");
+                    return install(CryptoBackend::Cpu, false);
+                }
+                Err(e) => return Err(e).with_context(|| format!("engine.crypto_devargs {devargs:?}")),
+            };
             tracing::info!(
                 target: "espgate",
                 "crypto: device {} (driver {}), {} queue pairs, {}",
@@ -60,12 +80,52 @@ pub fn init(cfg: &Config, eal: &Eal, workers: &[u32]) -> Result<()> {
             CryptoBackend::Cryptodev { device, mode: CryptodevMode::Auto }
         }
     };
+    install(backend, cfg.engine.crypto == Configured::Auto)
+}
+
+fn install(backend: CryptoBackend, auto: bool) -> Result<()> {
     let mut f = factory();
     if f.is_some() {
         bail!("the crypto backend was already chosen in this process");
     }
-    *f = Some(Factory { backend, labels: HashMap::new() });
+    *f = Some(Factory { backend, auto, device_wins: HashMap::new(), labels: HashMap::new() });
     Ok(())
+}
+
+/// Auto: measures the device's and software's handlers for this suite (built with the SA's own parameters, both
+/// directions) and says whether the device is faster, with the log line that explains the choice.
+fn device_is_faster(backend: &CryptoBackend, params: &SaParams) -> (bool, String) {
+    let suite =
+        format!("{} {}{}", params.encryption.name(), params.integrity.name(), if params.esn { " esn" } else { "" });
+    let dev = match backend.build_for(params, EspDirection::Both) {
+        Ok(b) if b.backend.starts_with("cryptodev") => b,
+        // The device does not take the suite: software, nothing to measure.
+        _ => return (false, format!("crypto: auto: ESP {suite}: the device does not take it")),
+    };
+    let sw = match engine::crypto::SoftwareEsp::new(
+        params.encryption,
+        &params.cipher_key,
+        params.integrity,
+        &params.auth_key,
+    ) {
+        Ok(s) => s,
+        Err(e) => return (true, format!("crypto: auto: ESP {suite}: software refused it ({e})")),
+    };
+    use engine::crypto::measure::measure;
+    match (measure(&*dev.crypto), measure(&sw)) {
+        (Ok(d), Ok(s)) => {
+            let device = d.total() < s.total();
+            let line = format!(
+                "crypto: auto: ESP {suite}: {} (seal+open of 64 and 1420 B: device {:.0} ns, software {:.0} ns)",
+                if device { "device" } else { "software" },
+                d.total(),
+                s.total()
+            );
+            (device, line)
+        }
+        (Err(e), _) => (false, format!("crypto: auto: ESP {suite}: software; the device failed its test ({e})")),
+        (_, Err(e)) => (true, format!("crypto: auto: ESP {suite}: device; software failed its test ({e})")),
+    }
 }
 
 /// Forgets the backend (SAs built later get software), so the device goes with the last SA on it, before EAL.
@@ -84,8 +144,27 @@ fn build(params: &SaParams, direction: EspDirection) -> Result<Box<dyn engine::c
         )?;
         return Ok(Box::new(c));
     };
-    let built = f.backend.build_for(params, direction)?;
     let key = (params.encryption, params.integrity, params.esn);
+    if f.auto && !f.device_wins.contains_key(&key) {
+        let (wins, line) = device_is_faster(&f.backend, params);
+        tracing::info!(target: "espgate", "{line}");
+        f.device_wins.insert(key, wins);
+    }
+    let built = if f.auto && f.device_wins.get(&key) == Some(&false) {
+        let c = engine::crypto::SoftwareEsp::new(
+            params.encryption,
+            &params.cipher_key,
+            params.integrity,
+            &params.auth_key,
+        )?;
+        engine::crypto::BuiltCrypto { crypto: Box::new(c), backend: "cpu (auto: faster here)".to_string() }
+    } else {
+        let mut b = f.backend.build_for(params, direction)?;
+        if f.auto && b.backend.starts_with("cryptodev") {
+            b.backend.push_str(" (auto: faster here)");
+        }
+        b
+    };
     let labels = &mut f.labels;
     if labels.get(&key) != Some(&built.backend) {
         tracing::info!(

@@ -53,6 +53,9 @@ named_enum! {
         Cpu => "cpu",
         /// A DPDK cryptodev (e.g. QAT or crypto_aesni_mb), named by `crypto_devargs`.
         Cryptodev => "cryptodev",
+        /// Per suite, whichever of software and the cryptodev (`crypto_devargs`, default `crypto_aesni_mb0`) a
+        /// short self-benchmark at the suite's first SA finds faster on this machine.
+        Auto => "auto",
     }
 }
 

@@ -95,7 +95,7 @@ fn engine(c: &Config, r: &mut Report) {
         r.range("engine.icmp_rate_limit.burst", l.burst, 0, 1_000_000);
     }
     if e.crypto == CryptoBackend::Cpu && e.crypto_devargs.is_some() {
-        r.error("engine.crypto_devargs", "only used with crypto = \"cryptodev\"");
+        r.error("engine.crypto_devargs", "only used with crypto = \"cryptodev\" or \"auto\"");
     }
     // espgate derives the EAL core list from workers and control_core; a second one would contradict it.
     for arg in &e.eal {

@@ -4,13 +4,14 @@
 //! seals or opens them in place. The software backend ([`SoftwareEsp`]) is built once per SA at install, with the
 //! algorithm and key schedules fixed then (AES round keys, HMAC inner/outer pad states, ring GCM keys), so the packet
 //! path does no key setup, no dispatch on algorithm names and no allocation. A DPDK cryptodev backend implements the
-//! same trait (its `*_burst` would enqueue and dequeue the jobs).
+//! same trait ([`CryptodevEsp`], with the `dpdk` feature); [`measure`] times a handler so the daemon can pick the faster.
 
 mod algorithms;
 mod cipher;
 #[cfg(feature = "dpdk")]
 mod cryptodev;
 mod integrity;
+pub mod measure;
 mod software;
 
 pub use algorithms::{EncryptionAlgorithm, IntegrityAlgorithm};
