@@ -92,6 +92,11 @@ fn install(backend: CryptoBackend, auto: bool) -> Result<()> {
     Ok(())
 }
 
+/// The software handler of an SA.
+fn software(params: &SaParams) -> Result<engine::crypto::SoftwareEsp, engine::crypto::CryptoError> {
+    engine::crypto::SoftwareEsp::new(params.encryption, &params.cipher_key, params.integrity, &params.auth_key)
+}
+
 /// Auto: measures the device's and software's handlers for this suite (built with the SA's own parameters, both
 /// directions) and says whether the device is faster, with the log line that explains the choice.
 fn device_is_faster(backend: &CryptoBackend, params: &SaParams) -> (bool, String) {
@@ -102,12 +107,7 @@ fn device_is_faster(backend: &CryptoBackend, params: &SaParams) -> (bool, String
         // The device does not take the suite: software, nothing to measure.
         _ => return (false, format!("crypto: auto: ESP {suite}: the device does not take it")),
     };
-    let sw = match engine::crypto::SoftwareEsp::new(
-        params.encryption,
-        &params.cipher_key,
-        params.integrity,
-        &params.auth_key,
-    ) {
+    let sw = match software(params) {
         Ok(s) => s,
         Err(e) => return (true, format!("crypto: auto: ESP {suite}: software refused it ({e})")),
     };
@@ -136,12 +136,7 @@ pub fn shutdown() {
 fn build(params: &SaParams, direction: EspDirection) -> Result<Box<dyn engine::crypto::EspCrypto>, SaError> {
     let mut guard = factory();
     let Some(f) = guard.as_mut() else {
-        let c = engine::crypto::SoftwareEsp::new(
-            params.encryption,
-            &params.cipher_key,
-            params.integrity,
-            &params.auth_key,
-        )?;
+        let c = software(params)?;
         return Ok(Box::new(c));
     };
     let key = (params.encryption, params.integrity, params.esn);
@@ -151,17 +146,12 @@ fn build(params: &SaParams, direction: EspDirection) -> Result<Box<dyn engine::c
         f.device_wins.insert(key, wins);
     }
     let built = if f.auto && f.device_wins.get(&key) == Some(&false) {
-        let c = engine::crypto::SoftwareEsp::new(
-            params.encryption,
-            &params.cipher_key,
-            params.integrity,
-            &params.auth_key,
-        )?;
-        engine::crypto::BuiltCrypto { crypto: Box::new(c), backend: "cpu (auto: faster here)".to_string() }
+        let c = software(params)?;
+        engine::crypto::BuiltCrypto { crypto: Box::new(c), backend: "cpu (auto)".to_string() }
     } else {
         let mut b = f.backend.build_for(params, direction)?;
         if f.auto && b.backend.starts_with("cryptodev") {
-            b.backend.push_str(" (auto: faster here)");
+            b.backend.push_str(" (auto)");
         }
         b
     };
