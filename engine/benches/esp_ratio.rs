@@ -93,7 +93,7 @@ fn main() {
             let mut bufs: Vec<VecBuf> = (0..BURST).map(|_| VecBuf::new(&inner)).collect();
             let mut v: Vec<Verdict> = vec![Ok(()); BURST];
             let mut m = [Duration::MAX; 4];
-            let mut sealed_now: Vec<Vec<u8>> = vec![Vec::with_capacity(2048); BURST];
+            let mut sealed_now: Vec<Vec<u8>> = (0..BURST).map(|_| Vec::with_capacity(2048)).collect();
             let rounds = std::env::var("ESP_RATIO_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(ROUNDS);
             for _ in 0..rounds {
                 esp_bufs.iter_mut().for_each(|b| b.copy_from_slice(&clear));
