@@ -40,6 +40,18 @@ pub enum LogFormat {
 }
 
 /// Structured logs on stderr (IKE exchanges, SA up/down/rekey, DPD, reloads, errors).
+/// Bytes of each mbuf's buffer: a whole frame of the largest configured MTU must fit one segment (the pipeline
+/// works on contiguous packets), with DPDK's 128-byte headroom for the outer headers ESP adds and tailroom for its
+/// padding and ICV. DPDK's default (2176) covers MTU 1500.
+fn mbuf_data_room(cfg: &Config) -> u16 {
+    const HEADROOM: usize = 128;
+    // Ethernet header and one VLAN tag; ESP padding (at most 15 with the ciphers here), trailer and a 32-byte ICV.
+    const FRAME: usize = 14 + 4;
+    const TAIL: usize = 15 + 2 + 32;
+    let mtu = cfg.interfaces.iter().filter_map(|i| i.mtu).max().map_or(1500, usize::from);
+    (HEADROOM + mtu + FRAME + TAIL).max(2176).min(usize::from(u16::MAX)) as u16
+}
+
 fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ESPGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -148,7 +160,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
     crypto::init(&cfg, &eal, &worker_lcores)?;
     let n_workers = worker_lcores.len();
     let n_queues = n_workers as u16;
-    let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, 2176, None)?;
+    let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, mbuf_data_room(&cfg), None)?;
 
     let mut ports = Vec::new();
     for i in &cfg.interfaces {
@@ -165,6 +177,11 @@ pub fn run(o: &RunOpts) -> Result<()> {
                 i.name, i.device
             )
         })?;
+        if let Some(mtu) = i.mtu {
+            if let Err(e) = port.set_mtu(mtu) {
+                tracing::warn!(target: "espgate", "interface {:?}: the device keeps its MTU ({e}); {mtu} is enforced in software", i.name);
+            }
+        }
         if let Some(m) = i.mac {
             if let Err(e) = port.set_mac(m.0) {
                 tracing::warn!(target: "espgate", "interface {:?}: the device keeps its MAC ({e}); {} is used in software", i.name, m);

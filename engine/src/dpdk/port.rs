@@ -234,6 +234,12 @@ impl Port {
         set_mac(self.inner.id, mac)
     }
 
+    /// Sets the device's MTU (the largest IP packet it receives and sends). Some vdevs cannot.
+    pub fn set_mtu(&self, mtu: u16) -> Result<(), DpdkError> {
+        // SAFETY: valid port.
+        check("rte_eth_dev_set_mtu", unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.inner.id, mtu) })
+    }
+
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
         let mut a = dpdk_sys::rte_ether_addr::default();
         // SAFETY: valid port and out pointer.
