@@ -105,10 +105,102 @@ pub fn too_big_in_place<B: PacketBuf>(buf: &mut B, from: IpAddr, mtu: u16) -> bo
     }
 }
 
+/// Turns an ICMP or ICMPv6 echo request addressed to the gateway into its echo reply, in place: addresses swapped,
+/// a fresh TTL, type 0 / 129, checksums updated. Returns false (buffer unchanged) for anything else, fragments and
+/// IPv6 with extension headers included. Used for requests that came out of an SA, whose reply must go back
+/// through the SPD (and so the tunnel) rather than straight out of a port.
+pub fn echo_reply_in_place<B: PacketBuf>(buf: &mut B) -> bool {
+    const TTL: u8 = 64;
+    let d = buf.data_mut();
+    match d.first().map(|b| b >> 4) {
+        Some(4) => {
+            let Ok(p) = ipv4::Packet::new_checked(&mut *d) else { return false };
+            let hl = p.header_len();
+            let total = usize::from(p.total_len());
+            if p.protocol() != IpProtocol::ICMP || p.is_fragment() || total < hl + 8 || d[hl] != 8 || d[hl + 1] != 0 {
+                return false;
+            }
+            let mut p = ipv4::Packet::new_unchecked(&mut *d);
+            let (src, dst) = (p.src_addr(), p.dst_addr());
+            p.set_src_addr(dst);
+            p.set_dst_addr(src);
+            p.set_ttl(TTL);
+            p.fill_checksum();
+            let old = u16::from_be_bytes([d[hl], d[hl + 1]]);
+            d[hl] = 0;
+            let c = checksum::update16(u16::from_be_bytes([d[hl + 2], d[hl + 3]]), old, 0);
+            d[hl + 2..hl + 4].copy_from_slice(&c.to_be_bytes());
+            true
+        }
+        Some(6) => {
+            let Ok(p) = ipv6::Packet::new_checked(&*d) else { return false };
+            let h = ipv6::HEADER_LEN;
+            let total = h + usize::from(p.payload_len());
+            if p.next_header() != IpProtocol::ICMPV6 || total < h + 8 || d[h] != 128 || d[h + 1] != 0 {
+                return false;
+            }
+            let (src, dst) = (p.src_addr(), p.dst_addr());
+            let mut p = ipv6::Packet::new_unchecked(&mut *d);
+            p.set_src_addr(dst);
+            p.set_dst_addr(src);
+            p.set_hop_limit(TTL);
+            // The pseudo-header sums the same two addresses in the other order: only the type word changes.
+            let old = u16::from_be_bytes([d[h], d[h + 1]]);
+            d[h] = 129;
+            let new = u16::from_be_bytes([d[h], d[h + 1]]);
+            let c = checksum::update16(u16::from_be_bytes([d[h + 2], d[h + 3]]), old, new);
+            d[h + 2..h + 4].copy_from_slice(&c.to_be_bytes());
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::buf::VecBuf;
+
+    fn icmpv6_sum_ok(p: &[u8]) -> bool {
+        let v = ipv6::Packet::new_checked(p).unwrap();
+        let l = p.len() - ipv6::HEADER_LEN;
+        let ph = checksum::pseudo_header_sum_v6(v.src_addr(), v.dst_addr(), 58, l as u32);
+        checksum::combine(ph, checksum::sum(&p[ipv6::HEADER_LEN..])) == 0xffff
+    }
+
+    #[test]
+    fn icmpv6_echo_request_becomes_its_reply() {
+        let (a, b): (core::net::Ipv6Addr, core::net::Ipv6Addr) =
+            ("2001:db8::10".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
+        let mut p = vec![0u8; 40 + 16];
+        ipv6::Repr {
+            src_addr: a,
+            dst_addr: b,
+            next_header: IpProtocol::ICMPV6,
+            payload_len: 16,
+            traffic_class: 0,
+            flow_label: 0,
+            hop_limit: 3,
+        }
+        .emit(&mut ipv6::Packet::new_unchecked(&mut p[..]));
+        p[40..48].copy_from_slice(&[128, 0, 0, 0, 0xbe, 0xef, 0, 7]);
+        p[48..].fill(0x5a);
+        let ph = checksum::pseudo_header_sum_v6(a, b, 58, 16);
+        let c = !checksum::combine(ph, checksum::sum(&p[40..]));
+        p[42..44].copy_from_slice(&c.to_be_bytes());
+        assert!(icmpv6_sum_ok(&p));
+        let mut buf = VecBuf::new(&p);
+        assert!(echo_reply_in_place(&mut buf));
+        let r = buf.data();
+        let v = ipv6::Packet::new_checked(r).unwrap();
+        assert_eq!((v.src_addr(), v.dst_addr(), v.hop_limit()), (b, a, 64));
+        assert_eq!(r[40], 129);
+        assert!(icmpv6_sum_ok(r), "checksum of the reply");
+        assert_eq!(&r[44..], &p[44..], "identifier, sequence and data echoed");
+        // A reply is not answered again, nor is anything that is not an echo request.
+        let mut again = VecBuf::new(r);
+        assert!(!echo_reply_in_place(&mut again));
+    }
 
     fn v4(len: usize, proto: u8, first_payload_byte: u8) -> Vec<u8> {
         let mut p = vec![0u8; len];

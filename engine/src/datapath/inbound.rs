@@ -75,7 +75,7 @@ impl Sas {
         }
         match verdict {
             // The inner packet continues as transit traffic; its TTL is the inner one (RFC 4301 §5.2 step 4).
-            Ok(()) => self.forward(tables, buf),
+            Ok(()) => self.after_decap(tables, buf),
             Err(r) => Action::Drop(Drop::Ipsec(r)),
         }
     }
@@ -90,7 +90,7 @@ impl Sas {
             self.log.note(&outcome);
         }
         match (verdict, bundle) {
-            (Ok(()), None) => self.forward(tables, buf),
+            (Ok(()), None) => self.after_decap(tables, buf),
             // AH verified that its payload is the bundle's ESP; now ESP.
             (Ok(()), Some(esp)) => self.inbound_esp(tables, buf, esp, Some(spi)),
             (Err(r), _) => Action::Drop(Drop::Ipsec(r)),

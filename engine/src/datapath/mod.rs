@@ -333,7 +333,7 @@ impl Datapath {
         for i in 0..n {
             actions[i] = match verdicts[i] {
                 // The inner packet continues as transit traffic (RFC 4301 §5.2 step 4).
-                Ok(()) => sas.forward(tables, &mut bufs[i]),
+                Ok(()) => sas.after_decap(tables, &mut bufs[i]),
                 Err(r) => Action::Drop(Drop::Ipsec(r)),
             };
         }
@@ -422,6 +422,21 @@ impl Sas {
             return Action::Drop(Drop::Malformed);
         }
         self.forward(tables, buf)
+    }
+
+    /// A packet that came out of an inbound SA (the buffer holds it from its IP header): forwarded, unless it is
+    /// addressed to the gateway itself. An echo request to one of our addresses (a ping of the inside address from
+    /// across the tunnel) is answered, and the reply goes out through the SPD, so back through the tunnel; anything
+    /// else to us is a counted drop (IKE, ARP and the rest reach the control thread in clear).
+    fn after_decap<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B) -> Action {
+        let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
+        if !tables.is_local(ip.dst) {
+            return self.forward(tables, buf);
+        }
+        if icmp::echo_reply_in_place(buf) {
+            return self.route_out(tables, buf, false);
+        }
+        Action::Drop(Drop::LocalUnhandled)
     }
 
     /// Forwards a received IP packet (the buffer's data starts at the IP header): TTL, then [`Self::send_ip`].

@@ -431,3 +431,40 @@ fn staged_burst_equals_one_by_one() {
     b2.dp.open_group(Spi(0x1000), &mut again, &mut actions);
     assert!(actions.iter().all(|a| *a == Action::Drop(Drop::Ipsec(crate::drop::DropReason::Replay))), "{actions:?}");
 }
+
+/// A host behind A pings B's inside address across the tunnel: B answers, and the reply goes back through the
+/// tunnel in ESP (not out of a port in clear); other traffic to B itself out of the tunnel is a counted drop.
+#[test]
+fn ping_of_the_peer_gateway_across_the_tunnel_is_answered_through_it() {
+    let (mut a, mut b) = pair();
+    let mut req = udp_frame(A_IN, "192.0.2.10", "203.0.113.1", 0, 0, 64, &[0xab; 24]);
+    // ICMP echo request, id 0x1234, seq 1, payload 0xab...
+    req[14 + 9] = 1;
+    req[14 + 10..14 + 12].fill(0);
+    let c = checksum(&req[14..34]);
+    req[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    req[34..42].copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+    let c = checksum(&req[34..]);
+    req[36..38].copy_from_slice(&c.to_be_bytes());
+    let mut buf = VecBuf::new(&req);
+    assert_eq!(a.dp.process(0, &mut buf), Action::Transmit { port: 1 }, "A encrypts the request");
+    ether::emit(buf.data_mut(), B_OUT, A_OUT, EtherType::IPV4);
+    assert_eq!(b.dp.process(1, &mut buf), Action::Transmit { port: 1 }, "B answers back out of its outside port");
+    let reply = buf.data().to_vec();
+    assert_eq!(reply[14 + 9], 50, "the reply leaves in ESP");
+    ether::emit(buf.data_mut(), A_OUT, B_OUT, EtherType::IPV4);
+    assert_eq!(a.dp.process(1, &mut buf), Action::Transmit { port: 0 }, "A decrypts it for its host");
+    let got = buf.data();
+    assert_eq!(&got[14 + 12..14 + 20], &[203, 0, 113, 1, 192, 0, 2, 10], "from B's inside address to the host");
+    assert_eq!(checksum(&got[14..34]), 0);
+    assert_eq!((got[34], got[35]), (0, 0), "echo reply");
+    assert_eq!(checksum(&got[34..]), 0, "ICMP checksum");
+    assert_eq!(&got[38..], &req[38..], "id, sequence and payload echoed");
+
+    // UDP to B's inside address from across the tunnel: nothing listens there.
+    let udp = udp_frame(A_IN, "192.0.2.10", "203.0.113.1", 1000, 2000, 64, &[1; 10]);
+    let mut buf = VecBuf::new(&udp);
+    assert_eq!(a.dp.process(0, &mut buf), Action::Transmit { port: 1 });
+    ether::emit(buf.data_mut(), B_OUT, A_OUT, EtherType::IPV4);
+    assert_eq!(b.dp.process(1, &mut buf), Action::Drop(Drop::LocalUnhandled));
+}
