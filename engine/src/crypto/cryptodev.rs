@@ -238,6 +238,15 @@ impl CryptodevEsp {
     }
 
     /// Offsets (ciphertext start, ICV start) after validating the packet length, as the software backend does.
+    /// Where the ciphertext and the ICV of `job` start, or why the job cannot go to the device.
+    fn job_layout(&self, job: &EspJob<'_>, min_payload: usize) -> Result<(usize, usize), DropReason> {
+        // The sessions were built for the SA's ESN setting (GCM AAD length, HMAC region).
+        if job.esn != self.esn {
+            return Err(DropReason::CryptoDevice);
+        }
+        self.layout(job.esp.len(), min_payload)
+    }
+
     fn layout(&self, len: usize, min_payload: usize) -> Result<(usize, usize), DropReason> {
         let ct = HEADER_LEN + self.iv_len;
         let icv = len.checked_sub(self.icv_len).filter(|&i| i >= ct + min_payload).ok_or(DropReason::BadLength)?;
@@ -294,17 +303,10 @@ impl CryptodevEsp {
     }
 
     fn seal_chunk<const N: usize>(&self, jobs: &mut [EspJob<'_>]) {
-        let mut descs: [OpDesc<'_>; N] = core::array::from_fn(|_| OpDesc::new(&mut [], DigestAt::Scratch));
-        let mut which = [0usize; N];
+        let mut idx = [0usize; N];
         let mut n = 0;
         for (k, job) in jobs.iter_mut().enumerate() {
-            let layout = self.layout(job.esp.len(), 0).and_then(|l| {
-                // The sessions were built for the SA's ESN setting (GCM AAD length, HMAC region).
-                if job.esn != self.esn {
-                    return Err(DropReason::CryptoDevice);
-                }
-                Ok(l)
-            });
+            let layout = self.job_layout(job, 0);
             job.status = layout.map(|_| ());
             let Ok((ct, icv)) = layout else { continue };
             let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
@@ -316,23 +318,16 @@ impl CryptodevEsp {
             if self.esn && self.has_auth {
                 job.esp[icv..icv + 4].copy_from_slice(&job.seq_hi.to_be_bytes());
             }
-            let d = &mut descs[n];
-            self.fill(job.esp, job.seq_hi, &mut d.iv, &mut d.aad);
-            d.data = &mut *job.esp;
-            d.digest = if self.icv_len > 0 { DigestAt::InData(icv) } else { DigestAt::Scratch };
-            which[n] = k;
+            idx[n] = k;
             n += 1;
         }
+        let mut out = [(OpStatus::DeviceError, [0u8; 32]); N];
         if let Some(seal) = &self.seal {
-            self.run(seal, &mut descs[..n]);
-        }
-        let mut status = [OpStatus::DeviceError; N];
-        for (s, d) in status.iter_mut().zip(&descs[..n]) {
-            *s = d.status;
+            self.pass::<N>(seal, jobs, &idx[..n], self.icv_len > 0, &mut out);
         }
         for i in 0..n {
-            if status[i] != OpStatus::Success {
-                jobs[which[i]].status = Err(DropReason::CryptoDevice);
+            if out[i].0 != OpStatus::Success {
+                jobs[idx[i]].status = Err(DropReason::CryptoDevice);
             }
         }
     }
@@ -382,13 +377,7 @@ impl CryptodevEsp {
             return;
         }
         for (k, job) in jobs.iter_mut().enumerate() {
-            let layout = self.layout(job.esp.len(), 2).and_then(|l| {
-                // The sessions were built for the SA's ESN setting (GCM AAD length, HMAC region).
-                if job.esn != self.esn {
-                    return Err(DropReason::CryptoDevice);
-                }
-                Ok(l)
-            });
+            let layout = self.job_layout(job, 2);
             job.status = layout.map(|_| ());
             let Ok((_, icv)) = layout else { continue };
             if hmac {
