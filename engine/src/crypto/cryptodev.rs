@@ -154,20 +154,7 @@ impl CryptodevEsp {
         direction: EspDirection,
     ) -> Result<Self, CryptodevEspError> {
         let (seals, opens) = (direction != EspDirection::Open, direction != EspDirection::Seal);
-        if encryption.is_aead() && integrity != IntegrityAlgorithm::None {
-            return Err(CryptoError::AeadWithIntegrity(encryption.name()).into());
-        }
-        if encryption == EncryptionAlgorithm::Null && integrity == IntegrityAlgorithm::None {
-            return Err(CryptoError::NullNull.into());
-        }
-        if cipher_key.len() != encryption.key_len() {
-            let (algorithm, expected, got) = (encryption.name(), encryption.key_len(), cipher_key.len());
-            return Err(CryptoError::KeyLength { algorithm, expected, got }.into());
-        }
-        if auth_key.len() != integrity.key_len() {
-            let (algorithm, expected, got) = (integrity.name(), integrity.key_len(), auth_key.len());
-            return Err(CryptoError::KeyLength { algorithm, expected, got }.into());
-        }
+        super::check_suite(encryption, cipher_key, integrity, auth_key)?;
         let cpu = match mode {
             CryptodevMode::Auto => device.supports_cpu_crypto(),
             CryptodevMode::CpuCrypto if !device.supports_cpu_crypto() => {
@@ -248,12 +235,11 @@ impl CryptodevEsp {
     }
 
     fn layout(&self, len: usize, min_payload: usize) -> Result<(usize, usize), DropReason> {
-        let ct = HEADER_LEN + self.iv_len;
-        let icv = len.checked_sub(self.icv_len).filter(|&i| i >= ct + min_payload).ok_or(DropReason::BadLength)?;
-        if (icv - ct) % self.encryption.pad_align() != 0 || u16::try_from(len).is_err() {
+        // The device's offsets and lengths are 16-bit.
+        if u16::try_from(len).is_err() {
             return Err(DropReason::BadLength);
         }
-        Ok((ct, icv))
+        super::esp_layout(len, self.iv_len, self.icv_len, self.encryption.pad_align(), min_payload)
     }
 
     fn ofs(&self) -> CryptoOfs {

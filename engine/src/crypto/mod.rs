@@ -36,6 +36,47 @@ pub enum CryptoError {
     Random,
 }
 
+/// The checks every backend makes of an SA's suite and keys before it builds anything.
+pub(crate) fn check_suite(
+    encryption: EncryptionAlgorithm,
+    cipher_key: &[u8],
+    integrity: IntegrityAlgorithm,
+    auth_key: &[u8],
+) -> Result<(), CryptoError> {
+    if encryption.is_aead() && integrity != IntegrityAlgorithm::None {
+        return Err(CryptoError::AeadWithIntegrity(encryption.name()));
+    }
+    if encryption == EncryptionAlgorithm::Null && integrity == IntegrityAlgorithm::None {
+        return Err(CryptoError::NullNull);
+    }
+    if cipher_key.len() != encryption.key_len() {
+        let (algorithm, expected, got) = (encryption.name(), encryption.key_len(), cipher_key.len());
+        return Err(CryptoError::KeyLength { algorithm, expected, got });
+    }
+    if auth_key.len() != integrity.key_len() {
+        let (algorithm, expected, got) = (integrity.name(), integrity.key_len(), auth_key.len());
+        return Err(CryptoError::KeyLength { algorithm, expected, got });
+    }
+    Ok(())
+}
+
+/// Offsets (ciphertext start, ICV start) of an ESP packet of `len` bytes, after checking that it holds at least
+/// `min_payload` bytes of ciphertext padded to `align`.
+pub(crate) fn esp_layout(
+    len: usize,
+    iv_len: usize,
+    icv_len: usize,
+    align: usize,
+    min_payload: usize,
+) -> Result<(usize, usize), DropReason> {
+    let ct = crate::wire::esp::HEADER_LEN + iv_len;
+    let icv = len.checked_sub(icv_len).filter(|&i| i >= ct + min_payload).ok_or(DropReason::BadLength)?;
+    if (icv - ct) % align != 0 {
+        return Err(DropReason::BadLength);
+    }
+    Ok((ct, icv))
+}
+
 /// One ESP packet handed to the crypto layer.
 #[derive(Debug)]
 pub struct EspJob<'a> {

@@ -25,12 +25,7 @@ impl SoftwareEsp {
         integrity: IntegrityAlgorithm,
         auth_key: &[u8],
     ) -> Result<Self, CryptoError> {
-        if encryption.is_aead() && integrity != IntegrityAlgorithm::None {
-            return Err(CryptoError::AeadWithIntegrity(encryption.name()));
-        }
-        if encryption == EncryptionAlgorithm::Null && integrity == IntegrityAlgorithm::None {
-            return Err(CryptoError::NullNull);
-        }
+        super::check_suite(encryption, cipher_key, integrity, auth_key)?;
         let cipher = Cipher::new(encryption, cipher_key)?;
         let integrity = Integrity::new(integrity, auth_key)?;
         let icv_len = if encryption.is_aead() { GCM_ICV_LEN } else { integrity.icv_len() };
@@ -43,12 +38,7 @@ impl SoftwareEsp {
 
     /// Offsets (ciphertext start, ICV start) after validating the packet length.
     fn layout(&self, len: usize, min_payload: usize) -> Result<(usize, usize), DropReason> {
-        let ct = HEADER_LEN + self.iv_len;
-        let icv = len.checked_sub(self.icv_len).filter(|&i| i >= ct + min_payload).ok_or(DropReason::BadLength)?;
-        if (icv - ct) % self.encryption.pad_align() != 0 {
-            return Err(DropReason::BadLength);
-        }
-        Ok((ct, icv))
+        super::esp_layout(len, self.iv_len, self.icv_len, self.encryption.pad_align(), min_payload)
     }
 
     /// Seals one job with the given IV (instead of the derived one); for known-answer tests with fixed IVs.
