@@ -43,15 +43,21 @@ impl core::fmt::Debug for Cipher {
 /// which is unique per packet, so IVs are pseudo-random and never repeat without per-packet randomness calls.
 pub struct IvGen(Aes128);
 
+impl core::fmt::Debug for IvGen {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("IvGen(..)")
+    }
+}
+
 impl IvGen {
-    fn random() -> Result<Self, CryptoError> {
+    pub(crate) fn random() -> Result<Self, CryptoError> {
         use ring::rand::SecureRandom;
         let mut k = zeroize::Zeroizing::new([0u8; 16]);
         ring::rand::SystemRandom::new().fill(&mut k[..]).map_err(|_| CryptoError::Random)?;
         Ok(Self(Aes128::new(GenericArray::from_slice(&k[..]))))
     }
 
-    fn iv(&self, seq: u64, out: &mut [u8]) {
+    pub(crate) fn iv(&self, seq: u64, out: &mut [u8]) {
         let mut b = Block::<Aes128>::default();
         b[8..].copy_from_slice(&seq.to_be_bytes());
         self.0.encrypt_block(&mut b);
