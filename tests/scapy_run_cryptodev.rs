@@ -3,37 +3,11 @@
 //! traffic from each peer and espgate must decrypt it to the original; espgate encrypts cleartext for each peer and
 //! Scapy must decrypt it. `show crypto ipsec sa` names the device as every SA's backend.
 mod common;
+#[path = "common/manual_maps.rs"]
+mod manual_maps;
 
-use common::*;
-use serde_json::{json, Value};
-
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-const OUR_IN: [u8; 6] = [2, 0, 0, 0, 0xa, 0];
-const OUR_OUT: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
-const HOST: [u8; 6] = [2, 0, 0, 0, 0xc, 1];
-const PER_MAP: usize = 4;
-
-struct Combo {
-    enc: &'static str,
-    integ: Option<&'static str>,
-    scapy_enc: &'static str,
-    scapy_auth: Option<&'static str>,
-    enc_key: usize,
-    auth_key: usize,
-    esn: bool,
-}
-
-const fn c(
-    enc: &'static str,
-    integ: Option<&'static str>,
-    scapy: (&'static str, Option<&'static str>),
-    keys: (usize, usize),
-    esn: bool,
-) -> Combo {
-    Combo { enc, integ, scapy_enc: scapy.0, scapy_auth: scapy.1, enc_key: keys.0, auth_key: keys.1, esn }
-}
+use manual_maps::{c, Combo};
+use serde_json::Value;
 
 const COMBOS: [Combo; 9] = [
     c("esp-gcm-128", None, ("AES-GCM", None), (20, 0), false),
@@ -46,134 +20,6 @@ const COMBOS: [Combo; 9] = [
     c("esp-3des", Some("esp-sha-hmac"), ("3DES", Some("HMAC-SHA1-96")), (24, 20), false),
     c("esp-null", Some("esp-sha384-hmac"), ("NULL", Some("SHA2-384-192")), (0, 48), false),
 ];
-
-fn peer(i: usize) -> [u8; 4] {
-    [198, 51, 100, 10 + i as u8]
-}
-
-fn peer_mac(i: usize) -> [u8; 6] {
-    [2, 0, 0, 0, 0xe, i as u8]
-}
-
-fn remote_host(i: usize) -> [u8; 4] {
-    [203, 0, 113, 16 * i as u8 + 1]
-}
-
-fn ip_str(a: [u8; 4]) -> String {
-    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
-}
-
-fn config(dir: &Path, crypto: &str) -> String {
-    let d = dir.display();
-    let mut s = format!(
-        r#"
-[engine]
-workers = [1]
-control_core = 0
-{crypto}
-
-[control]
-socket = "{d}/gw.sock"
-
-[[interface]]
-name = "inside"
-device = "net_pcap0,rx_pcap={d}/in_rx.pcap,tx_pcap={d}/in_tx.pcap"
-address = "192.0.2.1/24"
-mac = "02:00:00:00:0a:00"
-
-[[interface]]
-name = "outside"
-device = "net_pcap1,rx_pcap={d}/out_rx.pcap,tx_pcap={d}/out_tx.pcap"
-address = "198.51.100.1/24"
-mac = "02:00:00:00:0a:01"
-crypto_map = "CM1"
-
-[[neighbor]]
-address = "192.0.2.10"
-mac = "02:00:00:00:0c:01"
-interface = "inside"
-"#
-    );
-    for (i, c) in COMBOS.iter().enumerate() {
-        let p = ip_str(peer(i));
-        let net = format!("203.0.113.{}/28", 16 * i);
-        let integ = c.integ.map(|x| format!("esp_integrity = \"{x}\"\n")).unwrap_or_default();
-        let keys = |seed: usize| {
-            let mut k = Vec::new();
-            if c.enc_key > 0 {
-                k.push(format!("cipher_key = \"{}\"", key(c.enc_key, seed)));
-            }
-            if c.auth_key > 0 {
-                k.push(format!("auth_key = \"{}\"", key(c.auth_key, seed + 100)));
-            }
-            k.join(", ")
-        };
-        let m = peer_mac(i);
-        let mac = m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-        s += &format!(
-            r#"
-[[neighbor]]
-address = "{p}"
-mac = "{mac}"
-interface = "outside"
-
-[[route]]
-destination = "{net}"
-next_hop = "{p}"
-interface = "outside"
-
-[[transform_set]]
-name = "TS{i}"
-esp_encryption = "{}"
-{integ}mode = "tunnel"
-
-[[access_list]]
-name = "VPN{i}"
-entries = [{{ action = "permit", protocol = "ip", source = "192.0.2.0/24", destination = "{net}" }}]
-
-[[crypto_map]]
-name = "CM1"
-seq = {}
-kind = "ipsec-manual"
-peer = "{p}"
-match_address = "VPN{i}"
-transform_sets = ["TS{i}"]
-esn = {}
-inbound_esp = {{ spi = {}, {} }}
-outbound_esp = {{ spi = {}, {} }}
-"#,
-            c.enc,
-            10 * (i + 1),
-            c.esn,
-            0x10000 + i,
-            keys(2 * i),
-            0x20000 + i,
-            keys(2 * i + 1),
-        );
-    }
-    s
-}
-
-fn sa_case(id: String, op: &str, i: usize, inbound: bool, seq: usize, packet: &[u8]) -> Value {
-    let c = &COMBOS[i];
-    let (spi, seed) = if inbound { (0x10000 + i, 2 * i) } else { (0x20000 + i, 2 * i + 1) };
-    let (src, dst) =
-        if inbound { (ip_str(peer(i)), "198.51.100.1".to_string()) } else { ("198.51.100.1".into(), ip_str(peer(i))) };
-    json!({
-        "id": id, "op": op, "enc": c.scapy_enc, "enc_key": key(c.enc_key, seed),
-        "auth": c.scapy_auth, "auth_key": if c.auth_key > 0 { key(c.auth_key, seed + 100) } else { String::new() },
-        "spi": spi, "mode": "tunnel", "tunnel_src": src, "tunnel_dst": dst, "nat_t": false, "esn": c.esn,
-        "seq": seq, "packet": hex(packet),
-    })
-}
-
-/// The inner packet as the gateway forwards it: TTL one lower, header checksum still valid.
-fn assert_forwarded(got_ip: &[u8], orig_ip: &[u8], what: &str) {
-    assert_eq!(got_ip.len(), orig_ip.len(), "{what}: length");
-    assert_eq!(got_ip[8], orig_ip[8] - 1, "{what}: TTL");
-    assert_eq!(checksum(&got_ip[..20]), 0, "{what}: header checksum");
-    assert_eq!(&got_ip[12..], &orig_ip[12..], "{what}: addresses and payload");
-}
 
 #[test]
 fn scapy_and_espgate_agree_through_the_aesni_mb_cryptodev() {
@@ -209,87 +55,8 @@ fn auto_chooses_per_suite_by_measurement() {
 /// Runs every combination through `espgate run` with the `[engine]` crypto lines given, both ways against Scapy;
 /// returns the daemon's log and what `show crypto ipsec sa --json` said.
 fn agree_with_scapy(crypto: &str, name: &str) -> (String, Value) {
-    let dir = TempDir::new(name);
-    let d = &dir.0;
-    let n = COMBOS.len();
-    let inner_in: Vec<Vec<u8>> = (0..n * PER_MAP)
-        .map(|k| {
-            let (i, j) = (k / PER_MAP, k % PER_MAP);
-            let payload: Vec<u8> = (0..(k * 37) % 1200 + 1).map(|x| (x + k) as u8).collect();
-            udp_frame(OUR_IN, HOST, remote_host(i), [192, 0, 2, 10], 64 - j as u8, &payload)[14..].to_vec()
-        })
-        .collect();
-    let inner_out: Vec<Vec<u8>> = (0..n * PER_MAP)
-        .map(|k| {
-            let i = k / PER_MAP;
-            let payload: Vec<u8> = (0..(k * 53) % 1300 + 1).map(|x| (x ^ k) as u8).collect();
-            udp_frame(OUR_IN, HOST, [192, 0, 2, 10], remote_host(i), 64, &payload)[14..].to_vec()
-        })
-        .collect();
-    let enc_cases = (0..n * PER_MAP)
-        .map(|k| sa_case(format!("enc{k}"), "encrypt", k / PER_MAP, true, k % PER_MAP + 1, &inner_in[k]))
-        .collect();
-    let esp_in: Vec<Vec<u8>> = scapy(enc_cases)
-        .iter()
-        .enumerate()
-        .map(|(k, r)| {
-            [&OUR_OUT[..], &peer_mac(k / PER_MAP), &[0x08, 0x00], &unhex(r["packet"].as_str().unwrap())].concat()
-        })
-        .collect();
-    write_pcap(&d.join("out_rx.pcap"), &esp_in);
-    let clear: Vec<Vec<u8>> = inner_out.iter().map(|ip| [&OUR_IN[..], &HOST, &[0x08, 0x00], ip].concat()).collect();
-    write_pcap(&d.join("in_rx.pcap"), &clear);
-    let cfg = d.join("gw.toml");
-    write_config(&cfg, &config(d, crypto));
-
-    let daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--seconds", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut shown = None;
-    for _ in 0..60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
-            .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
-            .arg(d.join("gw.sock"))
-            .output()
-            .unwrap();
-        if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
-            shown = Some(v);
-            break;
-        }
-    }
-    let out = daemon.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "espgate run failed:\n{log}");
+    let (log, shown) = manual_maps::agree_with_scapy(name, &COMBOS, crypto, 4, true);
     let v = shown.unwrap_or_else(|| panic!("show crypto ipsec sa never answered:\n{log}"));
-    assert_eq!(v["sas"].as_array().unwrap().len(), n, "{v}");
-
-    let decrypted = read_pcap(&d.join("in_tx.pcap"));
-    assert_eq!(decrypted.len(), n * PER_MAP, "every Scapy packet decrypted:\n{log}");
-    for (k, f) in decrypted.iter().enumerate() {
-        let c = &COMBOS[k / PER_MAP];
-        assert_forwarded(&f[14..], &inner_in[k], &format!("{} esn={} packet {k} (Scapy -> espgate)", c.enc, c.esn));
-    }
-    let esp_out = read_pcap(&d.join("out_tx.pcap"));
-    assert_eq!(esp_out.len(), n * PER_MAP, "every cleartext packet encrypted:\n{log}");
-    let dec_cases = esp_out
-        .iter()
-        .enumerate()
-        .map(|(k, f)| {
-            assert_eq!(&f[0..6], &peer_mac(k / PER_MAP), "sent to the peer's MAC");
-            assert_eq!(f[14 + 9], 50, "ESP");
-            sa_case(format!("dec{k}"), "decrypt", k / PER_MAP, false, 1, &f[14..])
-        })
-        .collect();
-    for (k, r) in scapy(dec_cases).iter().enumerate() {
-        let c = &COMBOS[k / PER_MAP];
-        let inner = unhex(r["packet"].as_str().unwrap());
-        assert_forwarded(&inner, &inner_out[k], &format!("{} esn={} packet {k} (espgate -> Scapy)", c.enc, c.esn));
-    }
+    assert_eq!(v["sas"].as_array().unwrap().len(), COMBOS.len(), "{v}");
     (log, v)
 }
