@@ -38,6 +38,8 @@ fn main() {
     build.compile("espgate_dpdk_shim");
     // Drivers whose own APIs espgate calls (rte_eth_from_rings). The other PMDs are loaded by EAL at run time.
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
+    // rte_vdev_init: `crypto = "auto"` creates its crypto vdev after EAL init, so a missing driver is not fatal.
+    println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let bindings = bindgen::Builder::default()
@@ -59,6 +61,7 @@ fn main() {
         .allowlist_function("rte_cryptodev_(get_dev_id|count|configure|start|stop|close|info_get|queue_pair_setup)")
         .allowlist_function("rte_cryptodev_(socket_id|name_get|sym_session_free|sym_get_private_session_size)")
         .allowlist_function("rte_cryptodev_sym_session_pool_create")
+        .allowlist_function("rte_vdev_(init|uninit)")
         .allowlist_type("rte_cryptodev_(info|config|qp_conf)")
         .allowlist_type("rte_crypto_(aead|cipher|auth)_algorithm")
         .allowlist_type("rte_crypto_op_status")

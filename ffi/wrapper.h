@@ -14,5 +14,6 @@
 #include <rte_thread.h>
 #include <rte_cryptodev.h>
 #include <rte_crypto.h>
+#include <rte_bus_vdev.h>
 #include "shim.h"
 #include "shim_crypto.h"

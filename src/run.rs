@@ -157,7 +157,8 @@ pub fn run(o: &RunOpts) -> Result<()> {
     if let Some(w) = worker_lcores.iter().find(|w| !started.contains(w)) {
         bail!("engine.workers: lcore {w} is not a worker lcore EAL started ({started:?})");
     }
-    crypto::init(&cfg, &eal, &worker_lcores)?;
+    // Owned here, shared with IKE; dropped (with the SAs on the device) before EAL goes.
+    let crypto = Arc::new(crypto::CryptoFactory::open(&cfg, &eal, &worker_lcores)?);
     let n_workers = worker_lcores.len();
     let n_queues = n_workers as u16;
     let pool = Mempool::new(&eal, "espgate_pool", 16383, 256, mbuf_data_room(&cfg), None)?;
@@ -204,7 +205,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
     let mut views = Vec::new();
     for m in &maps {
         let what = || format!("crypto map {} {}", m.name, m.seq);
-        let built = manual_sas(&cfg, &tables, m)?;
+        let built = manual_sas(&cfg, &crypto, &tables, m)?;
         if let (Some((inbound, outbound)), Some((inb, _))) = (built.esp, &m.manual) {
             dps[handoff::esp_owner(inb, n_workers)].install_inbound(inbound).with_context(what)?;
             for dp in dps.iter_mut() {
@@ -258,7 +259,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
 
     let handles = plan_handles(&maps);
     let ike = match ike_address(&cfg) {
-        Some(a) => Ike::new(&cfg, a, &handles)?,
+        Some(a) => Ike::new(&cfg, a, &handles, crypto.clone())?,
         None => None,
     };
     let hup = Arc::new(AtomicBool::new(false));
@@ -288,6 +289,7 @@ pub fn run(o: &RunOpts) -> Result<()> {
         capture: None,
         ike,
         metrics,
+        crypto,
     };
     daemon.run(&term, o.seconds.map(Duration::from_secs));
     if let Some(ike) = daemon.ike.as_mut() {
@@ -310,9 +312,10 @@ pub fn run(o: &RunOpts) -> Result<()> {
     for c in &ch.channels {
         while c.handoff.recv(c.worker).is_some() {}
     }
-    // Ports close (net_pcap finishes its files) before the pool and EAL go; the crypto device goes with its SAs.
+    // The crypto device goes with the last SAs on it (the workers' went above; the daemon holds the views and
+    // IKE's) and the factory. Ports close (net_pcap finishes its files) before the pool and EAL go.
+    drop(daemon);
     drop(ports);
-    crypto::shutdown();
     Ok(())
 }
 
@@ -369,6 +372,8 @@ struct Daemon<'a> {
     capture: Option<crate::capture::Session>,
     ike: Option<Ike>,
     metrics: Option<crate::metrics::Exporter>,
+    /// Builds every ESP SA on its entry's backend (shared with `ike`).
+    crypto: Arc<crypto::CryptoFactory>,
 }
 
 impl Daemon<'_> {
@@ -552,7 +557,10 @@ impl Daemon<'_> {
                 let Some(m) = self.cfg.crypto_maps.iter().find(|m| m.name == name && m.seq == seq) else {
                     continue;
                 };
-                let esp = a.esp.as_ref().map(|e| ((e.inbound.0, e.in_counters.clone()), e.outbound.clone()));
+                let esp = a
+                    .esp
+                    .as_ref()
+                    .map(|e| ((e.inbound.0, e.in_counters.clone()), e.outbound.clone(), e.backends.clone()));
                 let ah = a.ah.as_ref().map(|h| {
                     ah_view(&self.cfg, (&m.name, m.seq), (h.inbound.0, h.in_counters.clone()), h.outbound.clone())
                 });
@@ -752,8 +760,8 @@ impl Shown<'_> {
     }
 }
 
-/// The ESP half of a pair as `show` reads it: (inbound SPI, its counters), the outbound SA.
-type EspView = ((u32, Arc<engine::sa::SaCounters>), Arc<OutboundSa>);
+/// The ESP half of a pair as `show` reads it: (inbound SPI, its counters), the outbound SA, their backends.
+type EspView = ((u32, Arc<engine::sa::SaCounters>), Arc<OutboundSa>, show::EspBackends);
 
 /// The manual SAs of one crypto map entry, built but not installed (at start into the workers' datapaths, on
 /// reload through their command queues), and their `show` view.
@@ -763,13 +771,27 @@ struct ManualSas {
     view: Option<show::MapView>,
 }
 
-fn manual_sas(cfg: &Config, tables: &engine::datapath::Tables, m: &plan::MapPlan) -> Result<ManualSas> {
+fn manual_sas(
+    cfg: &Config,
+    crypto: &crypto::CryptoFactory,
+    tables: &engine::datapath::Tables,
+    m: &plan::MapPlan,
+) -> Result<ManualSas> {
     let what = || format!("crypto map {} {}", m.name, m.seq);
+    // The entry's choice from `cfg` itself: on reload, the factory still has the running config's.
+    let choice = cfg
+        .crypto_maps
+        .iter()
+        .find(|c| c.name == m.name && c.seq == m.seq)
+        .map_or(cfg.engine.crypto, |c| c.crypto_backend(&cfg.engine));
+    let mut backends = show::EspBackends::default();
     let esp = match &m.manual {
-        Some((inb, outb)) => Some((
-            crypto::inbound(inb.clone()).with_context(what)?,
-            Arc::new(crypto::outbound(outb.clone()).with_context(what)?),
-        )),
+        Some((inb, outb)) => {
+            let i = crypto.inbound(choice, inb.clone()).with_context(what)?;
+            let o = crypto.outbound(choice, outb.clone()).with_context(what)?;
+            backends = show::EspBackends { inbound: i.backend, outbound: o.backend };
+            Some((i.sa, Arc::new(o.sa)))
+        }
         None => None,
     };
     // AH alone, or the AH of an ESP+AH bundle (the plan links the two inbound SAs).
@@ -780,7 +802,7 @@ fn manual_sas(cfg: &Config, tables: &engine::datapath::Tables, m: &plan::MapPlan
         )),
         None => None,
     };
-    let esp_view = esp.as_ref().map(|(i, o)| ((i.params().spi.0, i.shared_counters()), o.clone()));
+    let esp_view = esp.as_ref().map(|(i, o)| ((i.params().spi.0, i.shared_counters()), o.clone(), backends));
     let ah_view =
         ah.as_ref().map(|(i, o)| ah_view(cfg, (&m.name, m.seq), (i.params().spi.0, i.shared_counters()), o.clone()));
     let view = (esp_view.is_some() || ah_view.is_some())
@@ -828,14 +850,14 @@ fn map_view(
     let path_mtu = tables.routes.lookup(peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
     // The outermost SA decides the mode, the addresses and the port; the MTU left for the inner packet counts both.
     let outer = match (&esp, &ah) {
-        (Some((_, sa)), _) => Some(sa.params()),
+        (Some((_, sa, _)), _) => Some(sa.params()),
         (None, Some(a)) => Some(a.outbound.1.params()),
         (None, None) => None,
     };
     let mode = outer.map_or(engine::sa::Mode::Transport, |p| p.mode);
     let peer_port = outer.and_then(|p| p.nat_t).map_or(500, |n| n.remote_port);
     let encapsulated = |l: usize| {
-        let l = esp.as_ref().map_or(l, |(_, sa)| sa.encapsulated_len(l, 20));
+        let l = esp.as_ref().map_or(l, |(_, sa, _)| sa.encapsulated_len(l, 20));
         ah.as_ref().map_or(l, |a| a.outbound.1.encapsulated_len(l, !peer.is_ipv4()))
     };
     let plaintext_mtu = (0..=usize::from(path_mtu)).rev().find(|&l| encapsulated(l) <= usize::from(path_mtu));
@@ -857,12 +879,13 @@ fn map_view(
             None => String::new(),
         }),
         mode: if matches!(mode, engine::sa::Mode::Tunnel { .. }) { "tunnel" } else { "transport" },
-        iv_size: esp.as_ref().map_or(0, |(_, sa)| sa.params().encryption.iv_len()),
+        iv_size: esp.as_ref().map_or(0, |(_, sa, _)| sa.params().encryption.iv_len()),
         path_mtu,
         plaintext_mtu: plaintext_mtu.unwrap_or(0),
         replay_window: cfg.engine.replay_window,
-        inbound: esp.as_ref().map(|(i, _)| i.clone()),
-        outbound: esp.as_ref().map(|(_, sa)| (sa.params().spi.0, sa.clone())),
+        inbound: esp.as_ref().map(|(i, _, _)| i.clone()),
+        outbound: esp.as_ref().map(|(_, sa, _)| (sa.params().spi.0, sa.clone())),
+        esp_backends: esp.as_ref().map(|(_, _, b)| b.clone()).unwrap_or_default(),
         remaining: None,
         ah,
         pfs: entry.and_then(|e| e.pfs).map(|g| g.number()),

@@ -25,6 +25,8 @@ pub struct MapView {
     pub replay_window: u32,
     pub inbound: Option<(u32, Arc<SaCounters>)>,
     pub outbound: Option<(u32, Arc<engine::esp::OutboundSa>)>,
+    /// The crypto backend each ESP SA got when it was built.
+    pub esp_backends: EspBackends,
     /// Remaining lifetime of a negotiated SA: (kilobytes if limited, seconds). `None` for manual keys.
     pub remaining: Option<(Option<u64>, u64)>,
     /// AH of the pair (alone, or over ESP in a bundle).
@@ -33,6 +35,14 @@ pub struct MapView {
     pub pfs: Option<u16>,
     /// The peer's UDP port for IKE and ESP: 4500 with NAT-T.
     pub peer_port: u16,
+}
+
+/// Which backend runs each ESP SA's crypto, as it was built: `cpu`, `cryptodev crypto_aesni_mb0 (cpu-crypto)`,
+/// `cpu (auto)`, ... (see `run::crypto`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EspBackends {
+    pub inbound: String,
+    pub outbound: String,
 }
 
 /// The AH SAs of a pair.
@@ -130,8 +140,10 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
                 "plaintext_mtu": m.plaintext_mtu, "path_mtu": m.path_mtu,
                 "current_outbound_spi": m.outbound.as_ref().map(|(s, _)| *s).or(m.ah.as_ref().map(|a| a.outbound.0)),
                 "pfs": m.pfs.is_some(), "dh_group": m.pfs,
-                "inbound_esp_sas": m.inbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
-                "outbound_esp_sas": m.outbound.as_ref().map(|(spi, _)| vec![sa_json(*spi, m)]).unwrap_or_default(),
+                "inbound_esp_sas": m.inbound.as_ref()
+                    .map(|(spi, _)| vec![sa_json(*spi, m, &m.esp_backends.inbound)]).unwrap_or_default(),
+                "outbound_esp_sas": m.outbound.as_ref()
+                    .map(|(spi, _)| vec![sa_json(*spi, m, &m.esp_backends.outbound)]).unwrap_or_default(),
                 "inbound_ah_sas": m.ah.as_ref().map(|a| vec![ah_json(a.inbound.0, a, m)]).unwrap_or_default(),
                 "outbound_ah_sas": m.ah.as_ref().map(|a| vec![ah_json(a.outbound.0, a, m)]).unwrap_or_default(),
                 "keying": if m.remaining.is_some() { "isakmp" } else { "manual" },
@@ -141,15 +153,13 @@ pub fn ipsec_sa_json(maps: &[MapView], peer: Option<IpAddr>, no_sa_send: u64, in
     json!({ "sas": entries })
 }
 
-fn sa_json(spi: u32, m: &MapView) -> Value {
+fn sa_json(spi: u32, m: &MapView, backend: &str) -> Value {
     let weak = m.outbound.as_ref().is_some_and(|(_, sa)| {
         let p = sa.params();
         p.encryption.is_weak() || p.integrity == engine::crypto::IntegrityAlgorithm::HmacMd5_96
     });
     let mut e = sa_entry(spi, weak, &m.transform, m.iv_size, m);
-    // Which backend runs the ESP crypto: `cpu`, or e.g. `cryptodev crypto_aesni_mb0 (cpu-crypto)`.
-    let backend =
-        m.outbound.as_ref().map_or_else(|| "cpu".to_string(), |(_, sa)| crate::run::crypto::label(sa.params()));
+    // Which backend runs this SA's crypto: `cpu`, or e.g. `cryptodev crypto_aesni_mb0 (cpu-crypto)`.
     e["crypto_backend"] = json!(backend);
     e
 }
@@ -480,6 +490,10 @@ mod tests {
                 replay_window: 1024,
                 inbound: Some((8192, Arc::default())),
                 outbound: Some((4096, sa)),
+                esp_backends: EspBackends {
+                    inbound: "cpu".into(),
+                    outbound: "cryptodev crypto_aesni_mb0 (cpu-crypto) (auto)".into(),
+                },
                 remaining: None,
                 ah: None,
                 pfs: None,
@@ -493,9 +507,18 @@ mod tests {
         assert_eq!(v["sas"][1]["outbound_esp_sas"][0]["weak"], false);
         let text = render_ipsec_sa(&v, false);
         assert_eq!(text.matches(" (weak)").count(), 2, "inbound and outbound of the DES entry:\n{text}");
-        // No backend chosen in this process (unit test): the software one, on every ESP SA.
-        assert_eq!(v["sas"][0]["outbound_esp_sas"][0]["crypto_backend"], "cpu");
-        assert_eq!(text.matches("crypto backend: cpu\n").count(), 4, "{text}");
+        // Each SA says the backend it was built on (the two directions of a pair may differ).
+        assert_eq!(v["sas"][0]["inbound_esp_sas"][0]["crypto_backend"], "cpu");
+        assert_eq!(
+            v["sas"][0]["outbound_esp_sas"][0]["crypto_backend"],
+            "cryptodev crypto_aesni_mb0 (cpu-crypto) (auto)"
+        );
+        assert_eq!(text.matches("crypto backend: cpu\n").count(), 2, "{text}");
+        assert_eq!(
+            text.matches("crypto backend: cryptodev crypto_aesni_mb0 (cpu-crypto) (auto)\n").count(),
+            2,
+            "{text}"
+        );
     }
 
     #[test]
@@ -522,6 +545,7 @@ mod tests {
             replay_window: 1024,
             inbound: None,
             outbound: None,
+            esp_backends: EspBackends::default(),
             remaining: Some((None, 3000)),
             ah: Some(AhView {
                 inbound: (0x4000, Arc::default()),

@@ -2,6 +2,9 @@
 //! `crypto_aesni_mb0`: GCM and CBC + HMAC-SHA1 with and without ESN, and the other suites once each. Scapy encrypts
 //! traffic from each peer and espgate must decrypt it to the original; espgate encrypts cleartext for each peer and
 //! Scapy must decrypt it. `show crypto ipsec sa` names the device as every SA's backend.
+//!
+//! Then the same with `crypto = "auto"`, with the default (no `crypto` key: auto, the device created after EAL init),
+//! with crypto map entries on different backends in one daemon, and with a device whose driver is not there.
 mod common;
 #[path = "common/manual_maps.rs"]
 mod manual_maps;
@@ -50,6 +53,75 @@ fn auto_chooses_per_suite_by_measurement() {
             }
         }
     }
+}
+
+/// Entries of one daemon on different backends by their own `crypto` key, the engine on its default (auto): the
+/// entry that asks for the device gets it, the one that asks for software gets software, the others are measured;
+/// `show crypto ipsec sa --json` reports each SA's own backend.
+#[test]
+fn each_crypto_map_entry_gets_the_backend_it_asks_for() {
+    const MIXED: [Combo; 4] = [
+        COMBOS[2].on("cryptodev"),
+        COMBOS[2].on("cpu"),
+        COMBOS[0].on("cryptodev"),
+        // No key: [engine] crypto, auto by default; 3DES in intel-ipsec-mb is far faster than software.
+        COMBOS[7],
+    ];
+    let (log, shown) = manual_maps::agree_with_scapy("scapy-run-crypto-mixed", &MIXED, "", 3, true);
+    let v = shown.unwrap_or_else(|| panic!("show crypto ipsec sa never answered:\n{log}"));
+    let sas = v["sas"].as_array().unwrap();
+    assert_eq!(sas.len(), MIXED.len(), "{v}");
+    assert!(log.contains("crypto: device crypto_aesni_mb0 (driver crypto_aesni_mb)"), "{log}");
+    let want = [
+        "cryptodev crypto_aesni_mb0 (cpu-crypto)",
+        "cpu",
+        "cryptodev crypto_aesni_mb0 (cpu-crypto)",
+        "cryptodev crypto_aesni_mb0 (cpu-crypto) (auto)",
+    ];
+    for (seq, want) in want.iter().enumerate() {
+        let e =
+            sas.iter().find(|e| e["seq"] == 10 * (seq + 1)).unwrap_or_else(|| panic!("seq {}: {v}", 10 * (seq + 1)));
+        for dir in ["inbound_esp_sas", "outbound_esp_sas"] {
+            assert_eq!(e[dir][0]["crypto_backend"], *want, "seq {}: {e}", 10 * (seq + 1));
+        }
+    }
+    // Only the suite on auto was measured.
+    assert_eq!(log.matches("crypto: auto: ESP").count(), 1, "{log}");
+}
+
+/// No `crypto` key anywhere: auto, with the device created after EAL init (not on the EAL command line); the daemon
+/// starts and passes traffic both ways, and every SA says it was chosen by auto.
+#[test]
+fn the_default_is_auto_and_passes_traffic() {
+    let (log, shown) = manual_maps::agree_with_scapy("scapy-run-crypto-default", &COMBOS[..3], "", 3, true);
+    let v = shown.unwrap_or_else(|| panic!("show crypto ipsec sa never answered:\n{log}"));
+    assert!(log.contains("crypto: device crypto_aesni_mb0 (driver crypto_aesni_mb)"), "{log}");
+    for e in v["sas"].as_array().unwrap() {
+        for dir in ["inbound_esp_sas", "outbound_esp_sas"] {
+            assert!(e[dir][0]["crypto_backend"].as_str().unwrap_or_default().ends_with("(auto)"), "{e}");
+        }
+    }
+}
+
+/// auto never stops the daemon: a device that cannot be created (here, no driver of that name) is one warning and
+/// software for every suite. An entry that insists on `cryptodev` then stops the start-up, naming itself.
+#[test]
+fn auto_without_its_device_runs_in_software_and_an_entry_asking_for_it_is_a_start_up_error() {
+    let missing = "crypto_devargs = \"crypto_espgate_missing0\"";
+    let (log, shown) = manual_maps::agree_with_scapy("scapy-run-crypto-nodev", &COMBOS[..3], missing, 3, true);
+    assert!(log.contains("crypto: auto: no crypto device \"crypto_espgate_missing0\""), "{log}");
+    let warnings = log.lines().filter(|l| l.contains("WARN") && l.contains("crypto")).count();
+    assert_eq!(warnings, 1, "one warning:\n{log}");
+    let v = shown.unwrap_or_else(|| panic!("show crypto ipsec sa never answered:\n{log}"));
+    for e in v["sas"].as_array().unwrap() {
+        for dir in ["inbound_esp_sas", "outbound_esp_sas"] {
+            assert_eq!(e[dir][0]["crypto_backend"], "cpu (auto: no device)", "{e}");
+        }
+    }
+    let (ok, log) = manual_maps::start_only("crypto-nodev-insist", &[COMBOS[0], COMBOS[2].on("cryptodev")], missing);
+    assert!(!ok, "started without the device an entry asked for:\n{log}");
+    assert!(log.contains("crypto map CM1 20: crypto = \"cryptodev\", but there is no crypto device"), "{log}");
+    assert!(log.contains("crypto_espgate_missing0"), "{log}");
 }
 
 /// Runs every combination through `espgate run` with the `[engine]` crypto lines given, both ways against Scapy;

@@ -139,6 +139,7 @@ const SCHEMA_KEYS: &[&str] = &[
     "crypto_map.outbound_ah",
     "crypto_map.nat_t",
     "crypto_map.esn",
+    "crypto_map.crypto",
     "nat_t.local_port",
     "nat_t.remote_port",
     "manual.spi",

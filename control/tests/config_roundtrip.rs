@@ -105,6 +105,9 @@ fn crypto_map() -> impl Strategy<Value = CryptoMap> {
             outbound_ah: ia,
             nat_t: (seq % 2 == 0).then_some(ManualNatT { local_port: (seq >> 16) as u16, remote_port: seq as u16 }),
             esn: init,
+            // Every backend, and none (the engine's), by seq.
+            crypto: [None, Some(CryptoBackend::Cpu), Some(CryptoBackend::Cryptodev), Some(CryptoBackend::Auto)]
+                [(seq % 4) as usize],
         })
 }
 

@@ -394,8 +394,11 @@ fn replay_window_range() {
 
 #[test]
 fn cryptodev_devargs_only_with_cryptodev() {
-    let text = base_with("control_core = 0", "control_core = 0\ncrypto_devargs = \"crypto_aesni_mb0\"");
+    let text =
+        base_with("control_core = 0", "control_core = 0\ncrypto = \"cpu\"\ncrypto_devargs = \"crypto_aesni_mb0\"");
     assert_one_error(&text, &["engine.crypto_devargs", "only used with crypto = \"cryptodev\" or \"auto\""]);
+    // crypto omitted is "auto", which opens the device devargs names.
+    assert_valid(&base_with("control_core = 0", "control_core = 0\ncrypto_devargs = \"crypto_aesni_mb0\""));
     assert_valid(&base_with(
         "control_core = 0",
         "control_core = 0\ncrypto = \"cryptodev\"\ncrypto_devargs = \"crypto_aesni_mb0\"",
@@ -530,4 +533,66 @@ fn crypto_map_peer_reachable_and_not_ourselves() {
     let text = BASE.replace("peer = \"198.51.100.2\"\nmatch_address", "peer = \"203.0.114.1\"\nmatch_address")
         + "[[isakmp_key]]\npeer = \"0.0.0.0/0\"\nkey = \"k\"\n";
     assert_one_error(&text, &[r#"crypto_map "CM1" seq 10: peer"#, "203.0.114.1 is not reachable"]);
+}
+
+#[test]
+fn crypto_backend_defaults_to_auto_and_entries_may_override_it() {
+    use control::config::{parse, CryptoBackend as B};
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.engine.crypto, B::Auto, "no crypto key: auto");
+    assert_eq!(c.crypto_maps[0].crypto, None);
+    assert_eq!(c.crypto_maps[0].crypto_backend(&c.engine), B::Auto);
+    for (engine, entry, want) in [
+        ("auto", "cpu", B::Cpu),
+        ("auto", "cryptodev", B::Cryptodev),
+        ("cryptodev", "cpu", B::Cpu),
+        ("cryptodev", "auto", B::Auto),
+        ("cpu", "cpu", B::Cpu),
+    ] {
+        let text = base_with("control_core = 0", &format!("control_core = 0\ncrypto = \"{engine}\"")).replacen(
+            "seq = 10\n",
+            &format!("seq = 10\ncrypto = \"{entry}\"\n"),
+            1,
+        );
+        let c = parse(&text).unwrap_or_else(|e| panic!("engine {engine}, entry {entry}: {e}"));
+        assert_eq!(c.crypto_maps[0].crypto_backend(&c.engine), want, "engine {engine}, entry {entry}");
+        // The key survives a round trip through TOML.
+        assert_eq!(parse(&c.to_toml().unwrap()).unwrap(), c);
+    }
+    let text = base_with("control_core = 0", "control_core = 0\ncrypto = \"auto\"").replacen(
+        "seq = 10\n",
+        "seq = 10\ncrypto = \"quantum\"\n",
+        1,
+    );
+    assert!(syntax_error(&text).contains("quantum"), "{}", syntax_error(&text));
+}
+
+#[test]
+fn entry_asking_for_a_device_needs_one_in_the_engine() {
+    for entry in ["cryptodev", "auto"] {
+        let text = base_with("control_core = 0", "control_core = 0\ncrypto = \"cpu\"").replacen(
+            "seq = 10\n",
+            &format!("seq = 10\ncrypto = \"{entry}\"\n"),
+            1,
+        );
+        assert_one_error(
+            &text,
+            &[r#"crypto_map "CM1" seq 10: crypto"#, &format!("\"{entry}\" needs a crypto device"), "opens none"],
+        );
+    }
+    // The same entry on a manual map, with the engine on cryptodev: fine.
+    let k = hex(32);
+    let a = hex(32);
+    let text = manual(
+        r#"esp_encryption = "esp-aes-256""#,
+        r#"esp_integrity = "esp-sha256-hmac""#,
+        &format!(r#"inbound_esp = {{ spi = 4096, cipher_key = "{k}", auth_key = "{a}" }}"#),
+        &format!(r#"outbound_esp = {{ spi = 8192, cipher_key = "{k}", auth_key = "{a}" }}"#),
+    );
+    let text = format!("[engine]\ncrypto = \"cryptodev\"\n{text}").replacen(
+        "seq = 10\n",
+        "seq = 10\ncrypto = \"cryptodev\"\n",
+        1,
+    );
+    assert_valid(&text);
 }

@@ -106,6 +106,8 @@ pub struct Ike {
     faults: Option<(faults::Shim, faults::Shim)>,
     next_conn_id: u32,
     pub stats: IkeStats,
+    /// Builds the ESP SAs on each entry's crypto backend (the daemon's, shared).
+    crypto: std::sync::Arc<crate::run::crypto::CryptoFactory>,
 }
 
 fn proposal(p: &config::IsakmpPolicy, creds: Option<&Credentials>) -> Result<Phase1Proposal> {
@@ -199,7 +201,13 @@ fn keep_up(cfg: &Config, policies: &[CryptoMapPolicy]) -> HashSet<u32> {
 impl Ike {
     /// The IKE endpoint on `local` (UDP 500, and 4500 after a NAT is found), for the config's `ipsec-isakmp` maps.
     /// `handles` are the SPD handles `control::plan` gave the crypto map entries, by name and seq.
-    pub fn new(cfg: &Config, local: IpAddr, handles: &HashMap<(String, u32), u32>) -> Result<Option<Self>> {
+    /// `crypto` builds the ESP SAs, each on the backend its entry asks for.
+    pub fn new(
+        cfg: &Config,
+        local: IpAddr,
+        handles: &HashMap<(String, u32), u32>,
+        crypto: std::sync::Arc<crate::run::crypto::CryptoFactory>,
+    ) -> Result<Option<Self>> {
         let policies = policies_with(cfg, handles)?;
         if policies.is_empty() {
             return Ok(None);
@@ -263,6 +271,7 @@ impl Ike {
             },
             next_conn_id: 1001,
             stats: IkeStats::default(),
+            crypto,
         }))
     }
 

@@ -33,6 +33,8 @@ pub struct EspPair {
     pub inbound_params: Arc<engine::sa::SaParams>,
     pub in_counters: Arc<SaCounters>,
     pub outbound: Arc<OutboundSa>,
+    /// The crypto backend each of the two SAs got, for `show`.
+    pub backends: crate::show::EspBackends,
 }
 
 /// The AH half of a pair (alone, or authenticating ESP in a bundle).
@@ -155,7 +157,7 @@ impl Outbound {
 
 /// Inbound SAs a Quick Mode responder installed at message 2, until message 3 (or the failure) comes.
 pub(super) struct EarlyInbound {
-    esp: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>)>,
+    esp: Option<(Spi, Arc<SaCounters>, Arc<engine::sa::SaParams>, String)>,
     ah: Option<(Spi, Arc<SaCounters>)>,
 }
 
@@ -164,14 +166,18 @@ impl Ike {
     /// message 3 is not lost while message 3 is on its way or being handled.
     pub(super) fn install_early(&mut self, sa: &Phase2Sa, command: &mut dyn FnMut(Command)) {
         let (esp, ah) = sa.engine_sas(self.replay_window);
-        let esp = esp.and_then(|(i, _)| crate::run::crypto::inbound(i).ok());
+        let choice = self.crypto.choice((&sa.map, sa.seq));
+        let esp = esp.and_then(|(i, _)| self.crypto.inbound(choice, i).ok());
         let ah = ah.and_then(|(i, _)| InboundAh::new(i).ok());
         let early = EarlyInbound {
-            esp: esp.as_ref().map(|i| (i.params().spi, i.shared_counters(), Arc::new(i.params().clone()))),
+            esp: esp.as_ref().map(|i| {
+                let p = i.sa.params();
+                (p.spi, i.sa.shared_counters(), Arc::new(p.clone()), i.backend.clone())
+            }),
             ah: ah.as_ref().map(|i| (i.params().spi, i.shared_counters())),
         };
         if let Some(i) = esp {
-            command(Command::InstallInbound(Box::new(i)));
+            command(Command::InstallInbound(Box::new(i.sa)));
         }
         if let Some(i) = ah {
             command(Command::InstallInboundAh(Box::new(i)));
@@ -182,7 +188,7 @@ impl Ike {
     /// The exchange whose inbound SAs went in early failed: they go.
     pub(super) fn drop_early(&mut self, key: (control::isakmp::Cookie, u32), command: &mut dyn FnMut(Command)) {
         if let Some(e) = self.early.remove(&key) {
-            if let Some((spi, _, _)) = e.esp {
+            if let Some((spi, _, _, _)) = e.esp {
                 command(Command::RemoveInbound(spi));
             }
             if let Some((spi, _)) = e.ah {
@@ -196,8 +202,9 @@ impl Ike {
             return self.install_after_early(now, sa, early, command);
         }
         let (esp, ah) = sa.engine_sas(self.replay_window);
+        let choice = self.crypto.choice((&sa.map, sa.seq));
         let esp = match esp.map(|(i, o)| {
-            Ok::<_, engine::sa::SaError>((crate::run::crypto::inbound(i)?, crate::run::crypto::outbound(o)?))
+            Ok::<_, engine::sa::SaError>((self.crypto.inbound(choice, i)?, self.crypto.outbound(choice, o)?))
         }) {
             None => None,
             Some(Ok(p)) => Some(p),
@@ -221,12 +228,13 @@ impl Ike {
         // initiator gives the responder time to install its inbound SAs too.
         let esp = esp.map(|(i, o)| {
             let pair = EspPair {
-                inbound: i.params().spi,
-                inbound_params: Arc::new(i.params().clone()),
-                in_counters: i.shared_counters(),
-                outbound: Arc::new(o),
+                inbound: i.sa.params().spi,
+                inbound_params: Arc::new(i.sa.params().clone()),
+                in_counters: i.sa.shared_counters(),
+                outbound: Arc::new(o.sa),
+                backends: crate::show::EspBackends { inbound: i.backend, outbound: o.backend },
             };
-            command(Command::InstallInbound(Box::new(i)));
+            command(Command::InstallInbound(Box::new(i.sa)));
             pair
         });
         let ah = ah.map(|(i, o)| {
@@ -310,12 +318,17 @@ impl Ike {
         command: &mut dyn FnMut(Command),
     ) {
         let (esp, ah) = sa.engine_sas(self.replay_window);
-        let esp_out = esp.and_then(|(_, o)| crate::run::crypto::outbound(o).ok()).map(Arc::new);
+        let choice = self.crypto.choice((&sa.map, sa.seq));
+        let esp_out = esp.and_then(|(_, o)| self.crypto.outbound(choice, o).ok());
         let ah_out = ah.and_then(|(_, o)| OutboundAh::new(o).ok()).map(Arc::new);
         let esp = match (early.esp, esp_out) {
-            (Some((inbound, in_counters, inbound_params)), Some(outbound)) => {
-                Some(EspPair { inbound, inbound_params, in_counters, outbound })
-            }
+            (Some((inbound, in_counters, inbound_params, in_backend)), Some(o)) => Some(EspPair {
+                inbound,
+                inbound_params,
+                in_counters,
+                outbound: Arc::new(o.sa),
+                backends: crate::show::EspBackends { inbound: in_backend, outbound: o.backend },
+            }),
             _ => None,
         };
         let ah = match (early.ah, ah_out) {

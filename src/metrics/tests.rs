@@ -85,6 +85,7 @@ fn ipsec() -> Value {
         replay_window: 1024,
         inbound: Some((0x1000, inb)),
         outbound: Some((0xc0ffee01, out)),
+        esp_backends: crate::show::EspBackends::default(),
         remaining: Some((Some(4000), 3500)),
         ah: None,
         pfs: None,

@@ -36,6 +36,8 @@ impl Daemon<'_> {
         if new.pki != self.cfg.pki {
             bail!("[pki] changes need a restart (credentials are read at start)");
         }
+        // An entry asking for a crypto device the daemon could not open is refused before anything changes.
+        self.crypto.check(&new)?;
         let old_handle: HashMap<(String, u32), u32> = plan_handles(&self.maps);
         let keep: HashMap<(String, u32), u32> = diff
             .unchanged
@@ -57,7 +59,7 @@ impl Daemon<'_> {
         let mut views = Vec::new();
         let fresh: Vec<&(String, u32)> = diff.added.iter().chain(&diff.changed).collect();
         for m in p.maps.iter().filter(|m| fresh.contains(&&(m.name.clone(), m.seq))) {
-            let built = super::manual_sas(&new, &p.tables, m)?;
+            let built = super::manual_sas(&new, &self.crypto, &p.tables, m)?;
             if let Some((inbound, outbound)) = built.esp {
                 installs.push(Command::InstallInbound(Box::new(inbound)));
                 installs.push(Command::InstallOutbound(m.handle, outbound));
@@ -68,6 +70,8 @@ impl Daemon<'_> {
             }
             views.extend(built.view);
         }
+        // IKE builds the SAs of the new and changed entries on the backends the new config asks for.
+        self.crypto.set_config(&new)?;
         let now = Instant::now();
         let mut commands = Vec::new();
         // 1. The SAs of removed and changed entries go.
@@ -96,7 +100,7 @@ impl Daemon<'_> {
                 ike.flush(&mut |_| {});
                 self.ike = None;
             }
-            (None, Some(a)) => self.ike = crate::ike::Ike::new(&new, a, &handles)?,
+            (None, Some(a)) => self.ike = crate::ike::Ike::new(&new, a, &handles, self.crypto.clone())?,
             (None, None) => {}
         }
         // 3. New tables (learned neighbors kept), 4. new manual SAs.

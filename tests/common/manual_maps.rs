@@ -12,7 +12,8 @@ const OUR_OUT: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
 const HOST: [u8; 6] = [2, 0, 0, 0, 0xc, 1];
 const PER_MAP: usize = 4;
 
-/// One crypto map entry: espgate's transform set names, Scapy's, key lengths, ESN.
+/// One crypto map entry: espgate's transform set names, Scapy's, key lengths, ESN, and its own `crypto` key.
+#[derive(Clone, Copy)]
 pub struct Combo {
     pub enc: &'static str,
     pub integ: Option<&'static str>,
@@ -21,6 +22,15 @@ pub struct Combo {
     pub enc_key: usize,
     pub auth_key: usize,
     pub esn: bool,
+    /// The entry's `crypto = "..."` (none: `[engine] crypto` decides).
+    pub crypto: Option<&'static str>,
+}
+
+impl Combo {
+    /// The same entry with its own `crypto` key.
+    pub const fn on(self, crypto: &'static str) -> Self {
+        Combo { crypto: Some(crypto), ..self }
+    }
 }
 
 pub const fn c(
@@ -30,7 +40,7 @@ pub const fn c(
     keys: (usize, usize),
     esn: bool,
 ) -> Combo {
-    Combo { enc, integ, scapy_enc: scapy.0, scapy_auth: scapy.1, enc_key: keys.0, auth_key: keys.1, esn }
+    Combo { enc, integ, scapy_enc: scapy.0, scapy_auth: scapy.1, enc_key: keys.0, auth_key: keys.1, esn, crypto: None }
 }
 
 fn peer(i: usize) -> [u8; 4] {
@@ -95,6 +105,7 @@ interface = "inside"
             k.join(", ")
         };
         let esn = if c.esn { "esn = true\n" } else { "" };
+        let crypto = c.crypto.map(|b| format!("crypto = \"{b}\"\n")).unwrap_or_default();
         let mac = peer_mac(i).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
         s += &format!(
             r#"
@@ -124,7 +135,7 @@ kind = "ipsec-manual"
 peer = "{p}"
 match_address = "VPN{i}"
 transform_sets = ["TS{i}"]
-{esn}inbound_esp = {{ spi = {}, {} }}
+{esn}{crypto}inbound_esp = {{ spi = {}, {} }}
 outbound_esp = {{ spi = {}, {} }}
 "#,
             c.enc,
@@ -157,6 +168,25 @@ fn assert_forwarded(got_ip: &[u8], orig_ip: &[u8], what: &str) {
     assert_eq!(got_ip[8], orig_ip[8] - 1, "{what}: TTL");
     assert_eq!(checksum(&got_ip[..20]), 0, "{what}: header checksum");
     assert_eq!(&got_ip[12..], &orig_ip[12..], "{what}: addresses and payload");
+}
+
+/// Starts `espgate run` for a second on the config of `combos` (no traffic); returns whether it exited cleanly, and
+/// its log.
+pub fn start_only(name: &str, combos: &[Combo], engine_extra: &str) -> (bool, String) {
+    let dir = TempDir::new(name);
+    let d = &dir.0;
+    write_pcap(&d.join("out_rx.pcap"), &[]);
+    write_pcap(&d.join("in_rx.pcap"), &[]);
+    let cfg = d.join("gw.toml");
+    write_config(&cfg, &config(d, engine_extra, combos));
+    let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--seconds", "1"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), log)
 }
 
 /// Runs every entry of `combos` through `espgate run` (with `engine_extra` lines in `[engine]`) both ways against

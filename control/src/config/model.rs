@@ -45,16 +45,18 @@ pub struct Config {
 }
 
 named_enum! {
-    /// Who runs the ESP/AH ciphers.
+    /// Who runs the ESP ciphers: `[engine] crypto` (which also decides whether a crypto device is opened at all),
+    /// and optionally per crypto map entry.
     #[derive(Default)]
     pub enum CryptoBackend as "crypto backend" {
-        /// Software crypto on the worker lcores (AES-NI/VAES, SHA-NI where present).
-        #[default]
+        /// Software crypto on the worker lcores (AES-NI/VAES, SHA-NI where present). In `[engine]`: no device.
         Cpu => "cpu",
-        /// A DPDK cryptodev (e.g. QAT or crypto_aesni_mb), named by `crypto_devargs`.
+        /// A DPDK cryptodev (e.g. QAT or crypto_aesni_mb), named by `crypto_devargs`; it must be there.
         Cryptodev => "cryptodev",
         /// Per suite, whichever of software and the cryptodev (`crypto_devargs`, default `crypto_aesni_mb0`) a
-        /// short self-benchmark at the suite's first SA finds faster on this machine.
+        /// short self-benchmark at the suite's first SA finds faster on this machine; software for every suite
+        /// when the device cannot be opened (the default: it never stops the daemon).
+        #[default]
         Auto => "auto",
     }
 }
@@ -123,7 +125,7 @@ impl Default for Engine {
             control_core: 0,
             eal: Vec::new(),
             replay_window: DEFAULT_REPLAY_WINDOW,
-            crypto: CryptoBackend::Cpu,
+            crypto: CryptoBackend::Auto,
             crypto_devargs: None,
             trigger: TriggerAction::Hold,
             icmp_rate_limit: None,
@@ -408,6 +410,10 @@ pub struct CryptoMap {
     /// `ipsec-manual` only: 64-bit Extended Sequence Numbers (RFC 4303 §2.2.1) on both SAs; the peer must agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub esn: Option<bool>,
+    /// Who runs this entry's ESP ciphers, overriding `[engine] crypto` (which must open a device for `cryptodev`
+    /// and `auto` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crypto: Option<CryptoBackend>,
 }
 
 fn nat_t_port() -> u16 {
@@ -438,6 +444,11 @@ impl CryptoMap {
 
     pub fn initiate(&self) -> Initiate {
         self.initiate.unwrap_or_default()
+    }
+
+    /// The backend this entry's ESP SAs ask for: its own `crypto`, else `[engine] crypto`.
+    pub fn crypto_backend(&self, engine: &Engine) -> CryptoBackend {
+        self.crypto.unwrap_or(engine.crypto)
     }
 
     pub fn has_manual_keys(&self) -> bool {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::acl::Action;
 use super::algorithms::{AhIntegrity, EspEncryption, EspIntegrity};
-use super::model::{Config, CryptoMap, CryptoMapKind, ManualAh, ManualEsp, TransformSet};
+use super::model::{Config, CryptoBackend, CryptoMap, CryptoMapKind, ManualAh, ManualEsp, TransformSet};
 use super::validate::{field, unique_names, Report};
 
 pub(super) fn validate(c: &Config, r: &mut Report) {
@@ -140,6 +140,17 @@ fn crypto_maps(c: &Config, r: &mut Report) {
                     format!(
                         "{} is {family} but interface \"{}\", which applies this map, has no {family} address",
                         m.peer, iface.name
+                    ),
+                );
+            }
+        }
+        if let Some(b @ (CryptoBackend::Cryptodev | CryptoBackend::Auto)) = m.crypto {
+            if c.engine.crypto == CryptoBackend::Cpu {
+                r.error(
+                    field(&at, "crypto"),
+                    format!(
+                        "\"{b}\" needs a crypto device, and [engine] crypto = \"cpu\" opens none: set [engine] crypto \
+                         to \"auto\" or \"cryptodev\" (and crypto = \"cpu\" on the entries that should stay in software)"
                     ),
                 );
             }

@@ -31,6 +31,8 @@ pub enum CryptodevError {
         "no crypto device {0:?} (is it in the EAL arguments, e.g. --vdev crypto_aesni_mb0, or bound to vfio-pci?)"
     )]
     NotFound(String),
+    #[error("cannot create crypto vdev {name:?}: {why}")]
+    VdevInit { name: String, why: String },
     #[error("crypto device {device} does not support {what}")]
     Unsupported { device: String, what: String },
     #[error("a key or length does not fit the device API: {0}")]
@@ -285,6 +287,32 @@ impl CryptoDevice {
             _eal: eal.clone(),
         };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// As [`CryptoDevice::open`] for a virtual device (`crypto_aesni_mb0[,args]`) that need not be on the EAL command
+    /// line: unless a device of that name exists already (given with `--vdev`), it is created now with
+    /// `rte_vdev_init`. EAL refuses to start when a `--vdev` names a driver that is not installed; this is an error
+    /// the caller may survive ([`CryptodevError::VdevInit`]).
+    pub fn open_vdev(eal: &Eal, devargs: &str, lcores: &[u32], max_sessions: u32) -> Result<Self, CryptodevError> {
+        let (name, args) = devargs.split_once(',').unwrap_or((devargs, ""));
+        let name = name.trim();
+        if find_device(name).is_none() {
+            let c_name = cstring("rte_vdev_init", name)?;
+            let c_args = cstring("rte_vdev_init", args)?;
+            // SAFETY: EAL is initialised (we hold it); both strings are NUL-terminated and live through the call,
+            // which copies them.
+            let ret = unsafe { dpdk_sys::rte_vdev_init(c_name.as_ptr(), c_args.as_ptr()) };
+            if ret != 0 {
+                // > 0: no driver of that name is loaded (DPDK logs "no driver found"); < 0: the driver failed.
+                let why = if ret > 0 {
+                    "no such driver is installed".to_string()
+                } else {
+                    DpdkError::from_ret("rte_vdev_init", ret).to_string()
+                };
+                return Err(CryptodevError::VdevInit { name: name.to_string(), why });
+            }
+        }
+        Self::open(eal, devargs, lcores, max_sessions)
     }
 
     /// The device's name (e.g. `crypto_aesni_mb0`).
