@@ -28,6 +28,7 @@ pub struct Combo {
 
 impl Combo {
     /// The same entry with its own `crypto` key.
+    #[allow(dead_code)] // not every test binary that includes this module uses it
     pub const fn on(self, crypto: &'static str) -> Self {
         Combo { crypto: Some(crypto), ..self }
     }
@@ -172,6 +173,7 @@ fn assert_forwarded(got_ip: &[u8], orig_ip: &[u8], what: &str) {
 
 /// Starts `espgate run` for a second on the config of `combos` (no traffic); returns whether it exited cleanly, and
 /// its log.
+#[allow(dead_code)] // not every test binary that includes this module uses it
 pub fn start_only(name: &str, combos: &[Combo], engine_extra: &str) -> (bool, String) {
     let dir = TempDir::new(name);
     let d = &dir.0;
