@@ -206,9 +206,11 @@ pub fn run(o: &RunOpts) -> Result<()> {
     for m in &maps {
         let what = || format!("crypto map {} {}", m.name, m.seq);
         let built = manual_sas(&cfg, &crypto, &tables, m)?;
-        if let (Some((inbound, outbound)), Some((inb, _))) = (built.esp, &m.manual) {
-            dps[handoff::esp_owner(inb, n_workers)].install_inbound(inbound).with_context(what)?;
+        if let (Some((inbound, outbound)), Some(_)) = (built.esp, &m.manual) {
+            // Every worker opens packets of every ESP SA (one shared replay window).
+            let inbound = Arc::new(inbound);
             for dp in dps.iter_mut() {
+                dp.install_inbound(inbound.clone()).with_context(what)?;
                 dp.install_outbound(m.handle, outbound.clone());
             }
         }

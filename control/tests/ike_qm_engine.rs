@@ -42,7 +42,7 @@ const HOST_R: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// ESP from `a` to `b` with `a`'s outbound and `b`'s inbound SA.
 fn esp_flows(a: &Phase2Sa, b: &Phase2Sa, src: Ipv4Addr, dst: Ipv4Addr) {
     let out = OutboundSa::new(a.sa_params(a.esp.as_ref().unwrap(), 1024).1).unwrap();
-    let mut inb = InboundSa::new(b.sa_params(b.esp.as_ref().unwrap(), 1024).0).unwrap();
+    let inb = InboundSa::new(b.sa_params(b.esp.as_ref().unwrap(), 1024).0).unwrap();
     for len in [1, 100, 1000] {
         let pkt = udp4(src, dst, len);
         let mut buf = VecBuf::new(&pkt);
@@ -77,7 +77,7 @@ fn inbound_sa_enforces_the_proxy_identities() {
     let (mut net, c) = phase1();
     let (si, sr) = quick(&mut net, &c, &policy(vec![esp(Enc::AesCbc128, Integ::HmacSha256_128)], None));
     let out = OutboundSa::new(si.sa_params(si.esp.as_ref().unwrap(), 1024).1).unwrap();
-    let mut inb = InboundSa::new(sr.sa_params(sr.esp.as_ref().unwrap(), 1024).0).unwrap();
+    let inb = InboundSa::new(sr.sa_params(sr.esp.as_ref().unwrap(), 1024).0).unwrap();
     // From outside the initiator's 192.0.2.128/25: authentic, but not what this SA may carry.
     let pkt = udp4(Ipv4Addr::new(192, 0, 2, 5), HOST_R, 10);
     let mut buf = VecBuf::new(&pkt);
@@ -130,7 +130,7 @@ fn negotiated_esp_plus_ah_bundle_carries_traffic() {
     assert_eq!((en.bundle_ah, an.bundle_esp), (Some(an.spi), Some(en.spi)));
     assert_eq!(an.mode, engine::sa::Mode::Transport, "AH authenticates ESP's tunnel packet");
     let (eo, ao) = (OutboundSa::new(eo).unwrap(), OutboundAh::new(ao).unwrap());
-    let (mut en, mut an) = (InboundSa::new(en).unwrap(), InboundAh::new(an).unwrap());
+    let (en, mut an) = (InboundSa::new(en).unwrap(), InboundAh::new(an).unwrap());
     let pkt = udp4(HOST_I, HOST_R, 200);
     let mut buf = VecBuf::new(&pkt);
     assert_eq!(eo.protect(&mut buf).0, Ok(()));

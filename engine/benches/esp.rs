@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
             g.throughput(Throughput::Bytes(size as u64));
             let inner = packet(size);
             let out = OutboundSa::new(sa_params(e, i, gw_a, gw_b)).unwrap();
-            let mut inb = InboundSa::new(sa_params(e, i, gw_b, gw_a)).unwrap();
+            let inb = InboundSa::new(sa_params(e, i, gw_b, gw_a)).unwrap();
             let crypto = SoftwareEsp::new(e, &key(e.key_len(), 1), i, &key(i.key_len(), 2)).unwrap();
 
             // The ESP part (SPI..ICV) the transform builds for this packet, for the bare calls.

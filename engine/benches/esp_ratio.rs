@@ -82,7 +82,7 @@ fn main() {
         for size in [64usize, 512, 1420] {
             let inner = packet(size);
             let out = OutboundSa::new(sa_params(e, i, gw_a, gw_b)).unwrap();
-            let mut inb = InboundSa::new(sa_params(e, i, gw_b, gw_a)).unwrap();
+            let inb = InboundSa::new(sa_params(e, i, gw_b, gw_a)).unwrap();
             let crypto = SoftwareEsp::new(e, &key(e.key_len(), 1), i, &key(i.key_len(), 2)).unwrap();
             let mut sample = VecBuf::new(&inner);
             out.protect(&mut sample).0.unwrap();

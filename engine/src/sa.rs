@@ -7,13 +7,15 @@
 //!   `fetch_add`: one uncontended atomic per packet gives every packet a unique number without a lock or handoff,
 //!   and uniqueness is all the sender needs (receivers tolerate reordering up to the window). Outbound counters are
 //!   relaxed atomics for the same reason.
-//! - **Inbound**: the replay window is a read-check-decrypt-update sequence over a bitmap; making that atomic across
-//!   lcores would need CAS loops on several words or a lock. Instead an inbound SA is owned by exactly one lcore (SA-to-
-//!   lcore affinity: worker `spi % workers` owns it and alone holds it in its SAD, a bundle's ESP SA going with its
-//!   AH SA; a packet that RSS delivers elsewhere is handed to the owner's bounded inbox before any other processing,
-//!   see `crate::worker` and `worker::handoff`, feature `dpdk`). So [`crate::esp::InboundSa`] is processed through `&mut self`, the window is plain memory, and the type
-//!   system (`&mut`, not `Sync` sharing) enforces the single owner. Its counters are atomics written by that one
-//!   owner (plain load+store, no lock prefix) so the control thread can read them at any time.
+//! - **Inbound ESP**: also shared, so one tunnel's decryption spreads over lcores like its encryption. The replay
+//!   window is a check-decrypt-update sequence over a bitmap; [`crate::esp::InboundSa`] checks a whole burst's
+//!   sequence numbers under the SA's lock before crypto, and records the authenticated ones under it after: two
+//!   short critical sections per burst and SA, none around crypto (the rwlock'd window of DPDK lib/ipsec's
+//!   `SQN_ATOM` mode is the same idea). A duplicate opened on two lcores at once passes the first check on both and
+//!   is caught by the second. Counters are relaxed atomic adds, once per burst.
+//! - **Inbound AH**: owned by one lcore, worker `spi % workers` (AH is rare; its window stays plain memory behind
+//!   `&mut self`); an AH packet that RSS delivers elsewhere is handed to the owner's bounded inbox before any other
+//!   processing, see `crate::worker` and `worker::handoff`, feature `dpdk`.
 
 use crate::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use crate::drop::DropReason;

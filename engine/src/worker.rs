@@ -6,20 +6,21 @@
 //!
 //! With N workers, worker `i` polls rx queue `i` of every port (RSS spreads flows over the queues) and sends on tx
 //! queue `i`. What they share and what they do not:
-//! - **Inbound SAs (ESP and AH) have one owner each**, worker `spi % N` ([`handoff::owner`]; a bundle's ESP SA lives
-//!   with its AH SA). Only the owner's [`Datapath`] holds the SA, so its anti-replay window and lifetime counters
-//!   are touched by one lcore: plain memory behind `&mut`, no lock, no atomic read-modify-write. A worker that
-//!   receives ESP, AH or UDP-4500 ESP whose SPI it does not own hands the mbuf, before any other processing, to
-//!   the owner's bounded inbox ([`handoff::Handoff`]); the owner processes its inbox in its loop like received
-//!   frames, and a full inbox is a counted drop (`handoff_dropped`). The alternative, a shared window updated with
-//!   CAS loops or a lock, costs every packet; the handoff costs only packets RSS put on the wrong queue, and RSS
-//!   hashes ESP on its addresses, so one SA's packets mostly arrive on one queue anyway.
+//! - **Inbound ESP SAs are shared** (`Arc`), like outbound ones: whichever worker receives a packet opens it, so one
+//!   tunnel's decryption spreads over lcores (DPDK's ipsec-secgw and VPP pin an SA to one core). Only the replay
+//!   window is serialised, by a lock taken twice per burst and SA (check before crypto, record after), never
+//!   around the crypto itself ([`InboundSa`]); counters are atomic adds once per burst.
+//! - **Inbound AH SAs have one owner each**, worker `spi % N` ([`handoff::owner`]): AH is rare, and its window stays
+//!   plain memory behind `&mut`. A worker that receives AH whose SPI it does not own hands the mbuf, before any
+//!   other processing, to the owner's bounded inbox ([`handoff::Handoff`]); the owner processes its inbox in its
+//!   loop like received frames, and a full inbox is a counted drop (`handoff_dropped`). A bundle's ESP SA is
+//!   opened after its AH, on the AH SA's owner.
 //! - **Outbound SAs are shared** (`Arc`): cleartext of one policy may arrive on any queue, and the sequence number
 //!   is one atomic `fetch_add`. Two lcores protecting for one SA may send its packets slightly out of sequence order;
 //!   the receiver's replay window (1024 by default) absorbs that.
-//! - **Tables** are an immutable snapshot each worker is sent; the control thread sends table and outbound SA
-//!   changes to every worker and inbound SA changes to the owner only (a worker refuses an inbound SA it does not
-//!   own, so a misrouted install shows up as [`Retired::InstallFailed`] instead of an SA that never sees traffic).
+//! - **Tables** are an immutable snapshot each worker is sent; the control thread sends table and SA changes to
+//!   every worker, except inbound AH SAs, which go to their owner only (a worker refuses an AH SA it does not own,
+//!   so a misrouted install shows up as [`Retired::InstallFailed`] instead of an SA that never sees traffic).
 use crate::ah::{InboundAh, OutboundAh};
 use crate::capture::{self, Direction, Tap};
 use crate::datapath::{frag, Action, Datapath, Deferred, Drop as DropCause, PuntKind, Staged, Tables};
@@ -38,7 +39,7 @@ use handoff::{Handed, Handoff};
 /// A change the control thread asks a worker to make.
 pub enum Command {
     Tables(Arc<Tables>),
-    InstallInbound(Box<InboundSa>),
+    InstallInbound(Arc<InboundSa>),
     RemoveInbound(Spi),
     InstallOutbound(u32, Arc<OutboundSa>),
     RemoveOutbound(u32),
@@ -51,7 +52,7 @@ pub enum Command {
 /// What a worker hands back for the control thread to free (memory is released off the packet path), or to know.
 pub enum Retired {
     Tables(Arc<Tables>),
-    Inbound(Box<InboundSa>),
+    Inbound(Arc<InboundSa>),
     Outbound(Arc<OutboundSa>),
     InboundAh(Box<InboundAh>),
     OutboundAh(Arc<OutboundAh>),
@@ -266,7 +267,7 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for m in rx.drain() {
                 if workers > 1 {
-                    if let Some(spi) = handoff::inbound_spi(m.data()) {
+                    if let Some(spi) = handoff::ah_spi(m.data()) {
                         let to = handoff::owner(spi, workers);
                         if to != ch.worker {
                             let c = match ch.handoff.send(to, Handed { port, mbuf: m }) {
@@ -478,17 +479,14 @@ fn apply_commands(dp: &mut Datapath, ch: &Channels) {
         let Some(c) = ch.commands.pop() else { return };
         let retired = match c {
             Command::Tables(t) => Some(Retired::Tables(dp.set_tables(t))),
-            Command::InstallInbound(sa) if handoff::esp_owner(sa.params(), workers) != ch.worker => {
-                Some(Retired::InstallFailed(sa.params().spi))
-            }
             Command::InstallInboundAh(sa) if handoff::ah_owner(sa.params(), workers) != ch.worker => {
                 Some(Retired::InstallFailed(sa.params().spi))
             }
             Command::InstallInbound(sa) => {
                 let spi = sa.params().spi;
-                dp.install_inbound(*sa).err().map(|_| Retired::InstallFailed(spi))
+                dp.install_inbound(sa).err().map(|_| Retired::InstallFailed(spi))
             }
-            Command::RemoveInbound(spi) => dp.remove_inbound(spi).map(|sa| Retired::Inbound(Box::new(sa))),
+            Command::RemoveInbound(spi) => dp.remove_inbound(spi).map(Retired::Inbound),
             Command::InstallOutbound(h, sa) => dp.install_outbound(h, sa).map(Retired::Outbound),
             Command::RemoveOutbound(h) => dp.remove_outbound(h).map(Retired::Outbound),
             Command::InstallInboundAh(sa) => {

@@ -198,7 +198,7 @@ fn esp_tunnel_inside_ah_transport_bundle() {
     // the receiver removes AH, then ESP (RFC 4301 §4.5 bundle order).
     let esp_out =
         engine::esp::OutboundSa::new(params(E::AesCbc256, I::HmacSha256_128, tunnel4(), false, false, 0x6001)).unwrap();
-    let mut esp_in =
+    let esp_in =
         engine::esp::InboundSa::new(params(E::AesCbc256, I::HmacSha256_128, swap(tunnel4()), false, false, 0x6001))
             .unwrap();
     let (ah_out, mut ah_in) = pair(I::HmacSha1_96, Mode::Transport, false);

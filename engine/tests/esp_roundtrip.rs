@@ -34,7 +34,7 @@ fn every_suite_mode_family_nat_esn_round_trips() {
         for mode in [Mode::Transport, tunnel4(), tunnel6()] {
             for nat in [false, true] {
                 for esn in [false, true] {
-                    let (out, mut inb) = pair(e, i, mode, nat, esn);
+                    let (out, inb) = pair(e, i, mode, nat, esn);
                     let mut expect = inners().len() as u64;
                     if esn {
                         // Move both ends to just below a 2^32 boundary so the high half changes during the test:
@@ -96,7 +96,7 @@ fn check_outer(b: &VecBuf, mode: Mode, nat: bool, inner: &[u8]) {
 fn tampered_truncated_and_replayed_packets_are_dropped_and_counted() {
     for (e, i) in suites() {
         for mode in [Mode::Transport, tunnel4(), tunnel6()] {
-            let (out, mut inb) = pair(e, i, mode, false, false);
+            let (out, inb) = pair(e, i, mode, false, false);
             let pkt = udp4(V4_A, V4_B, 64, 0);
             let mut b = VecBuf::new(&pkt);
             assert_eq!(out.protect(&mut b).0, Ok(()));
@@ -136,7 +136,7 @@ fn tampered_truncated_and_replayed_packets_are_dropped_and_counted() {
 
 #[test]
 fn forged_packets_do_not_move_the_window() {
-    let (out, mut inb) = pair(E::AesGcm128, I::None, tunnel4(), false, false);
+    let (out, inb) = pair(E::AesGcm128, I::None, tunnel4(), false, false);
     let pkt = udp4(V4_A, V4_B, 10, 0);
     let mut b = VecBuf::new(&pkt);
     out.set_last_seq(5000);
@@ -154,7 +154,7 @@ fn forged_packets_do_not_move_the_window() {
 
 #[test]
 fn duplicates_within_one_burst_are_dropped() {
-    let (out, mut inb) = pair(E::AesCbc128, I::HmacSha256_128, tunnel4(), false, false);
+    let (out, inb) = pair(E::AesCbc128, I::HmacSha256_128, tunnel4(), false, false);
     let mut b = VecBuf::new(&udp4(V4_A, V4_B, 40, 0));
     assert_eq!(out.protect(&mut b).0, Ok(()));
     let mut burst = vec![b.clone(), b.clone(), b];
@@ -166,7 +166,7 @@ fn duplicates_within_one_burst_are_dropped() {
 
 #[test]
 fn long_bursts_are_chunked() {
-    let (out, mut inb) = pair(E::AesCtr256, I::HmacSha1_96, tunnel6(), true, true);
+    let (out, inb) = pair(E::AesCtr256, I::HmacSha1_96, tunnel6(), true, true);
     let mut burst: Vec<VecBuf> = (0..150).map(|n| VecBuf::new(&udp4(V4_A, V4_B, n, 0))).collect();
     let orig: Vec<Vec<u8>> = burst.iter().map(|b| b.data().to_vec()).collect();
     let mut v = vec![Ok(()); 150];
@@ -216,7 +216,7 @@ fn soft_and_hard_lifetimes_raise_events_and_hard_stops() {
 
     let mut p = params(E::AesCbc128, I::HmacSha1_96, tunnel4(), false, false, 0x2000);
     p.lifetime.soft_bytes = 100;
-    let mut inb = InboundSa::new(p.clone()).unwrap();
+    let inb = InboundSa::new(p.clone()).unwrap();
     let out = OutboundSa::new(p).unwrap();
     let mut b = VecBuf::new(&udp4(V4_A, V4_B, 100, 0));
     assert_eq!(out.protect(&mut b).0, Ok(()));
@@ -330,7 +330,7 @@ fn inner_packet_outside_the_sa_selectors_is_dropped() {
         IpPrefix::new(V4_A.into(), 24), // the peer's protected network (inner source)
         IpPrefix::new(V4_B.into(), 24),
     ));
-    let mut inb = InboundSa::new(p).unwrap();
+    let inb = InboundSa::new(p).unwrap();
     let out = OutboundSa::new(params(E::AesGcm128, I::None, tunnel4(), false, false, 0x2300)).unwrap();
     let mut ok = VecBuf::new(&udp4(V4_A, V4_B, 10, 0));
     assert_eq!(out.protect(&mut ok).0, Ok(()));

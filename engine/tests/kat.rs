@@ -88,7 +88,7 @@ fn rfc3602_sa(c: &Value, mode: Mode) -> InboundSa {
 fn rfc3602_case5_transport_packet_decapsulates_to_the_original() {
     let d = load("rfc3602_aes_cbc.json");
     let c = d["cases"].as_array().unwrap().iter().find(|c| c["case"] == 5).unwrap();
-    let mut sa = rfc3602_sa(c, Mode::Transport);
+    let sa = rfc3602_sa(c, Mode::Transport);
     let mut b = VecBuf::new(&h(c, "full_esp_ip_packet"));
     assert_eq!(sa.unprotect(&mut b).0, Ok(()));
     assert_eq!(to_hex(b.data()), c["full_plaintext_packet"].as_str().unwrap());
@@ -99,7 +99,7 @@ fn rfc3602_case7_tunnel_packet_decapsulates_to_the_inner_packet() {
     let d = load("rfc3602_aes_cbc.json");
     let c = d["cases"].as_array().unwrap().iter().find(|c| c["case"] == 7).unwrap();
     let (l, r) = (Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(198, 51, 100, 2));
-    let mut sa = rfc3602_sa(c, Mode::Tunnel { local: IpAddr::V4(l), remote: IpAddr::V4(r) });
+    let sa = rfc3602_sa(c, Mode::Tunnel { local: IpAddr::V4(l), remote: IpAddr::V4(r) });
     // The RFC gives only the ESP part of this case; put an outer header (documentation addresses) in front.
     let esp = h(c, "esp_packet");
     let mut pkt = vec![0u8; 20];
@@ -228,7 +228,7 @@ fn wireshark_capture_decrypts_through_the_inbound_sa() {
             I::HmacSha1_96,
             &h(sa, "authentication_key"),
         );
-        let mut inb = InboundSa::new(p).unwrap();
+        let inb = InboundSa::new(p).unwrap();
         for f in sa["frames"].as_array().unwrap() {
             let frame = &frames[f.as_u64().unwrap() as usize - 1];
             let pkt = h(frame, "ip_packet");

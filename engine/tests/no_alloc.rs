@@ -63,7 +63,7 @@ fn measure(
 ) -> (usize, usize) {
     let esn = nat; // cover both without doubling the run time
     let out = OutboundSa::new(params(e, i, mode, nat, esn, 0x3000)).unwrap();
-    let mut inb = InboundSa::new(params(e, i, swap(mode), nat, esn, 0x3000)).unwrap();
+    let inb = InboundSa::new(params(e, i, swap(mode), nat, esn, 0x3000)).unwrap();
     // All buffers and verdict arrays exist before the measured region.
     let mut burst: Vec<VecBuf> = (0..32).map(|k| VecBuf::new(if k % 2 == 0 { inner4 } else { inner6 })).collect();
     let mut verdicts: Vec<Verdict> = vec![Ok(()); 32];

@@ -187,7 +187,7 @@ fn espgate_and_scapy_agree_on_every_combination() {
         assert_eq!(r["packet"].as_str().unwrap(), to_hex(&c.inner), "{}: Scapy decrypted something else", c.name());
         to_scapy += 1;
 
-        let mut inb = InboundSa::new(params(c.e, c.i, swap(c.mode), c.nat, c.esn, 0x1001)).unwrap();
+        let inb = InboundSa::new(params(c.e, c.i, swap(c.mode), c.nat, c.esn, 0x1001)).unwrap();
         let mut last = Vec::new();
         for _ in peer_seqs(c.esn) {
             let r = it.next().unwrap();

@@ -86,6 +86,10 @@ pub struct EspOpts {
     /// Frames per generator burst.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub burst: u16,
+    /// Anti-replay window of the inbound SAs, in packets (64 to 4096, as `set replay-window` in a crypto map).
+    #[arg(long, default_value_t = engine::replay::DEFAULT_WINDOW,
+          value_parser = clap::value_parser!(u32).range(i64::from(engine::replay::MIN_WINDOW)..=i64::from(engine::replay::MAX_WINDOW)))]
+    pub replay_window: u32,
     /// Decrypt: bytes of pre-built ESP frames (each replay of them costs a drain and SA reinstall).
     #[arg(long, default_value_t = 64 << 20)]
     pub arena_bytes: usize,
@@ -163,8 +167,12 @@ struct WorkerRun {
 }
 
 pub fn run(o: &EspOpts) -> Result<EspResult> {
-    let suite =
-        Suite { enc: plan::parse_cipher(&o.cipher)?, integ: plan::parse_integrity(&o.integrity)?, natt: o.natt };
+    let suite = Suite {
+        enc: plan::parse_cipher(&o.cipher)?,
+        integ: plan::parse_integrity(&o.integrity)?,
+        natt: o.natt,
+        replay_window: o.replay_window,
+    };
     suite.check()?;
     let sizes = plan::parse_sizes(&o.size)?;
     if !o.eal.vdevs.is_empty() {

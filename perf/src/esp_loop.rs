@@ -12,9 +12,9 @@
 //! 198.51.100.1, the gateway's own outside address, whose neighbor entry is the gateway's own MAC): every frame is
 //! decrypted and encrypted again once per lap, in one `Datapath::process` call. Each lap decrements the inner TTL
 //! (forwarding), so a frame ends after about 254 laps as a `ttl-exceeded` drop and the main lcore, otherwise asleep,
-//! injects a replacement to keep the population at `--in-flight` frames. With several workers, inbound SA i lives on
-//! worker `spi % N` (the daemon's affinity): a frame whose ESP reaches another worker is handed to the owner, and
-//! from then on circulates there.
+//! injects a replacement to keep the population at `--in-flight` frames. With several workers, every worker holds
+//! every SA (as in the daemon) and injects frames of all of them on its own queue, where they circulate: with one SA
+//! pair, both workers encrypt and decrypt for the same two SAs.
 use crate::eal_args::parse_cpu_list;
 use crate::esp::EspOpts;
 use crate::esp_plan::{self as plan, Suite};
@@ -25,7 +25,7 @@ use engine::dpdk::{lcore, rdtsc, tsc_hz, Burst, Eal, Mempool, Port, PortConfig};
 use engine::esp::{InboundSa, OutboundSa};
 use engine::selector::{IpPrefix, TrafficSelector};
 use engine::wire::IpProtocol;
-use engine::worker::{self, handoff, Channels, WorkerQueues, WorkerStats};
+use engine::worker::{self, Channels, WorkerQueues, WorkerStats};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -173,8 +173,12 @@ fn current_tid() -> u64 {
 }
 
 pub fn run(o: &EspOpts) -> Result<LoopResult> {
-    let suite =
-        Suite { enc: plan::parse_cipher(&o.cipher)?, integ: plan::parse_integrity(&o.integrity)?, natt: o.natt };
+    let suite = Suite {
+        enc: plan::parse_cipher(&o.cipher)?,
+        integ: plan::parse_integrity(&o.integrity)?,
+        natt: o.natt,
+        replay_window: o.replay_window,
+    };
     suite.check()?;
     let sizes = plan::parse_sizes(&o.size)?;
     if o.bypass || o.rate.is_some() || o.mode != "tunnel" {
@@ -218,17 +222,16 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
 
     let tables = Arc::new(loop_tables(o.sas));
     let mut dps: Vec<Datapath> = (0..n).map(|_| Datapath::new(tables.clone(), o.sas as usize)).collect();
-    // The SAs each worker owns: its frames are injected on its own queue and stay there.
-    let mut owned: Vec<Vec<u32>> = vec![Vec::new(); n];
+    // Every worker holds every SA, as the daemon's workers do: each injects frames of all of them on its own queue,
+    // where they stay, so with one SA pair both workers decrypt and encrypt for the same SAs.
+    let owned: Vec<Vec<u32>> = vec![(0..o.sas).collect(); n];
     for i in 0..o.sas {
         let out = Arc::new(OutboundSa::new(suite.peer_outbound(i))?);
+        let inb = Arc::new(InboundSa::new(loop_inbound(&suite, i))?);
         for dp in dps.iter_mut() {
             dp.install_outbound(i, out.clone());
+            dp.install_inbound(inb.clone())?;
         }
-        let p = loop_inbound(&suite, i);
-        let owner = handoff::esp_owner(&p, n);
-        owned[owner].push(i);
-        dps[owner].install_inbound(InboundSa::new(p)?)?;
     }
     inside.start()?;
     outside.start()?;
@@ -437,7 +440,12 @@ mod tests {
     /// is decrypted by inbound SA i and protected again, for the same next lap.
     #[test]
     fn a_lap_decrypts_and_encrypts_again() {
-        let suite = Suite { enc: EncryptionAlgorithm::AesGcm128, integ: IntegrityAlgorithm::None, natt: false };
+        let suite = Suite {
+            enc: EncryptionAlgorithm::AesGcm128,
+            integ: IntegrityAlgorithm::None,
+            natt: false,
+            replay_window: engine::replay::DEFAULT_WINDOW,
+        };
         let mut dp = Datapath::new(Arc::new(loop_tables(3)), 3);
         for i in 0..3 {
             dp.install_outbound(i, Arc::new(OutboundSa::new(suite.peer_outbound(i)).unwrap()));

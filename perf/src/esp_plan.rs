@@ -84,6 +84,8 @@ pub struct Suite {
     pub enc: EncryptionAlgorithm,
     pub integ: IntegrityAlgorithm,
     pub natt: bool,
+    /// Of the inbound SAs.
+    pub replay_window: u32,
 }
 
 impl Suite {
@@ -112,6 +114,7 @@ impl Suite {
             &key(self.integ.key_len(), 2),
         );
         p.nat_t = self.natt.then(NatT::default);
+        p.replay_window = self.replay_window;
         p
     }
 
@@ -364,8 +367,12 @@ mod tests {
         assert_eq!(parse_sizes("1420").unwrap(), vec![1420]);
         assert_eq!(parse_sizes("imix").unwrap().len(), 12);
         assert!(parse_sizes("20").is_err() && parse_sizes("x").is_err());
-        let gcm_sha =
-            Suite { enc: EncryptionAlgorithm::AesGcm128, integ: IntegrityAlgorithm::HmacSha1_96, natt: false };
+        let gcm_sha = Suite {
+            enc: EncryptionAlgorithm::AesGcm128,
+            integ: IntegrityAlgorithm::HmacSha1_96,
+            natt: false,
+            replay_window: engine::replay::DEFAULT_WINDOW,
+        };
         assert!(gcm_sha.check().is_err());
     }
 
@@ -390,9 +397,14 @@ mod tests {
 
     #[test]
     fn peer_esp_decrypts_with_the_gateways_inbound_sa() {
-        let suite = Suite { enc: EncryptionAlgorithm::AesCbc128, integ: IntegrityAlgorithm::HmacSha1_96, natt: false };
+        let suite = Suite {
+            enc: EncryptionAlgorithm::AesCbc128,
+            integ: IntegrityAlgorithm::HmacSha1_96,
+            natt: false,
+            replay_window: engine::replay::DEFAULT_WINDOW,
+        };
         let mut tx = PeerSender::new(&suite, 3).unwrap();
-        let mut rx = engine::esp::InboundSa::new(suite.inbound(3)).unwrap();
+        let rx = engine::esp::InboundSa::new(suite.inbound(3)).unwrap();
         let mut arena = Vec::new();
         let n = tx.next_frame(3, 200, &mut arena).unwrap();
         assert_eq!(n, arena.len());
@@ -400,7 +412,7 @@ mod tests {
         rx.unprotect(&mut b).0.unwrap();
         assert_eq!(b.data(), &udp_frame(200, OUTSIDE_MAC, PEER_MAC, remote_of(3), (HOST, HOST_PORT))[ETH_LEN..]);
         // Another tunnel's inbound SA (its selector and keys) refuses it.
-        let mut other = engine::esp::InboundSa::new(suite.inbound(4)).unwrap();
+        let other = engine::esp::InboundSa::new(suite.inbound(4)).unwrap();
         let mut b = VecBuf::new(&arena[ETH_LEN..]);
         assert!(other.unprotect(&mut b).0.is_err());
     }

@@ -13,6 +13,7 @@ use engine::wire::Spi;
 use engine::worker::{Channels, Command, WorkerStats};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// xorshift64*: the SA of each packet, cheaply and reproducibly.
 #[derive(Debug, Clone)]
@@ -291,7 +292,7 @@ impl Generator<'_> {
                     // An SA that cannot be rebuilt was installed from the same parameters: cannot happen; skip it.
                     let Some((spi, sa)) = (r.make)(arena.sas[next - 1]) else { continue };
                     let _ = r.channels.commands.push(Command::RemoveInbound(spi));
-                    let _ = r.channels.commands.push(Command::InstallInbound(Box::new(sa)));
+                    let _ = r.channels.commands.push(Command::InstallInbound(Arc::new(sa)));
                     st.reinstalled += 1;
                 }
                 // Popped means applied before the worker's next receive: safe to send again.

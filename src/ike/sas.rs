@@ -177,7 +177,7 @@ impl Ike {
             ah: ah.as_ref().map(|i| (i.params().spi, i.shared_counters())),
         };
         if let Some(i) = esp {
-            command(Command::InstallInbound(Box::new(i.sa)));
+            command(Command::InstallInbound(Arc::new(i.sa)));
         }
         if let Some(i) = ah {
             command(Command::InstallInboundAh(Box::new(i)));
@@ -234,7 +234,7 @@ impl Ike {
                 outbound: Arc::new(o.sa),
                 backends: crate::show::EspBackends { inbound: i.backend, outbound: o.backend },
             };
-            command(Command::InstallInbound(Box::new(i.sa)));
+            command(Command::InstallInbound(Arc::new(i.sa)));
             pair
         });
         let ah = ah.map(|(i, o)| {

@@ -61,7 +61,7 @@ impl Daemon<'_> {
         for m in p.maps.iter().filter(|m| fresh.contains(&&(m.name.clone(), m.seq))) {
             let built = super::manual_sas(&new, &self.crypto, &p.tables, m)?;
             if let Some((inbound, outbound)) = built.esp {
-                installs.push(Command::InstallInbound(Box::new(inbound)));
+                installs.push(Command::InstallInbound(std::sync::Arc::new(inbound)));
                 installs.push(Command::InstallOutbound(m.handle, outbound));
             }
             if let Some((inbound, outbound)) = built.ah {

@@ -83,7 +83,7 @@ impl Router {
             ok
         };
         let sent = match &c {
-            Command::InstallInbound(sa) => return one(handoff::esp_owner(sa.params(), n), c),
+            Command::InstallInbound(sa) => every(&|| Command::InstallInbound(sa.clone())),
             Command::InstallInboundAh(sa) => return one(handoff::ah_owner(sa.params(), n), c),
             Command::Tables(t) => every(&|| Command::Tables(t.clone())),
             Command::RemoveInbound(spi) => every(&|| Command::RemoveInbound(*spi)),
@@ -112,7 +112,7 @@ mod tests {
     fn inbound(spi: u32, bundle_ah: Option<u32>) -> Command {
         let mut p = SaParams::new(Spi(spi), Mode::Transport, E::AesCbc128, &[1; 16], I::HmacSha256_128, &[2; 32]);
         p.bundle_ah = bundle_ah.map(Spi);
-        Command::InstallInbound(Box::new(InboundSa::new(p).unwrap()))
+        Command::InstallInbound(Arc::new(InboundSa::new(p).unwrap()))
     }
 
     fn queued(w: &Workers) -> Vec<usize> {
@@ -123,15 +123,18 @@ mod tests {
     fn commands_reach_the_workers_they_concern() {
         let w = Workers::new(3, 4);
         assert!(w.commands.push(inbound(0x1001, None)).is_ok());
-        assert_eq!(queued(&w), [0, 0, 1], "an inbound SA goes to its owner only (0x1001 % 3 = 2)");
-        assert!(w.commands.push(inbound(0x1001, Some(0x3000))).is_ok());
-        assert_eq!(queued(&w), [1, 0, 1], "a bundle's ESP SA goes with its AH SA (0x3000 % 3 = 0)");
+        assert_eq!(queued(&w), [1, 1, 1], "an inbound ESP SA goes to every worker (any of them may open it)");
+        let ah = |spi| {
+            let p = SaParams::new(Spi(spi), Mode::Transport, E::Null, &[], I::HmacSha1_96, &[3; 20]);
+            Command::InstallInboundAh(Box::new(engine::ah::InboundAh::new(p).unwrap()))
+        };
+        assert!(w.commands.push(ah(0x3000)).is_ok());
+        assert_eq!(queued(&w), [2, 1, 1], "an inbound AH SA goes to its owner only (0x3000 % 3 = 0)");
         let tables = engine::datapath::Tables::new(vec![], vec![], Default::default(), vec![]);
         assert!(w.commands.push(Command::Tables(Arc::new(tables))).is_ok());
         assert!(w.commands.push(Command::RemoveInbound(Spi(0x1001))).is_ok());
-        assert_eq!(queued(&w), [3, 2, 3], "tables and removals go to every worker");
-        assert!(w.commands.push(Command::RemoveOutbound(7)).is_ok());
-        // Workers 0 and 2 have full queues (4) now: the command comes back, worker 1 still got it.
+        assert_eq!(queued(&w), [4, 3, 3], "tables and removals go to every worker");
+        // Worker 0's queue is full (4) now: the command comes back, workers 1 and 2 still got it.
         assert!(matches!(w.commands.push(Command::RemoveOutbound(8)), Err(Command::RemoveOutbound(8))));
         assert_eq!(queued(&w), [4, 4, 4]);
         assert!(matches!(w.commands.push(inbound(0x3000, None)), Err(Command::InstallInbound(_))));

@@ -57,7 +57,7 @@ impl Sas {
 
     /// ESP for SA `spi`; `via_ah`: the AH SA the packet came through (bundles). The buffer holds the IP packet.
     fn inbound_esp<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, spi: Spi, via_ah: Option<Spi>) -> Action {
-        let Some(sa) = self.inbound.get_mut(spi) else {
+        let Some(sa) = self.inbound.get(spi) else {
             return Action::Drop(Drop::Ipsec(DropReason::NoSa));
         };
         if sa.params().bundle_ah != via_ah {

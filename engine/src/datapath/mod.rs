@@ -121,7 +121,8 @@ pub struct Datapath {
 
 /// The SAs (kept apart from the tables so the packet path borrows both without touching the tables' refcount).
 struct Sas {
-    inbound: Sad<InboundSa>,
+    /// Shared with every other worker: any of them may open a packet of any SA (see [`InboundSa`]).
+    inbound: Sad<Arc<InboundSa>>,
     /// Boxed: AH SAs are few, and the SAD's slots are sized for `max_inbound` of them.
     inbound_ah: Sad<Box<InboundAh>>,
     /// Indexed by the handle in `PolicyAction::Protect`: the ESP SA, the AH SA, or both (a bundle: ESP, then AH).
@@ -214,16 +215,18 @@ impl Datapath {
         core::mem::replace(&mut self.tables, t)
     }
 
-    pub fn install_inbound(&mut self, sa: InboundSa) -> Result<(), crate::sad::SadError> {
+    /// Installs an inbound ESP SA (the same `Arc` goes to every worker).
+    pub fn install_inbound(&mut self, sa: impl Into<Arc<InboundSa>>) -> Result<(), crate::sad::SadError> {
+        let sa = sa.into();
         self.sas.inbound.insert(sa.params().spi, sa)
     }
 
-    pub fn remove_inbound(&mut self, spi: Spi) -> Option<InboundSa> {
+    pub fn remove_inbound(&mut self, spi: Spi) -> Option<Arc<InboundSa>> {
         self.sas.inbound.remove(spi)
     }
 
     pub fn inbound(&self, spi: Spi) -> Option<&InboundSa> {
-        self.sas.inbound.get(spi)
+        self.sas.inbound.get(spi).map(|a| &**a)
     }
 
     /// Installs (or replaces) the outbound SA behind SPD handle `handle`; returns the one it replaced.
@@ -321,7 +324,7 @@ impl Datapath {
         let tables = &*self.tables;
         let sas = &mut self.sas;
         let n = bufs.len().min(actions.len()).min(crate::esp::MAX_BURST);
-        let Some(sa) = sas.inbound.get_mut(spi) else {
+        let Some(sa) = sas.inbound.get(spi) else {
             actions[..n].fill(Action::Drop(Drop::Ipsec(DropReason::NoSa)));
             return;
         };

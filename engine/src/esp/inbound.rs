@@ -9,14 +9,17 @@ use crate::sa::{LifetimeState, Mode, SaCounters, SaError, SaParams};
 use crate::selector::FlowKey;
 use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
 use core::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// An inbound SA, owned by one lcore (`&mut self`): see [`crate::sa`] for why.
+/// An inbound SA. Every worker may open packets of it at once (`&self`), so one tunnel's decryption spreads over
+/// lcores as its encryption does: only the replay window is serialised, behind a lock taken twice per burst (to
+/// check the burst's sequence numbers before crypto, and to record the authenticated ones after), never per packet
+/// and never around crypto. DPDK's lib/ipsec does the same for SAs shared between lcores (`SQN_ATOM`).
 pub struct InboundSa {
     params: SaParams,
     crypto: Box<dyn EspCrypto>,
     lengths: super::Lengths,
-    replay: ReplayWindow,
+    replay: Mutex<ReplayWindow>,
     /// Shared so the control thread can read them while the owning lcore counts (see `shared_counters`).
     counters: Arc<SaCounters>,
     lifetime: LifetimeState,
@@ -41,9 +44,18 @@ struct Prep {
     outer_ecn: u8,
 }
 
-/// Adds to a counter that only this SA's owner writes: a plain load and store, no locked instruction.
-fn bump(c: &core::sync::atomic::AtomicU64, n: u64) {
-    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+/// The decrypted ESP trailer of one packet, between the window update and decapsulation.
+#[derive(Clone, Copy)]
+struct Trailer {
+    next_header: IpProtocol,
+    inner_len: usize,
+    pad_total: usize,
+}
+
+impl Default for Trailer {
+    fn default() -> Self {
+        Self { next_header: IpProtocol::IPV6_NO_NEXT, inner_len: 0, pad_total: 0 }
+    }
 }
 
 impl InboundSa {
@@ -64,7 +76,14 @@ impl InboundSa {
         let replay =
             ReplayWindow::new(params.replay_window, params.esn).ok_or(SaError::ReplayWindow(params.replay_window))?;
         let lengths = super::Lengths::of(&*crypto);
-        Ok(Self { params, crypto, lengths, replay, counters: Arc::default(), lifetime: LifetimeState::default() })
+        Ok(Self {
+            params,
+            crypto,
+            lengths,
+            replay: Mutex::new(replay),
+            counters: Arc::default(),
+            lifetime: LifetimeState::default(),
+        })
     }
 
     pub fn params(&self) -> &SaParams {
@@ -77,8 +96,15 @@ impl InboundSa {
     pub fn shared_counters(&self) -> Arc<SaCounters> {
         self.counters.clone()
     }
-    pub fn replay_window(&self) -> &ReplayWindow {
-        &self.replay
+    /// A copy of the replay window as it is now.
+    pub fn replay_window(&self) -> ReplayWindow {
+        self.window().clone()
+    }
+
+    /// The window, held only for a pass over a burst's sequence numbers. A worker that panicked while holding it
+    /// left a consistent bitmap (each update is one store), so poisoning is ignored.
+    fn window(&self) -> MutexGuard<'_, ReplayWindow> {
+        self.replay.lock().unwrap_or_else(PoisonError::into_inner)
     }
     pub fn is_expired(&self) -> bool {
         self.lifetime.expired()
@@ -92,14 +118,14 @@ impl InboundSa {
 
     /// Unprotects one packet (the data window holds the outer IP packet, whose IPv4 header checksum the caller
     /// has verified).
-    pub fn unprotect<B: PacketBuf>(&mut self, buf: &mut B) -> (Verdict, BurstOutcome) {
+    pub fn unprotect<B: PacketBuf>(&self, buf: &mut B) -> (Verdict, BurstOutcome) {
         let mut v = [Ok(())];
         let out = self.unprotect_burst(core::slice::from_mut(buf), &mut v);
         (v[0], out)
     }
 
     /// Unprotects a burst; on success a buffer holds the inner packet (tunnel) or the restored packet (transport).
-    pub fn unprotect_burst<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict]) -> BurstOutcome {
+    pub fn unprotect_burst<B: PacketBuf>(&self, bufs: &mut [B], verdicts: &mut [Verdict]) -> BurstOutcome {
         let mut outcome = BurstOutcome::default();
         let n = bufs.len().min(verdicts.len());
         for (bch, vch) in bufs[..n].chunks_mut(MAX_BURST).zip(verdicts[..n].chunks_mut(MAX_BURST)) {
@@ -108,13 +134,25 @@ impl InboundSa {
         outcome
     }
 
-    fn unprotect_chunk<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict], outcome: &mut BurstOutcome) {
+    fn unprotect_chunk<B: PacketBuf>(&self, bufs: &mut [B], verdicts: &mut [Verdict], outcome: &mut BurstOutcome) {
         // Sized to the chunk: a full array of MAX_BURST entries cost a 2.5 KB memset per chunk.
         let mut prep: smallvec::SmallVec<[Prep; MAX_BURST]> = smallvec::SmallVec::new();
         for (i, b) in bufs.iter_mut().enumerate() {
             let p = self.prepare(b);
             verdicts[i] = p.map(|_| ());
             prep.push(p.unwrap_or_default());
+        }
+        {
+            // Replays are rejected before any crypto is spent on them.
+            let w = self.window();
+            for (v, p) in verdicts.iter_mut().zip(prep.iter_mut()) {
+                if v.is_ok() {
+                    match w.check(p.seq as u32) {
+                        Ok(seq) => p.seq = seq,
+                        Err(r) => *v = Err(r),
+                    }
+                }
+            }
         }
         {
             // Only the jobs there are get written (a full array of empty jobs cost ~3 ns a packet to build).
@@ -132,25 +170,44 @@ impl InboundSa {
                 verdicts[usize::from(i)] = job.status;
             }
         }
+        let mut trailers = [Trailer::default(); MAX_BURST];
+        for (i, b) in bufs.iter_mut().enumerate() {
+            if verdicts[i].is_ok() {
+                match self.trailer(b, &prep[i]) {
+                    Ok(t) => trailers[i] = t,
+                    Err(r) => verdicts[i] = Err(r),
+                }
+            }
+        }
+        {
+            // The packets are authentic: only now may the window move. A sequence number another worker recorded
+            // since the check (a duplicate opened on two lcores at once) fails here.
+            let mut w = self.window();
+            for (v, p) in verdicts.iter_mut().zip(prep.iter()) {
+                if v.is_ok() {
+                    *v = w.update(p.seq);
+                }
+            }
+        }
         let (mut packets, mut bytes) = (0u64, 0u64);
         for (i, b) in bufs.iter_mut().enumerate() {
             if verdicts[i].is_ok() {
                 let len = b.data_len() as u64;
-                verdicts[i] = self.finish(b, &prep[i]);
+                verdicts[i] = self.finish(b, &prep[i], &trailers[i]);
                 if verdicts[i].is_ok() {
                     packets += 1;
                     bytes += len;
                 }
             }
             if let Err(r) = verdicts[i] {
-                bump(&self.counters.drops[r.index()], 1);
+                self.counters.drops[r.index()].fetch_add(1, Relaxed);
             }
         }
         outcome.ok += packets as usize;
         if packets > 0 {
-            bump(&self.counters.packets, packets);
-            bump(&self.counters.bytes, bytes);
-            let (p, by) = (self.counters.packets.load(Relaxed), self.counters.bytes.load(Relaxed));
+            // Several workers may count at once: one locked add per burst each.
+            let p = self.counters.packets.fetch_add(packets, Relaxed) + packets;
+            let by = self.counters.bytes.fetch_add(bytes, Relaxed) + bytes;
             if let Some(e) = self.lifetime.account(self.params.spi, &self.params.lifetime, p, by) {
                 outcome.events.push(e);
             }
@@ -200,26 +257,35 @@ impl InboundSa {
         if e.spi() != self.params.spi {
             return Err(DropReason::SpiMismatch);
         }
-        let seq = self.replay.check(e.seq())?;
+        // The low 32 bits from the wire; the burst's window check makes it the full sequence number.
+        let seq = u64::from(e.seq());
         // Link-layer padding after the IP packet is not part of ESP.
         let excess = buf.data_len() - ip_len;
         buf.trim(excess)?;
         Ok(Prep { ip_hdr_len, esp_off, nh_at, seq, outer_ecn })
     }
 
-    /// After the ICV verified and the payload is decrypted: trailer, window update, decapsulation.
-    fn finish<B: PacketBuf>(&mut self, buf: &mut B, p: &Prep) -> Result<(), DropReason> {
-        let (iv_len, icv_len) = (self.lengths.iv, self.lengths.icv);
+    /// After the ICV verified and the payload is decrypted: the trailer, checked before the window moves.
+    fn trailer<B: PacketBuf>(&self, buf: &B, p: &Prep) -> Result<Trailer, DropReason> {
         let d = buf.data();
-        let pt_start = p.esp_off + esp::HEADER_LEN + iv_len;
-        let pt_end = d.len() - icv_len;
+        let pt_start = p.esp_off + esp::HEADER_LEN + self.lengths.iv;
+        let pt_end = d.len() - self.lengths.icv;
         let t = esp::Trailer::new_checked(&d[pt_start..pt_end]).map_err(|_| DropReason::BadPadding)?;
         if !t.padding_is_default() {
             return Err(DropReason::BadPadding);
         }
-        let (next_header, inner_len, pad_total) = (t.next_header(), t.data_len(), pt_end - pt_start - t.data_len());
-        // The packet is authentic: only now may the window move.
-        self.replay.update(p.seq)?;
+        Ok(Trailer {
+            next_header: t.next_header(),
+            inner_len: t.data_len(),
+            pad_total: pt_end - pt_start - t.data_len(),
+        })
+    }
+
+    /// After the window recorded the packet: decapsulation and the inner selector check.
+    fn finish<B: PacketBuf>(&self, buf: &mut B, p: &Prep, t: &Trailer) -> Result<(), DropReason> {
+        let (iv_len, icv_len) = (self.lengths.iv, self.lengths.icv);
+        let pt_start = p.esp_off + esp::HEADER_LEN + iv_len;
+        let (next_header, inner_len, pad_total) = (t.next_header, t.inner_len, t.pad_total);
         if next_header == IpProtocol::IPV6_NO_NEXT {
             return Err(DropReason::Dummy);
         }

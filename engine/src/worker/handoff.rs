@@ -1,18 +1,16 @@
-//! SA-to-lcore affinity for inbound SAs: which worker owns an SPI, a cheap classifier that finds the SPI of a
+//! SA-to-lcore affinity for inbound AH SAs: which worker owns an SPI, a cheap classifier that finds the AH SPI of a
 //! received frame, and the bounded inboxes over which a worker hands a frame to the owner of its SA.
 //!
-//! RSS spreads flows over the rx queues by a hash of addresses (and ports), which does not follow SAs: ESP of one SA
-//! normally lands on one queue, but two SAs between the same gateways share a hash, NAT-T ESP hashes on ports, and
-//! an operator may reconfigure RSS. Rather than share an inbound SA between lcores (its replay window is a
-//! read-check-decrypt-update sequence over a bitmap, see [`crate::sa`]), the one worker that owns the SA processes
-//! every packet of it: the worker that received the frame looks at the SPI before anything else and, if the SA is
-//! another worker's, pushes the mbuf onto that worker's inbox. The owner processes its inbox in its poll loop like
-//! received frames. A full inbox is a counted drop, never a wait.
+//! Inbound ESP SAs are shared by every worker (their replay window is locked per burst, see
+//! [`crate::esp::InboundSa`]). AH is rare, so an AH SA keeps a single owner whose window is plain memory: the worker
+//! that received an AH frame looks at the SPI before anything else and, if the SA is another worker's, pushes the
+//! mbuf onto that worker's inbox. The owner processes its inbox in its poll loop like received frames. A full inbox
+//! is a counted drop, never a wait.
 //!
 //! The owner is `spi % workers`: SPIs are chosen by this gateway, so the control side can spread them evenly (and
-//! sequential SPIs already go round-robin). The ESP SA of an ESP+AH bundle belongs to the owner of its AH SPI,
-//! because the AH path continues into the bundle's ESP SA on the same worker.
-use crate::datapath::{ether, NAT_T_PORT};
+//! sequential SPIs already go round-robin). An ESP+AH bundle's packets are opened on the AH SA's owner, which goes
+//! on into the (shared) ESP SA.
+use crate::datapath::ether;
 use crate::dpdk::Mbuf;
 use crate::sa::SaParams;
 use crate::wire::{ipv4, ipv6, IpProtocol, Spi};
@@ -27,21 +25,16 @@ pub fn owner(spi: Spi, workers: usize) -> usize {
     (spi.0 as usize) % workers
 }
 
-/// The worker an inbound ESP SA must be installed on: the owner of its SPI, or of its bundle's AH SPI.
-pub fn esp_owner(params: &SaParams, workers: usize) -> usize {
-    owner(params.bundle_ah.unwrap_or(params.spi), workers)
-}
-
 /// The worker an inbound AH SA must be installed on.
 pub fn ah_owner(params: &SaParams, workers: usize) -> usize {
     owner(params.spi, workers)
 }
 
-/// The SPI that decides which worker processes a received Ethernet frame: that of ESP (also in UDP 4500 behind no
-/// non-ESP marker) or AH directly over IPv4 or IPv6 (after the extension headers the datapath also skips). `None`
-/// for everything else, fragments included (they are never unprotected on the fast path), and for frames too short
-/// to hold the SPI: those are processed where they arrived.
-pub fn inbound_spi(frame: &[u8]) -> Option<Spi> {
+/// The SPI that decides which worker processes a received Ethernet frame: that of AH directly over IPv4 or IPv6
+/// (after the extension headers the datapath also skips). `None` for everything else (ESP included: any worker
+/// opens it), fragments included (they are never unprotected on the fast path), and for frames too short to hold
+/// the SPI: those are processed where they arrived.
+pub fn ah_spi(frame: &[u8]) -> Option<Spi> {
     let eth = ether::parse(frame)?;
     let ip = &frame[ether::HEADER_LEN..];
     let (protocol, l4) = match eth.ethertype {
@@ -59,21 +52,12 @@ pub fn inbound_spi(frame: &[u8]) -> Option<Spi> {
         }
         _ => return None,
     };
-    let spi_at = |b: &[u8]| b.get(..4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]));
-    let spi = match protocol {
-        IpProtocol::ESP => spi_at(l4)?,
-        IpProtocol::AH => spi_at(l4.get(4..)?)?,
-        IpProtocol::UDP => {
-            let udp = l4.get(..8)?;
-            let dport = u16::from_be_bytes([udp[2], udp[3]]);
-            if dport != NAT_T_PORT {
-                return None;
-            }
-            // A zero SPI is the non-ESP marker (IKE); a keepalive is one byte and has no SPI.
-            spi_at(&l4[8..])?
-        }
-        _ => return None,
-    };
+    if protocol != IpProtocol::AH {
+        return None;
+    }
+    // The SPI follows AH's next header, payload length and reserved fields.
+    let s = l4.get(4..8)?;
+    let spi = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
     (spi != 0).then_some(Spi(spi))
 }
 
@@ -178,50 +162,45 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_spi_of_esp_ah_and_nat_t_esp() {
-        assert_eq!(inbound_spi(&v4(50, &esp(0x1234_5678), 0)), Some(Spi(0x1234_5678)));
-        assert_eq!(inbound_spi(&v4(51, &ah(0x0000_2001), 0)), Some(Spi(0x2001)));
-        assert_eq!(inbound_spi(&v4(17, &udp(4500, &esp(0x99)), 0)), Some(Spi(0x99)));
-        assert_eq!(inbound_spi(&v6(50, &esp(7))), Some(Spi(7)));
-        assert_eq!(inbound_spi(&v6(51, &ah(8))), Some(Spi(8)));
-        assert_eq!(inbound_spi(&v6(17, &udp(4500, &esp(9)))), Some(Spi(9)));
-        // ESP behind a Hop-by-Hop and a Destination Options header.
-        let mut ext = vec![60, 0, 5, 2, 0, 0, 1, 0, 50, 0, 1, 4, 0, 0, 0, 0];
-        ext.extend_from_slice(&esp(0xabc));
-        assert_eq!(inbound_spi(&v6(0, &ext)), Some(Spi(0xabc)));
+    fn finds_the_spi_of_ah() {
+        assert_eq!(ah_spi(&v4(51, &ah(0x0000_2001), 0)), Some(Spi(0x2001)));
+        assert_eq!(ah_spi(&v6(51, &ah(8))), Some(Spi(8)));
+        // AH behind a Hop-by-Hop and a Destination Options header.
+        let mut ext = vec![60, 0, 5, 2, 0, 0, 1, 0, 51, 0, 1, 4, 0, 0, 0, 0];
+        ext.extend_from_slice(&ah(0xabc));
+        assert_eq!(ah_spi(&v6(0, &ext)), Some(Spi(0xabc)));
     }
 
     #[test]
     fn everything_else_stays_where_it_arrived() {
-        // IKE on 500 and behind the non-ESP marker, a NAT-T keepalive, other UDP, TCP, ICMP, ARP.
-        assert_eq!(inbound_spi(&v4(17, &udp(500, &esp(5)), 0)), None);
-        assert_eq!(inbound_spi(&v4(17, &udp(4500, &[0, 0, 0, 0, 1, 2, 3, 4]), 0)), None);
-        assert_eq!(inbound_spi(&v4(17, &udp(4500, &[0xff]), 0)), None);
-        assert_eq!(inbound_spi(&v4(17, &udp(4501, &esp(5)), 0)), None);
-        assert_eq!(inbound_spi(&v4(6, &[0; 20], 0)), None);
-        assert_eq!(inbound_spi(&v4(1, &[8, 0, 0, 0, 0, 0, 0, 0], 0)), None);
-        assert_eq!(inbound_spi(&eth(0x0806, &[0; 28])), None);
-        // Fragments of ESP (first and later), a v6 fragment header, SPI 0, truncated headers.
-        assert_eq!(inbound_spi(&v4(50, &esp(5), 0x2000)), None);
-        assert_eq!(inbound_spi(&v4(50, &esp(5), 0x0010)), None);
-        let mut frag = vec![50, 0, 0, 1, 0, 0, 0, 9];
-        frag.extend_from_slice(&esp(5));
-        assert_eq!(inbound_spi(&v6(44, &frag)), None);
-        assert_eq!(inbound_spi(&v4(50, &esp(0), 0)), None);
-        assert_eq!(inbound_spi(&v4(50, &[0, 0, 1], 0)), None);
-        assert_eq!(inbound_spi(&v4(51, &[50, 4, 0, 0, 0, 0], 0)), None);
-        assert_eq!(inbound_spi(&v4(17, &[0x11, 0x94, 0x11, 0x94], 0)), None);
-        let whole = v4(50, &esp(5), 0);
+        // ESP (any worker opens it), in UDP 4500 too; IKE, a NAT-T keepalive, TCP, ICMP, ARP.
+        assert_eq!(ah_spi(&v4(50, &esp(0x1234_5678), 0)), None);
+        assert_eq!(ah_spi(&v6(50, &esp(7))), None);
+        assert_eq!(ah_spi(&v4(17, &udp(4500, &esp(0x99)), 0)), None);
+        assert_eq!(ah_spi(&v4(17, &udp(500, &esp(5)), 0)), None);
+        assert_eq!(ah_spi(&v4(17, &udp(4500, &[0xff]), 0)), None);
+        assert_eq!(ah_spi(&v4(6, &[0; 20], 0)), None);
+        assert_eq!(ah_spi(&v4(1, &[8, 0, 0, 0, 0, 0, 0, 0], 0)), None);
+        assert_eq!(ah_spi(&eth(0x0806, &[0; 28])), None);
+        // Fragments of AH (first and later), a v6 fragment header, SPI 0, truncated headers.
+        assert_eq!(ah_spi(&v4(51, &ah(5), 0x2000)), None);
+        assert_eq!(ah_spi(&v4(51, &ah(5), 0x0010)), None);
+        let mut frag = vec![51, 0, 0, 1, 0, 0, 0, 9];
+        frag.extend_from_slice(&ah(5));
+        assert_eq!(ah_spi(&v6(44, &frag)), None);
+        assert_eq!(ah_spi(&v4(51, &ah(0), 0)), None);
+        assert_eq!(ah_spi(&v4(51, &[50, 4, 0, 0, 0, 0], 0)), None);
+        let whole = v4(51, &ah(5), 0);
         for cut in 0..whole.len() {
             // Never a panic, and no SPI from a frame cut before the SPI ends.
-            let spi = inbound_spi(&whole[..cut]);
-            assert!(spi.is_none() || cut >= 14 + 20 + 4, "cut {cut}");
+            let spi = ah_spi(&whole[..cut]);
+            assert!(spi.is_none() || cut >= 14 + 20 + 8, "cut {cut}");
         }
-        assert_eq!(inbound_spi(&[]), None);
+        assert_eq!(ah_spi(&[]), None);
     }
 
     #[test]
-    fn owners_spread_spis_and_bundles_follow_their_ah() {
+    fn owners_spread_spis() {
         assert_eq!(owner(Spi(0x1001), 1), 0);
         assert_eq!(owner(Spi(0x1001), 2), 1);
         assert_eq!(owner(Spi(0x1002), 2), 0);
@@ -230,12 +209,7 @@ mod tests {
             c
         });
         assert_eq!(counts, [1000, 1000, 1000]);
-        let tunnel = Mode::Transport;
-        let mut p = SaParams::new(Spi(0x2000), tunnel, E::AesCbc128, &[1; 16], I::HmacSha256_128, &[2; 32]);
-        assert_eq!(esp_owner(&p, 2), 0);
-        p.bundle_ah = Some(Spi(0x2101));
-        assert_eq!(esp_owner(&p, 2), 1, "the ESP of a bundle lives with its AH SA");
-        let a = SaParams::new(Spi(0x2101), tunnel, E::Null, &[], I::HmacSha1_96, &[3; 20]);
+        let a = SaParams::new(Spi(0x2101), Mode::Transport, E::Null, &[], I::HmacSha1_96, &[3; 20]);
         assert_eq!(ah_owner(&a, 2), 1);
     }
 }
