@@ -124,6 +124,29 @@ fn auto_without_its_device_runs_in_software_and_an_entry_asking_for_it_is_a_star
     assert!(log.contains("crypto_espgate_missing0"), "{log}");
 }
 
+/// A reload (SIGHUP) that adds an entry asking for `cryptodev` while auto has no device is refused and the running
+/// config kept; the same entry asking for `cpu` is then taken, and its SAs are built in software.
+#[test]
+fn a_reload_asking_for_a_missing_device_is_refused() {
+    let missing = "crypto_devargs = \"crypto_espgate_missing0\"";
+    let first = [COMBOS[0]];
+    let insist = [COMBOS[0], COMBOS[2].on("cryptodev")];
+    let software = [COMBOS[0], COMBOS[2].on("cpu")];
+    let (log, shown) = manual_maps::run_with_reloads("crypto-reload-nodev", missing, &first, &[&insist, &software], 3);
+    let refused = log.lines().position(|l| l.contains("reload of") && l.contains("refused, running config kept"));
+    let refused = refused.unwrap_or_else(|| panic!("no refused reload:\n{log}"));
+    assert!(log.lines().nth(refused).unwrap().contains("crypto map CM1 20: crypto = \"cryptodev\""), "{log}");
+    let taken = log.lines().position(|l| l.contains("config reloaded")).unwrap_or_else(|| panic!("{log}"));
+    assert!(taken > refused, "{log}");
+    let v = shown.unwrap_or_else(|| panic!("show crypto ipsec sa never answered:\n{log}"));
+    let backend = |seq: u32| {
+        let e = v["sas"].as_array().unwrap().iter().find(|e| e["seq"] == seq).unwrap_or_else(|| panic!("{v}"));
+        e["outbound_esp_sas"][0]["crypto_backend"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(backend(10), "cpu (auto: no device)", "{v}");
+    assert_eq!(backend(20), "cpu", "{v}");
+}
+
 /// Runs every combination through `espgate run` with the `[engine]` crypto lines given, both ways against Scapy;
 /// returns the daemon's log and what `show crypto ipsec sa --json` said.
 fn agree_with_scapy(crypto: &str, name: &str) -> (String, Value) {

@@ -191,6 +191,59 @@ pub fn start_only(name: &str, combos: &[Combo], engine_extra: &str) -> (bool, St
     (out.status.success(), log)
 }
 
+/// Runs `espgate run` for `seconds` on the config of `first` (no traffic); once it answers `show`, rewrites the config
+/// for each of `reloads` in turn and sends SIGHUP. Returns its log and `show crypto ipsec sa --json` after the
+/// last reload.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn run_with_reloads(
+    name: &str,
+    engine_extra: &str,
+    first: &[Combo],
+    reloads: &[&[Combo]],
+    seconds: u32,
+) -> (String, Option<Value>) {
+    let dir = TempDir::new(name);
+    let d = &dir.0;
+    write_pcap(&d.join("out_rx.pcap"), &[]);
+    write_pcap(&d.join("in_rx.pcap"), &[]);
+    let cfg = d.join("gw.toml");
+    write_config(&cfg, &config(d, engine_extra, first));
+    let daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--seconds", &seconds.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let show = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
+            .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
+            .arg(d.join("gw.sock"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).ok()
+    };
+    for _ in 0..60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if show().is_some() {
+            break;
+        }
+    }
+    for combos in reloads {
+        write_config(&cfg, &config(d, engine_extra, combos));
+        let hup = Command::new("kill").args(["-HUP", &daemon.id().to_string()]).status().unwrap();
+        assert!(hup.success());
+        // The control loop reads the flag within a few milliseconds; give it time to apply or refuse.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let shown = show();
+    let out = daemon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "espgate run failed:\n{log}");
+    (log, shown)
+}
+
 /// Runs every entry of `combos` through `espgate run` (with `engine_extra` lines in `[engine]`) both ways against
 /// Scapy for `seconds`; with `show`, asks `show crypto ipsec sa --json` while it runs. Returns the daemon's log and
 /// what show said.
