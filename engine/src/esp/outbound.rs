@@ -105,12 +105,11 @@ impl OutboundSa {
     /// protecting: a packet whose result exceeds the egress MTU gets ICMP Fragmentation Needed / Packet Too Big
     /// or is fragmented first, by the caller).
     pub fn encapsulated_len(&self, ip_len: usize, ip_header_len: usize) -> usize {
-        let align = self.lengths.align;
         let payload = match self.params.mode {
             Mode::Tunnel { .. } => ip_len,
             Mode::Transport => ip_len - ip_header_len.min(ip_len),
         };
-        let padded = (payload + esp::TRAILER_LEN).div_ceil(align) * align;
+        let padded = payload + esp::TRAILER_LEN + self.lengths.pad(payload + esp::TRAILER_LEN);
         let front = match self.params.mode {
             Mode::Tunnel { .. } => self.max_prepend(),
             Mode::Transport => ip_header_len + self.max_prepend(),
@@ -231,12 +230,12 @@ impl OutboundSa {
         };
         let excess = buf.data_len() - ip_len;
         buf.trim(excess)?;
-        let super::Lengths { iv: iv_len, icv: icv_len, align } = self.lengths;
+        let super::Lengths { iv: iv_len, icv: icv_len, .. } = self.lengths;
         let nat = self.nat_len();
         match self.params.mode {
             Mode::Tunnel { local, remote } => {
                 let payload = ip_len;
-                let pad = (align - (payload + esp::TRAILER_LEN) % align) % align;
+                let pad = self.lengths.pad(payload + esp::TRAILER_LEN);
                 let outer_len = if local.is_ipv4() { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
                 let front = outer_len + nat + esp::HEADER_LEN + iv_len;
                 let back = pad + esp::TRAILER_LEN + icv_len;
@@ -297,7 +296,7 @@ impl OutboundSa {
                     }
                 };
                 let payload = ip_len - hdr_len;
-                let pad = (align - (payload + esp::TRAILER_LEN) % align) % align;
+                let pad = self.lengths.pad(payload + esp::TRAILER_LEN);
                 let ins = nat + esp::HEADER_LEN + iv_len;
                 let back = pad + esp::TRAILER_LEN + icv_len;
                 if ip_len + ins + back > MAX_IP_LEN {
