@@ -61,7 +61,7 @@ fn main() {
         .allowlist_function("rte_cryptodev_(get_dev_id|count|configure|start|stop|close|info_get|queue_pair_setup)")
         .allowlist_function("rte_cryptodev_(socket_id|name_get|sym_session_free|sym_get_private_session_size)")
         .allowlist_function("rte_cryptodev_sym_session_pool_create")
-        .allowlist_function("rte_vdev_(init|uninit)")
+        .allowlist_function("rte_vdev_init")
         .allowlist_type("rte_cryptodev_(info|config|qp_conf)")
         .allowlist_type("rte_crypto_(aead|cipher|auth)_algorithm")
         .allowlist_type("rte_crypto_op_status")

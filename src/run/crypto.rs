@@ -17,7 +17,7 @@
 use anyhow::{bail, Context, Result};
 use control::config::{Config, CryptoBackend as Choice};
 use engine::crypto::{CryptoBackend, CryptodevMode, EncryptionAlgorithm, EspDirection, IntegrityAlgorithm};
-use engine::dpdk::cryptodev::CryptoDevice;
+use engine::dpdk::cryptodev::{CryptoDevice, CryptodevError};
 use engine::dpdk::Eal;
 use engine::esp::{InboundSa, OutboundSa};
 use engine::sa::{SaError, SaParams};
@@ -114,7 +114,11 @@ impl CryptoFactory {
                 } else {
                     CryptoDevice::open_vdev(eal, d, workers, MAX_SESSIONS)
                 };
-                Some(r.map_err(|e| format!("no crypto device {d:?}: {e}")))
+                Some(r.map_err(|e| match e {
+                    // Its message names the device already.
+                    CryptodevError::NotFound(_) => e.to_string(),
+                    e => format!("no crypto device {d:?}: {e}"),
+                }))
             }
         };
         let f = match opened {

@@ -303,9 +303,10 @@ impl CryptoDevice {
             // which copies them.
             let ret = unsafe { dpdk_sys::rte_vdev_init(c_name.as_ptr(), c_args.as_ptr()) };
             if ret != 0 {
-                // > 0: no driver of that name is loaded (DPDK logs "no driver found"); < 0: the driver failed.
-                let why = if ret > 0 {
-                    "no such driver is installed".to_string()
+                // DPDK 22.11 returns -1 when no loaded driver matches the name (a plain -1, not -errno); other
+                // negative values are the driver's own -errno.
+                let why = if ret == -1 || ret > 0 {
+                    "no driver of that name is installed (or it refused the device)".to_string()
                 } else {
                     DpdkError::from_ret("rte_vdev_init", ret).to_string()
                 };
