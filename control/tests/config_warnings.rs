@@ -39,6 +39,18 @@ fn weak_algorithms_are_flagged() {
 }
 
 #[test]
+fn a_crypto_backend_on_an_entry_without_esp_is_flagged() {
+    let esp = base_with("seq = 10\n", "seq = 10\ncrypto = \"cpu\"\n");
+    assert_eq!(warnings(&esp), Vec::<String>::new());
+    let ah = esp
+        .replace("esp_encryption = \"esp-aes-256\"\n", "ah = \"ah-sha256-hmac\"\n")
+        .replace("esp_integrity = \"esp-sha256-hmac\"\n", "");
+    let w = warnings(&ah);
+    assert_eq!(w.len(), 1, "{w:#?}\n{ah}");
+    assert!(w[0].starts_with("crypto_map \"CM1\" seq 10: crypto: has no effect"), "{w:#?}");
+}
+
+#[test]
 fn unused_and_exposed_things_are_flagged() {
     let text = base_with("crypto_map = \"CM1\"\n", "")
         + "[[transform_set]]\nname = \"TS2\"\nesp_encryption = \"esp-gcm-128\"\n"

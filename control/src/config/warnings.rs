@@ -61,6 +61,14 @@ pub(super) fn warnings(c: &Config) -> Vec<ValidationError> {
         if let Some(g) = m.pfs.filter(|g| g.is_weak()) {
             warn(&mut out, field(&at, "pfs"), format!("group {} is weak; prefer 14, 19 or 20", g.number()));
         }
+        let esp = m.transform_sets.iter().filter_map(|n| c.transform_set(n)).any(|t| t.esp_encryption.is_some());
+        if m.crypto.is_some() && !esp {
+            warn(
+                &mut out,
+                field(&at, "crypto"),
+                "has no effect: the entry's transform sets have no ESP (AH is in software)",
+            );
+        }
         if !applied.contains(m.name.as_str()) && reported.insert(m.name.as_str()) {
             warn(
                 &mut out,
