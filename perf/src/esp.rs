@@ -15,7 +15,6 @@ use crate::report::thread_cpu_ns;
 use anyhow::{bail, Context, Result};
 use engine::datapath::Datapath;
 use engine::dpdk::{lcore, rdtsc, tsc_hz, Burst, Eal, Mempool, Port, PortConfig, RingPair, RxQueue, TxQueue};
-use engine::esp::InboundSa;
 use engine::worker::{self, Channels, WorkerQueues, WorkerStats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -283,7 +282,9 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     let make = |i: u32| {
         let p = suite.inbound(i);
         let spi = p.spi;
-        InboundSa::new(p).ok().map(|sa| (spi, sa))
+        // On the run's backend, like the SAs it replaces (a software SA here made decrypt runs measure software
+        // from the first arena pass on).
+        plan::inbound_sa(&backend, p).ok().map(|sa| (spi, sa))
     };
     let reinstall =
         (!o.bypass && o.direction == Direction::Decrypt).then_some(Reinstall { channels: &ch, make: &make });
