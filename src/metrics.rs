@@ -51,9 +51,18 @@ fn worker(m: &mut Families, v: &Value) {
             "ARP requests and Neighbor Solicitations sent.",
         ),
         ("neighbors_learned", "espgate_host_neighbors_learned_total", "Neighbor entries learned by ARP/ND."),
+        (
+            "neighbors_refused",
+            "espgate_host_neighbors_refused_total",
+            "Neighbors not learned because the table was full of learned entries.",
+        ),
         ("echo_replies_sent", "espgate_host_echo_replies_sent_total", "ICMP/ICMPv6 echo replies sent."),
         ("held", "espgate_host_held_total", "Packets held while their next hop was resolved."),
-        ("hold_dropped", "espgate_host_hold_dropped_total", "Held packets dropped (queue full or never resolved)."),
+        (
+            "hold_dropped",
+            "espgate_host_hold_dropped_total",
+            "Held packets dropped (queue full, too many next hops resolving, or never resolved).",
+        ),
         ("ignored", "espgate_host_ignored_total", "Punted frames the control thread did not handle."),
     ];
     for (section, table) in [("worker", WORKER), ("host", HOST)] {

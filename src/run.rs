@@ -754,7 +754,8 @@ impl Shown<'_> {
             "workers": per_worker,
             "host": {
                 "arp_nd_replies_sent": h.arp_replies_sent, "arp_nd_requests_sent": h.arp_requests_sent,
-                "neighbors_learned": h.neighbors_learned, "echo_replies_sent": h.echo_replies_sent,
+                "neighbors_learned": h.neighbors_learned, "neighbors_refused": h.neighbors_refused,
+                "echo_replies_sent": h.echo_replies_sent,
                 "held": h.held, "hold_dropped": h.hold_dropped, "ignored": h.ignored,
             },
             "ike": self.ike.map(|i| i.counters_json()),

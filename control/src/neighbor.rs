@@ -17,6 +17,14 @@ const HOLD_PER_NEXT_HOP: usize = 8;
 pub const NEIGHBOR_TIMEOUT_SECS: u64 = 300;
 /// An unanswered resolution is retried after this many seconds.
 const RESOLVE_RETRY_SECS: u64 = 1;
+/// Requests sent for a next hop before it is given up and its held packets dropped (Linux's `mcast_solicit`).
+const RESOLVE_TRIES: u8 = 3;
+/// Next hops being resolved at once. A flood towards many unresolvable on-link hosts must not grow the table, the
+/// held packets and the ARP requests without bound (Linux's `gc_thresh3` default is 1024 too).
+pub const MAX_PENDING: usize = 1024;
+/// Learned neighbors. On-link hosts choose their source addresses: without a bound, one host cycling through a
+/// large connected prefix would grow the table the workers copy on every change.
+pub const MAX_LEARNED: usize = 16384;
 
 /// A frame to transmit on a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +43,11 @@ pub struct HostStats {
     pub neighbors_learned: u64,
     pub echo_replies_sent: u64,
     pub held: u64,
+    /// Held packets dropped: the hold queue of a next hop was full, too many next hops were being resolved, or a
+    /// next hop did not answer.
     pub hold_dropped: u64,
+    /// Neighbors not learned because the table was full of learned entries.
+    pub neighbors_refused: u64,
     /// Punted frames nothing here handles (malformed ARP, ICMP that is not an echo request, ...).
     pub ignored: u64,
 }
@@ -44,6 +56,8 @@ struct Pending {
     port: u16,
     packets: VecDeque<Vec<u8>>,
     last_request: u64,
+    /// Requests sent so far.
+    tries: u8,
 }
 
 pub struct Host {
@@ -52,12 +66,26 @@ pub struct Host {
     learned: HashMap<IpAddr, u64>,
     pending: HashMap<IpAddr, Pending>,
     changed: bool,
+    /// `(learned, pending)` bounds: [`MAX_LEARNED`], [`MAX_PENDING`] unless set by [`Host::with_limits`].
+    limits: (usize, usize),
     pub stats: HostStats,
 }
 
 impl Host {
     pub fn new(tables: Tables) -> Self {
-        Self { tables, learned: HashMap::new(), pending: HashMap::new(), changed: false, stats: HostStats::default() }
+        Self::with_limits(tables, MAX_LEARNED, MAX_PENDING)
+    }
+
+    /// A host whose tables hold at most `max_learned` learned neighbors and `max_pending` next hops being resolved.
+    pub fn with_limits(tables: Tables, max_learned: usize, max_pending: usize) -> Self {
+        Self {
+            tables,
+            learned: HashMap::new(),
+            pending: HashMap::new(),
+            changed: false,
+            limits: (max_learned, max_pending),
+            stats: HostStats::default(),
+        }
     }
 
     pub fn tables(&self) -> &Tables {
@@ -109,18 +137,28 @@ impl Host {
             self.changed = true;
         }
         let mut out = Vec::new();
-        let retry: Vec<(IpAddr, u16)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now.saturating_sub(p.last_request) >= RESOLVE_RETRY_SECS)
-            .map(|(a, p)| (*a, p.port))
-            .collect();
+        let due = |p: &Pending| now.saturating_sub(p.last_request) >= RESOLVE_RETRY_SECS;
+        // Unanswered after every try: the next hop is given up, with what was held for it.
+        let before = self.pending.len();
+        let mut dropped = 0u64;
+        self.pending.retain(|_, p| {
+            let keep = !(due(p) && p.tries >= RESOLVE_TRIES);
+            if !keep {
+                dropped += p.packets.len() as u64;
+            }
+            keep
+        });
+        self.stats.hold_dropped += dropped;
+        debug_assert!(self.pending.len() <= before);
+        let retry: Vec<(IpAddr, u16)> =
+            self.pending.iter().filter(|(_, p)| due(p)).map(|(a, p)| (*a, p.port)).collect();
         for (a, port) in retry {
             if let Some(f) = self.arp_request(port, a) {
                 out.push(f);
             }
             if let Some(p) = self.pending.get_mut(&a) {
                 p.last_request = now;
+                p.tries = p.tries.saturating_add(1);
             }
         }
         out
@@ -176,6 +214,18 @@ impl Host {
     fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: u64) -> Vec<Frame> {
         // A static entry is the operator's word: never overwritten by what the wire says.
         let is_static = self.tables.neighbors.contains_key(&ip) && !self.learned.contains_key(&ip);
+        if !is_static && !self.learned.contains_key(&ip) && self.learned.len() >= self.limits.0 {
+            if !self.pending.contains_key(&ip) {
+                // Unsolicited (a request for us from a new sender): not worth an entry of a full table.
+                self.stats.neighbors_refused += 1;
+                return Vec::new();
+            }
+            // A next hop we asked for: it replaces the entry confirmed longest ago.
+            if let Some(oldest) = self.learned.iter().min_by_key(|(_, &t)| t).map(|(a, _)| *a) {
+                self.learned.remove(&oldest);
+                self.tables.neighbors.remove(&oldest);
+            }
+        }
         if !is_static {
             if self.tables.neighbors.insert(ip, mac) != Some(mac) {
                 self.changed = true;
@@ -201,13 +251,26 @@ impl Host {
     fn resolve(&mut self, port: u16, next_hop: IpAddr, packet: &[u8], now: u64) -> Vec<Frame> {
         if let Some(mac) = self.tables.neighbors.get(&next_hop).copied() {
             // Resolved since the worker looked: send it straight away.
-            let p =
-                self.pending.entry(next_hop).or_insert(Pending { port, packets: VecDeque::new(), last_request: now });
+            let p = self.pending.entry(next_hop).or_insert(Pending {
+                port,
+                packets: VecDeque::new(),
+                last_request: now,
+                tries: 1,
+            });
             p.packets.push_back(packet.to_vec());
             return self.learn(next_hop, mac, now);
         }
         let new = !self.pending.contains_key(&next_hop);
-        let p = self.pending.entry(next_hop).or_insert(Pending { port, packets: VecDeque::new(), last_request: now });
+        if new && self.pending.len() >= self.limits.1 {
+            self.stats.hold_dropped += 1;
+            return Vec::new();
+        }
+        let p = self.pending.entry(next_hop).or_insert(Pending {
+            port,
+            packets: VecDeque::new(),
+            last_request: now,
+            tries: 1,
+        });
         if p.packets.len() == HOLD_PER_NEXT_HOP {
             p.packets.pop_front();
             self.stats.hold_dropped += 1;

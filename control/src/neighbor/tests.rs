@@ -6,6 +6,10 @@ const OUR: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 const PEER: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
 
 fn host() -> Host {
+    limited(MAX_LEARNED, MAX_PENDING)
+}
+
+fn limited(max_learned: usize, max_pending: usize) -> Host {
     let iface = Interface {
         name: "outside".into(),
         port: 0,
@@ -14,7 +18,7 @@ fn host() -> Host {
         mtu: 1500,
         policy: None,
     };
-    Host::new(Tables::new(vec![iface], vec![], HashMap::new(), vec![]))
+    Host::with_limits(Tables::new(vec![iface], vec![], HashMap::new(), vec![]), max_learned, max_pending)
 }
 
 fn arp(op: ArpOp, smac: MacAddr, sip: &str, tip: &str) -> Vec<u8> {
@@ -109,4 +113,67 @@ fn answers_ping_and_ignores_other_icmp() {
     bad[40] ^= 1;
     assert!(h.handle(0, PuntKind::Icmp, &bad, 0).is_empty());
     assert_eq!(h.stats.echo_replies_sent, 1);
+}
+
+#[test]
+fn an_unanswered_next_hop_is_given_up_with_its_packets() {
+    let mut h = host();
+    let hop = PuntKind::Resolve { port: 0, next_hop: "198.51.100.7".parse().unwrap() };
+    assert_eq!(h.handle(0, hop, &[0x45; 40], 5).len(), 1, "first request");
+    assert!(h.handle(0, hop, &[0x45; 40], 5).is_empty());
+    assert_eq!(h.tick(6).len(), 1, "second request");
+    assert_eq!(h.tick(7).len(), 1, "third request");
+    assert!(h.tick(8).is_empty(), "given up after three");
+    assert_eq!(h.stats.hold_dropped, 2, "both held packets dropped");
+    assert!(h.tick(9).is_empty() && h.tick(20).is_empty(), "no more requests");
+    // A later packet starts over.
+    assert_eq!(h.handle(0, hop, &[0x45; 40], 30).len(), 1);
+}
+
+#[test]
+fn next_hops_being_resolved_are_bounded() {
+    let mut h = limited(MAX_LEARNED, 4);
+    let hop = |i: u8| PuntKind::Resolve { port: 0, next_hop: format!("198.51.100.{i}").parse().unwrap() };
+    for i in 10..14 {
+        assert_eq!(h.handle(0, hop(i), &[0x45; 40], 5).len(), 1);
+    }
+    assert!(h.handle(0, hop(14), &[0x45; 40], 5).is_empty(), "a fifth next hop: no request");
+    assert_eq!((h.stats.held, h.stats.hold_dropped), (4, 1));
+    // A next hop already pending still holds packets.
+    assert!(h.handle(0, hop(10), &[0x45; 40], 5).is_empty());
+    assert_eq!(h.stats.held, 5);
+    // Once given up, there is room again.
+    for t in 6..=8 {
+        h.tick(t);
+    }
+    assert_eq!(h.handle(0, hop(14), &[0x45; 40], 9).len(), 1);
+}
+
+#[test]
+fn learned_neighbors_are_bounded_but_a_requested_one_gets_in() {
+    let mut h = limited(3, MAX_PENDING);
+    let mac = |i: u8| MacAddr([2, 0, 0, 0, 1, i]);
+    for i in 2..5 {
+        let req = arp(ArpOp::Request, mac(i), &format!("198.51.100.{i}"), "198.51.100.1");
+        assert_eq!(h.handle(0, PuntKind::Arp, &req, u64::from(i)).len(), 1);
+    }
+    // Full: a new sender is answered but not learned.
+    let req = arp(ArpOp::Request, mac(5), "198.51.100.5", "198.51.100.1");
+    assert_eq!(h.handle(0, PuntKind::Arp, &req, 10).len(), 1, "still answered");
+    assert!(h.tables().neighbor("198.51.100.5".parse().unwrap()).is_none());
+    assert_eq!(h.stats.neighbors_refused, 1);
+    // A known one still refreshes.
+    let req = arp(ArpOp::Request, mac(2), "198.51.100.2", "198.51.100.1");
+    h.handle(0, PuntKind::Arp, &req, 11);
+    assert_eq!(h.stats.neighbors_refused, 1);
+    // A next hop we resolve replaces the entry confirmed longest ago (.3, at 3).
+    let hop = PuntKind::Resolve { port: 0, next_hop: "198.51.100.9".parse().unwrap() };
+    assert_eq!(h.handle(0, hop, &[0x45; 40], 12).len(), 1);
+    let mut reply = arp(ArpOp::Reply, mac(9), "198.51.100.9", "198.51.100.1");
+    reply[0..6].copy_from_slice(&OUR.0);
+    assert_eq!(h.handle(0, PuntKind::Arp, &reply, 13).len(), 1, "the held packet leaves");
+    let t = h.tables();
+    assert_eq!(t.neighbor("198.51.100.9".parse().unwrap()), Some(mac(9)));
+    assert!(t.neighbor("198.51.100.3".parse().unwrap()).is_none(), "the oldest made room");
+    assert_eq!(t.neighbor("198.51.100.2".parse().unwrap()), Some(mac(2)), "refreshed at 11: kept");
 }
