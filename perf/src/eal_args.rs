@@ -11,7 +11,8 @@ pub struct EalOpts {
     /// CPUs that run the forwarding lcores, e.g. `1` or `1-3` or `1,3`.
     #[arg(long, value_name = "LIST", default_value = "1")]
     pub lcores: String,
-    /// CPU of EAL's main lcore (which only reports); default: the lowest CPU not in --lcores.
+    /// CPU of EAL's main lcore (the generator, or only the reports); default: the lowest CPU not in --lcores, or the
+    /// first worker's CPU (shared) when --lcores takes them all.
     #[arg(long, value_name = "CPU")]
     pub main_core: Option<usize>,
     /// Run without hugepages (--no-huge -m 1024). On by default when no hugepages are free and mounted.
@@ -49,26 +50,36 @@ impl EalOpts {
     /// The worker CPUs and the EAL argument list.
     pub fn build(&self, job: &str) -> Result<(Vec<usize>, usize, Vec<String>)> {
         let workers = parse_cpu_list(&self.lcores)?;
-        let main = match self.main_core {
-            Some(m) => m,
-            None => (0..).find(|c| !workers.contains(c)).expect("some CPU is free"),
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let free = (0..ncpu).find(|c| !workers.contains(c));
+        let main = match (self.main_core, free) {
+            (Some(m), _) => m,
+            (None, Some(f)) => f,
+            // Every CPU forwards: the main lcore (the generator) shares the first worker's CPU.
+            (None, None) => workers[0],
         };
-        if workers.contains(&main) {
-            bail!("the main core {main} must not be one of the forwarding lcores {workers:?}");
-        }
-        let mut all = workers.clone();
-        all.push(main);
-        all.sort_unstable();
-        let list = all.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
-        let mut args = vec![
-            "-l".to_string(),
-            list,
-            "--main-lcore".to_string(),
-            main.to_string(),
+        let cpus = if workers.contains(&main) {
+            if self.main_core.is_some() {
+                bail!("the main core {main} must not be one of the forwarding lcores {workers:?}");
+            }
+            // Lcore ids 0..N run the workers on their CPUs, lcore N (the main one) on `main`: EAL's form for two
+            // lcores on one CPU.
+            let mut map: Vec<String> = workers.iter().enumerate().map(|(l, c)| format!("{l}@{c}")).collect();
+            map.push(format!("{}@{main}", workers.len()));
+            vec!["--lcores".to_string(), map.join(","), "--main-lcore".to_string(), workers.len().to_string()]
+        } else {
+            let mut all = workers.clone();
+            all.push(main);
+            all.sort_unstable();
+            let list = all.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+            vec!["-l".to_string(), list, "--main-lcore".to_string(), main.to_string()]
+        };
+        let mut args = cpus;
+        args.extend([
             format!("--file-prefix=espgate-perf-{job}-{}", std::process::id()),
             "--no-telemetry".to_string(),
             "--log-level=*:warning".to_string(),
-        ];
+        ]);
         if self.no_huge || !engine::dpdk::hugepages_available() {
             args.extend(["--no-huge", "-m", "1024"].map(String::from));
         }
@@ -109,7 +120,14 @@ mod tests {
         let (w, m, a) = o.build("t").unwrap();
         assert_eq!((w, m), (vec![0], 1));
         assert!(a.contains(&"--no-pci".to_string()) && a.contains(&"--vdev=net_null0".to_string()));
-        let bad = EalOpts { main_core: Some(0), ..o };
+        let bad = EalOpts { main_core: Some(0), ..o.clone() };
         assert!(bad.build("t").is_err());
+        // Every CPU forwards: the main lcore shares the first worker's CPU through an lcore map.
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let all = EalOpts { lcores: format!("0-{}", n - 1), ..o };
+        let (w, m, a) = all.build("t").unwrap();
+        assert_eq!((w.len(), m), (n, 0));
+        let map = (0..n).map(|c| format!("{c}@{c}")).chain([format!("{n}@0")]).collect::<Vec<_>>().join(",");
+        assert_eq!(a[..4], ["--lcores".to_string(), map, "--main-lcore".to_string(), n.to_string()]);
     }
 }

@@ -112,6 +112,8 @@ pub struct EspResult {
     pub sas: u32,
     pub bypass: bool,
     pub lcores: Vec<usize>,
+    /// Frames each worker sent.
+    pub worker_tx: Vec<u64>,
     pub generator_cpu: usize,
     pub seconds: f64,
     /// Forwarded packets per second, over the run less stall_seconds.
@@ -190,27 +192,28 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         // Only the job's own ring ports: do not probe (and grab) PCI devices.
         args.push("--no-pci".into());
     }
-    if workers.len() != 1 {
-        // Inbound SAs are owned by one lcore and steering to the owner is not built (as in `espgate run`).
-        bail!("--lcores: exactly one worker lcore is supported for now (got {workers:?})");
-    }
     let mut setup = BTreeMap::new();
     let eal = Eal::init(&args).context("EAL init")?;
     lcore::pin_current_thread(main);
     let lcores = eal.worker_lcores();
-    let worker_lcore = *lcores.first().context("EAL started no worker lcore")?;
+    if lcores.is_empty() {
+        bail!("EAL started no worker lcore");
+    }
+    let n = lcores.len();
+    let nq = u16::try_from(n).context("--lcores: too many")?;
     let backend = plan::crypto_backend(&eal, o.crypto, &o.crypto_devargs, o.crypto_mode, &lcores, o.sas)?;
     let pool = Mempool::new(&eal, "esp_pool", 16383, 256, 2176, None)?;
-    // Created in port-id order: inside pair (0, 1), then outside pair (2, 3). The inside pair has a second queue so
-    // the worker's tx slot for port 1 (which nothing routes to) is a queue of its own.
-    let inside = RingPair::new(&eal, "espin", 2, o.ring_size)?;
-    let outside = RingPair::new(&eal, "espout", 1, o.ring_size)?;
+    // Created in port-id order: inside pair (0, 1), then outside pair (2, 3), with a queue per worker (worker w
+    // polls queue w of ports 0 and 2, as `espgate run` gives each worker its queue of every port). The inside pair
+    // has a second set so each worker's tx slot for port 1 (which nothing routes to) is a queue of its own.
+    let inside = RingPair::new(&eal, "espin", 2 * nq, o.ring_size)?;
+    let outside = RingPair::new(&eal, "espout", nq, o.ring_size)?;
     if (inside.a, inside.b, outside.a, outside.b) != (plan::INSIDE, plan::GEN_INSIDE, plan::OUTSIDE, plan::GEN_OUTSIDE)
     {
         bail!("unexpected ring port ids {inside:?} {outside:?}: give no --vdev or -a to EAL");
     }
     let mut ports = Vec::new();
-    for (id, q) in [(inside.a, 2), (inside.b, 2), (outside.a, 1), (outside.b, 1)] {
+    for (id, q) in [(inside.a, 2 * nq), (inside.b, 2 * nq), (outside.a, nq), (outside.b, nq)] {
         let cfg = PortConfig { rx_queues: q, tx_queues: q, rss: false, ..PortConfig::default() };
         ports.push(Port::configure(&eal, id, &cfg, &pool)?);
     }
@@ -219,7 +222,8 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     let tables = Arc::new(plan::tables(o.sas));
     setup.insert("tables", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let mut dp = Datapath::new(tables, o.sas as usize);
+    // Every worker holds every SA (the same Arc), as in the daemon.
+    let mut dps: Vec<Datapath> = (0..n).map(|_| Datapath::new(tables.clone(), o.sas as usize)).collect();
     if !o.bypass {
         for i in 0..o.sas {
             match o.direction {
@@ -228,9 +232,17 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
                     if transport {
                         p.mode = engine::sa::Mode::Transport;
                     }
-                    dp.install_outbound(i, Arc::new(plan::outbound_sa(&backend, p)?));
+                    let sa = Arc::new(plan::outbound_sa(&backend, p)?);
+                    for dp in dps.iter_mut() {
+                        dp.install_outbound(i, sa.clone());
+                    }
                 }
-                Direction::Decrypt => dp.install_inbound(plan::inbound_sa(&backend, suite.inbound(i))?)?,
+                Direction::Decrypt => {
+                    let sa = Arc::new(plan::inbound_sa(&backend, suite.inbound(i))?);
+                    for dp in dps.iter_mut() {
+                        dp.install_inbound(sa.clone())?;
+                    }
+                }
             }
         }
     }
@@ -257,25 +269,37 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    let stats = Arc::new(WorkerStats::default());
-    let ch = Channels::new(4096);
-    let (gen_tx, gen_rx, fwd_in, fwd_out) = match o.direction {
-        Direction::Encrypt | Direction::Both => (ports[1].tx_queue(0)?, ports[3].rx_queue(0)?, 0, 2),
-        Direction::Decrypt => (ports[3].tx_queue(0)?, ports[1].rx_queue(0)?, 2, 0),
+    let all_stats: Vec<Arc<WorkerStats>> = (0..n).map(|_| Arc::new(WorkerStats::default())).collect();
+    let chans: Vec<Channels> = (0..n).map(|_| Channels::new(4096)).collect();
+    let (gen_port, fwd_in, fwd_out) = match o.direction {
+        Direction::Encrypt | Direction::Both => ((1, 3), 0, 2),
+        Direction::Decrypt => ((3, 1), 2, 0),
     };
+    let gen_tx = (0..nq).map(|q| ports[gen_port.0].tx_queue(q)).collect::<Result<Vec<_>, _>>()?;
+    let gen_rx = (0..nq).map(|q| ports[gen_port.1].rx_queue(q)).collect::<Result<Vec<_>, _>>()?;
     let worker_stop = Arc::new(AtomicBool::new(false));
-    let handle = {
-        let (stats, stop, ch) = (stats.clone(), worker_stop.clone(), ch.clone());
-        if o.bypass {
-            let (rx, tx) = (ports[fwd_in].rx_queue(0)?, ports[fwd_out].tx_queue(0)?);
-            lcore::launch(worker_lcore, move || timed(|| forward(rx, tx, &stats, &stop)))?
+    let mut handles = Vec::new();
+    for (w, dp) in dps.into_iter().enumerate() {
+        let q = w as u16;
+        let (stats, stop, ch) = (all_stats[w].clone(), worker_stop.clone(), chans[w].clone());
+        handles.push(if o.bypass {
+            let (rx, tx) = (ports[fwd_in].rx_queue(q)?, ports[fwd_out].tx_queue(q)?);
+            lcore::launch(lcores[w], move || timed(|| forward(rx, tx, &stats, &stop)))?
         } else {
-            let q = WorkerQueues {
-                rx: vec![ports[0].rx_queue(0)?, ports[2].rx_queue(0)?],
-                tx: vec![ports[0].tx_queue(0)?, ports[1].tx_queue(1)?, ports[2].tx_queue(0)?],
+            let wq = WorkerQueues {
+                rx: vec![ports[0].rx_queue(q)?, ports[2].rx_queue(q)?],
+                tx: vec![ports[0].tx_queue(q)?, ports[1].tx_queue(nq + q)?, ports[2].tx_queue(q)?],
             };
-            lcore::launch(worker_lcore, move || timed(|| drop(worker::run(dp, q, ch, &stats, &stop))))?
+            lcore::launch(lcores[w], move || timed(|| drop(worker::run(dp, wq, ch, &stats, &stop))))?
+        });
+    }
+    // Totals over the workers, for the periodic lines and the result.
+    let total = || {
+        let t = WorkerStats::default();
+        for s in &all_stats {
+            t.add(s);
         }
+        t
     };
 
     let hz = tsc_hz();
@@ -287,14 +311,14 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         plan::inbound_sa(&backend, p).ok().map(|sa| (spi, sa))
     };
     let reinstall =
-        (!o.bypass && o.direction == Direction::Decrypt).then_some(Reinstall { channels: &ch, make: &make });
+        (!o.bypass && o.direction == Direction::Decrypt).then_some(Reinstall { channels: &chans, make: &make });
     let generator = Generator {
         tx: gen_tx,
         rx: gen_rx,
         pool: &pool,
         source,
         reinstall,
-        worker: &stats,
+        workers: &all_stats,
         burst: usize::from(o.burst),
         // An rte_ring of N slots holds N - 1; keep a burst of margin.
         in_flight: u64::from(o.in_flight.unwrap_or(o.ring_size).min(o.ring_size.saturating_sub(64))).max(1),
@@ -310,11 +334,12 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         if o.bypass { " BYPASS" } else { "" }
     );
     if !o.json {
-        println!("espgate-perf esp: {title}, worker lcore on CPU {:?}, generator on CPU {main}", workers);
+        println!("espgate-perf esp: {title}, worker lcores on CPUs {:?}, generator on CPU {main}", workers);
     }
     let mut last = (Instant::now(), 0u64);
     let mut periodic = |g: &GenStats| {
         let (t0, tx0) = last;
+        let stats = total();
         let tx = stats.tx.load(Relaxed);
         let dt = t0.elapsed().as_secs_f64().max(1e-9);
         let lat = |q: f64| g.latency_cycles.value_at_quantile(q) as f64 * 1e9 / hz as f64;
@@ -341,15 +366,25 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         last = (Instant::now(), tx);
     };
     let t0 = Instant::now();
-    let tx_start = stats.tx.load(Relaxed);
+    let tx_start = total().tx.load(Relaxed);
     let end = rdtsc() + o.seconds * hz;
     let period = if o.stats_period == 0 { 0 } else { o.stats_period * hz };
     let g = generator.run(end, &stop, period, &mut periodic);
     let seconds = t0.elapsed().as_secs_f64();
-    let tx_packets = stats.tx.load(Relaxed) - tx_start;
+    let tx_packets = total().tx.load(Relaxed) - tx_start;
     worker_stop.store(true, Relaxed);
-    let w = handle.join().map_err(|_| anyhow::anyhow!("the worker lcore panicked"))?;
-    while ch.retired.pop().is_some() {}
+    let mut runs = Vec::new();
+    for h in handles {
+        runs.push(h.join().map_err(|_| anyhow::anyhow!("a worker lcore panicked"))?);
+    }
+    for c in &chans {
+        while c.retired.pop().is_some() {}
+    }
+    let stats = total();
+    // The workers' CPU time together: cycles per packet and the per-CPU-second rate are per worker-CPU.
+    let w =
+        WorkerRun { cpu_ns: runs.iter().map(|r| r.cpu_ns).sum(), wall_ns: runs.iter().map(|r| r.wall_ns).sum::<u64>() };
+    let worker_tx: Vec<u64> = all_stats.iter().map(|s| s.tx.load(Relaxed)).collect();
 
     let q = |x: f64| g.latency_cycles.value_at_quantile(x) as f64 * 1e9 / hz as f64;
     // Decrypt pauses while the worker drains and gets fresh SAs between arena passes: that is the harness, not the
@@ -372,6 +407,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         sas: o.sas,
         bypass: o.bypass,
         lcores: workers,
+        worker_tx,
         generator_cpu: main,
         seconds,
         mpps: pps / 1e6,

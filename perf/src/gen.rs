@@ -1,6 +1,7 @@
-//! The traffic generator of `espgate-perf esp`: it runs on the main lcore, recycles the mbufs the worker sends back
-//! (topping up from the pool), writes the next frame into each, stamps the TSC into the mbuf's headroom (the first 8
-//! bytes of the buffer, which no prepend reaches) and records the round trip in an HDR histogram.
+//! The traffic generator of `espgate-perf esp`: it runs on the main lcore, feeds one queue per worker (bursts round
+//! robin, as RSS would spread flows), recycles the mbufs the workers send back (topping up from the pool), writes the
+//! next frame into each, stamps the TSC into the mbuf's headroom (the first 8 bytes of the buffer, which no prepend
+//! reaches) and records the round trip in an HDR histogram.
 //!
 //! Cleartext comes from templates patched per packet (a random SA's flow); ESP for the decrypt direction comes from
 //! an arena pre-built by espgate's own outbound SAs. The inbound replay windows accept each arena frame once, so when
@@ -53,9 +54,10 @@ pub enum Source {
     Arena(Arena),
 }
 
-/// How the generator resets the worker's inbound SAs between arena passes. `None` in bypass runs.
+/// How the generator resets the workers' inbound SAs between arena passes. `None` in bypass runs.
 pub struct Reinstall<'a> {
-    pub channels: &'a Channels,
+    /// Every worker's: an inbound SA is shared by all of them, so each gets the fresh one.
+    pub channels: &'a [Channels],
     pub make: &'a dyn Fn(u32) -> Option<(Spi, InboundSa)>,
 }
 
@@ -78,12 +80,13 @@ pub struct GenStats {
 }
 
 pub struct Generator<'a> {
-    pub tx: TxQueue,
-    pub rx: RxQueue,
+    /// One queue per worker: bursts go round robin over them, as RSS would spread flows.
+    pub tx: Vec<TxQueue>,
+    pub rx: Vec<RxQueue>,
     pub pool: &'a Mempool,
     pub source: Source,
     pub reinstall: Option<Reinstall<'a>>,
-    pub worker: &'a WorkerStats,
+    pub workers: &'a [Arc<WorkerStats>],
     pub burst: usize,
     /// Most frames out at once (sent, not yet back, not dropped by the worker): at most what the return ring holds,
     /// so the worker never finds it full.
@@ -139,6 +142,7 @@ impl Generator<'_> {
         let mut phase = Phase::Sending;
         let mut next_report = rdtsc() + period_cycles;
         let (mut lost, mut polls) = (0u64, 0u32);
+        let mut next_q = 0usize;
         loop {
             let now = rdtsc();
             if now >= end_tsc || stop.load(Relaxed) {
@@ -153,7 +157,9 @@ impl Generator<'_> {
             }
             // Returned frames: latency, then reuse while there is something to send.
             inb.clear();
-            let n = self.rx.rx_burst_max(&mut inb, self.burst);
+            for rx in self.rx.iter_mut() {
+                rx.rx_burst_max(&mut inb, self.burst);
+            }
             let now = rdtsc();
             for m in inb.drain() {
                 st.received += 1;
@@ -168,10 +174,9 @@ impl Generator<'_> {
                     }
                 }
             }
-            let _ = n;
             polls = polls.wrapping_add(1);
             if polls % 256 == 0 {
-                lost = dropped(self.worker);
+                lost = dropped_all(self.workers);
             }
             let out = (st.sent + pending.len() as u64).saturating_sub(st.received + lost);
             if paced {
@@ -194,7 +199,8 @@ impl Generator<'_> {
             }
             if !pending.is_empty() {
                 let before = pending.len();
-                let sent = self.tx.tx_burst(&mut pending);
+                let sent = self.tx[next_q].tx_burst(&mut pending);
+                next_q = (next_q + 1) % self.tx.len();
                 st.sent += sent as u64;
                 waited |= sent < before;
             }
@@ -236,7 +242,9 @@ impl Generator<'_> {
             }
         }
         let before = pending.len();
-        let sent = self.tx.tx_burst(pending);
+        // Paced runs spread by burst too: the queue follows the count of frames sent so far.
+        let q = (st.sent / self.burst.max(1) as u64) as usize % self.tx.len();
+        let sent = self.tx[q].tx_burst(pending);
         st.sent += sent as u64;
         st.missed += (before - sent) as u64;
         pending.clear();
@@ -245,9 +253,11 @@ impl Generator<'_> {
     /// Receives (and times) what is still in flight until `until` or until nothing is out.
     fn drain(&mut self, st: &mut GenStats, inb: &mut Burst, until: u64, stop: &AtomicBool) {
         let t = rdtsc();
-        while rdtsc() < until && !stop.load(Relaxed) && st.received + dropped(self.worker) < st.sent {
+        while rdtsc() < until && !stop.load(Relaxed) && st.received + dropped_all(self.workers) < st.sent {
             inb.clear();
-            self.rx.rx_burst_max(inb, self.burst);
+            for rx in self.rx.iter_mut() {
+                rx.rx_burst_max(inb, self.burst);
+            }
             let now = rdtsc();
             for m in inb.drain() {
                 st.received += 1;
@@ -265,7 +275,9 @@ impl Generator<'_> {
     fn advance(&mut self, phase: Phase, pos: &mut usize, pending: &Burst, st: &mut GenStats) -> Phase {
         let Source::Arena(arena) = &self.source else { return Phase::Sending };
         if let Some(r) = &self.reinstall {
-            while r.channels.retired.pop().is_some() {}
+            for c in r.channels {
+                while c.retired.pop().is_some() {}
+            }
         }
         match phase {
             Phase::Sending if *pos >= arena.frames.len() => {
@@ -278,7 +290,8 @@ impl Generator<'_> {
             }
             Phase::Sending => Phase::Sending,
             Phase::Draining { since } => {
-                if pending.is_empty() && self.worker.rx.load(Relaxed) >= st.sent {
+                let received: u64 = self.workers.iter().map(|w| w.rx.load(Relaxed)).sum();
+                if pending.is_empty() && received >= st.sent {
                     Phase::Resetting { since, next: 0 }
                 } else {
                     Phase::Draining { since }
@@ -287,16 +300,20 @@ impl Generator<'_> {
             Phase::Resetting { since, mut next } => {
                 let r = self.reinstall.as_ref().expect("Draining only with reinstall");
                 // Queue as many as fit; the worker applies 16 per poll.
-                while next < arena.sas.len() && r.channels.commands.len() + 2 <= r.channels.commands.capacity() {
+                let room = |c: &Channels| c.commands.len() + 2 <= c.commands.capacity();
+                while next < arena.sas.len() && r.channels.iter().all(room) {
                     next += 1;
                     // An SA that cannot be rebuilt was installed from the same parameters: cannot happen; skip it.
                     let Some((spi, sa)) = (r.make)(arena.sas[next - 1]) else { continue };
-                    let _ = r.channels.commands.push(Command::RemoveInbound(spi));
-                    let _ = r.channels.commands.push(Command::InstallInbound(Arc::new(sa)));
+                    let sa = Arc::new(sa);
+                    for c in r.channels {
+                        let _ = c.commands.push(Command::RemoveInbound(spi));
+                        let _ = c.commands.push(Command::InstallInbound(sa.clone()));
+                    }
                     st.reinstalled += 1;
                 }
                 // Popped means applied before the worker's next receive: safe to send again.
-                if next >= arena.sas.len() && r.channels.commands.is_empty() {
+                if next >= arena.sas.len() && r.channels.iter().all(|c| c.commands.is_empty()) {
                     *pos = 0;
                     st.epochs += 1;
                     st.stall_cycles += rdtsc() - since;
@@ -341,6 +358,11 @@ impl Generator<'_> {
         PacketBuf::buffer_mut(&mut m)[..8].copy_from_slice(&rdtsc().to_le_bytes());
         Some(m)
     }
+}
+
+/// Frames the workers did not send on.
+pub fn dropped_all(w: &[Arc<WorkerStats>]) -> u64 {
+    w.iter().map(|s| dropped(s)).sum()
 }
 
 /// Frames the worker did not send on: dropped for a reason, refused by the device, or punted.
