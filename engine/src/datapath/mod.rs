@@ -398,7 +398,18 @@ impl Sas {
         if v4_bad || (!ip.chain_ok && tables.is_local(ip.dst)) {
             return Action::Drop(Drop::Malformed);
         }
-        if tables.is_local(ip.dst) {
+        let to_us = tables.is_local(ip.dst);
+        // Cleartext the ingress crypto map protects should have arrived in ESP (RFC 4301 §5.2): transit traffic, and
+        // traffic to the gateway's own addresses (a ping of the inside address from the remote protected network
+        // must come through the tunnel), except what IPsec itself needs in clear: IKE, NAT-T and ESP/AH.
+        if !ip.dst_multicast && !(to_us && carries_ipsec(&buf.data()[ether::HEADER_LEN..], &ip)) {
+            if let Some(spd) = iface.policy.and_then(|p| tables.policies.get(p)) {
+                if cleartext_on_protected(spd, &buf.data()[ether::HEADER_LEN..]) {
+                    return Action::Drop(Drop::CleartextOnProtected);
+                }
+            }
+        }
+        if to_us {
             return self.local(tables, buf, &ip);
         }
         if ip.dst_multicast {
@@ -408,20 +419,6 @@ impl Sas {
                 return Action::Punt(PuntKind::Icmp);
             }
             return Action::Drop(Drop::LocalUnhandled);
-        }
-        // Transit cleartext: if the ingress crypto map protects this flow, it should have arrived in ESP.
-        if let Some(spd) = iface.policy.and_then(|p| tables.policies.get(p)) {
-            let pkt = &buf.data()[ether::HEADER_LEN..];
-            if let Some(k) = FlowKey::from_ip(pkt) {
-                let reversed = FlowKey { src: k.dst, dst: k.src, src_port: k.dst_port, dst_port: k.src_port, ..k };
-                let (reversed, ports_known) = match policy::v6_fragment_protocol(pkt) {
-                    Some(protocol) => (FlowKey { protocol, ..reversed }, false),
-                    None => (reversed, crate::sa::ports_known(pkt)),
-                };
-                if policy::protects(spd, &reversed, ports_known) {
-                    return Action::Drop(Drop::CleartextOnProtected);
-                }
-            }
         }
         if buf.adj(ether::HEADER_LEN).is_err() {
             return Action::Drop(Drop::Malformed);
@@ -621,6 +618,29 @@ fn largest_inner(encapsulated: impl Fn(usize) -> usize, mtu: usize) -> usize {
         l += 1;
     }
     l
+}
+
+/// Whether the received IP packet `pkt` is one the ingress crypto map protects, seen from the other side: it matches a
+/// protect entry with its source and destination swapped (the map is written for outbound traffic).
+fn cleartext_on_protected(spd: &crate::spd::Spd, pkt: &[u8]) -> bool {
+    let Some(k) = FlowKey::from_ip(pkt) else { return false };
+    let reversed = FlowKey { src: k.dst, dst: k.src, src_port: k.dst_port, dst_port: k.src_port, ..k };
+    let (reversed, ports_known) = match policy::v6_fragment_protocol(pkt) {
+        Some(protocol) => (FlowKey { protocol, ..reversed }, false),
+        None => (reversed, crate::sa::ports_known(pkt)),
+    };
+    policy::protects(spd, &reversed, ports_known)
+}
+
+/// IPsec's own traffic to the gateway, which no crypto map protects: ESP, AH, and UDP to the IKE and NAT-T ports.
+fn carries_ipsec(pkt: &[u8], ip: &IpInfo) -> bool {
+    match ip.protocol {
+        IpProtocol::ESP | IpProtocol::AH => true,
+        IpProtocol::UDP => pkt
+            .get(ip.header_len + 2..ip.header_len + 4)
+            .is_some_and(|d| matches!(u16::from_be_bytes([d[0], d[1]]), IKE_PORT | NAT_T_PORT)),
+        _ => false,
+    }
 }
 
 /// The destination address of an IP packet whose header the pipeline parsed or built (only its length is checked).

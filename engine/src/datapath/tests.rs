@@ -467,4 +467,22 @@ fn ping_of_the_peer_gateway_across_the_tunnel_is_answered_through_it() {
     assert_eq!(a.dp.process(0, &mut buf), Action::Transmit { port: 1 });
     ether::emit(buf.data_mut(), B_OUT, A_OUT, EtherType::IPV4);
     assert_eq!(b.dp.process(1, &mut buf), Action::Drop(Drop::LocalUnhandled));
+
+    // The same ping in clear, from A's protected subnet straight to B's outside port: B's crypto map says it
+    // must come through the tunnel, so it is dropped, not answered.
+    let mut clear = req.clone();
+    ether::emit(&mut clear, B_OUT, A_OUT, EtherType::IPV4);
+    assert_eq!(b.dp.process(1, &mut VecBuf::new(&clear)), Action::Drop(Drop::CleartextOnProtected));
+    // IPsec's own traffic is never held to the map: IKE and NAT-T between the same addresses still reach IKE.
+    for port in [500, 4500] {
+        let ike = udp_frame(B_OUT, "192.0.2.10", "203.0.113.1", port, port, 64, &[0; 12]);
+        assert_eq!(b.dp.process(1, &mut VecBuf::new(&ike)), Action::Punt(PuntKind::Ike), "port {port}");
+    }
+    // A ping of B's outside address (in no protected subnet) is answered in clear, by the control thread.
+    let mut outside = clear.clone();
+    outside[14 + 16..14 + 20].copy_from_slice(&[198, 51, 100, 2]);
+    outside[14 + 10..14 + 12].fill(0);
+    let c = checksum(&outside[14..34]);
+    outside[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(b.dp.process(1, &mut VecBuf::new(&outside)), Action::Punt(PuntKind::Icmp));
 }
