@@ -263,6 +263,9 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
             }
             bump(&stats.rx, n as u64);
             let port = rq.port_id();
+            if dp.wants_warming() {
+                dp.warm(port, rx.as_slice());
+            }
             tap(&ch.tap, port, Direction::Received, &rx);
             let mut sink = Sink { out: &mut out, tx: &mut q.tx, stats, ch: &ch };
             for m in rx.drain() {

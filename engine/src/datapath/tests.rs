@@ -486,3 +486,35 @@ fn ping_of_the_peer_gateway_across_the_tunnel_is_answered_through_it() {
     outside[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
     assert_eq!(b.dp.process(1, &mut VecBuf::new(&outside)), Action::Punt(PuntKind::Icmp));
 }
+
+/// With an SPD too large for the caches, a burst is warmed before its first pass: the gate follows the SPD size,
+/// and warming changes nothing a frame's processing decides.
+#[test]
+fn large_spds_warm_bursts_without_changing_decisions() {
+    let (mut a, mut b) = pair();
+    assert!(!a.dp.wants_warming(), "a two-entry SPD stays in cache");
+    let mut t = (**a.dp.tables()).clone();
+    let mut entries = t.policies[0].entries().to_vec();
+    // Filler after the real entries (first match wins): protect entries for flows that never occur.
+    let filler = (0..5000u32).map(|i| SpdEntry {
+        selector: TrafficSelector::prefixes(
+            pfx(&format!("198.51.100.{}", i % 200), 32),
+            pfx(&format!("203.0.113.{}", i / 200), 32),
+        ),
+        action: PolicyAction::Protect(1 + i),
+    });
+    entries.splice(1..1, filler);
+    t.policies[0] = Spd::new(entries);
+    a.dp.set_tables(Arc::new(t));
+    assert!(a.dp.wants_warming());
+    let frames: Vec<VecBuf> = (0..8u8)
+        .map(|i| VecBuf::new(&udp_frame(A_IN, "192.0.2.10", "203.0.113.10", 1000 + u16::from(i), 2, 64, &[i; 20])))
+        .collect();
+    a.dp.warm(0, &frames);
+    for (i, mut f) in frames.into_iter().enumerate() {
+        assert_eq!(a.dp.process(0, &mut f), Action::Transmit { port: 1 }, "frame {i}");
+        assert_eq!(f.data()[14 + 9], 50, "frame {i} left in ESP");
+        ether::emit(f.data_mut(), B_OUT, A_OUT, EtherType::IPV4);
+        assert_eq!(b.dp.process(1, &mut f), Action::Transmit { port: 0 }, "B decrypts frame {i}");
+    }
+}
