@@ -171,6 +171,28 @@ fn assert_forwarded(got_ip: &[u8], orig_ip: &[u8], what: &str) {
     assert_eq!(&got_ip[12..], &orig_ip[12..], "{what}: addresses and payload");
 }
 
+/// `espgate run --config cfg --seconds N`, its output captured.
+fn spawn_run(cfg: &std::path::Path, seconds: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["run", "--config"])
+        .arg(cfg)
+        .args(["--seconds", &seconds.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `show crypto ipsec sa --json` of the daemon whose socket is `gw.sock` in `d`; `None` until it answers.
+fn show_ipsec_sa(d: &std::path::Path) -> Option<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
+        .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
+        .arg(d.join("gw.sock"))
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).ok()
+}
+
 /// Starts `espgate run` for a second on the config of `combos` (no traffic); returns whether it exited cleanly, and
 /// its log.
 #[allow(dead_code)] // not every test binary that includes this module uses it
@@ -208,22 +230,8 @@ pub fn run_with_reloads(
     write_pcap(&d.join("in_rx.pcap"), &[]);
     let cfg = d.join("gw.toml");
     write_config(&cfg, &config(d, engine_extra, first));
-    let daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--seconds", &seconds.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let show = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
-            .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
-            .arg(d.join("gw.sock"))
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).ok()
-    };
+    let daemon = spawn_run(&cfg, seconds);
+    let show = || show_ipsec_sa(d);
     for _ in 0..60 {
         std::thread::sleep(std::time::Duration::from_millis(50));
         if show().is_some() {
@@ -296,24 +304,12 @@ pub fn agree_with_scapy(
     let cfg = d.join("gw.toml");
     write_config(&cfg, &config(d, engine_extra, combos));
 
-    let daemon = Command::new(env!("CARGO_BIN_EXE_espgate"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args(["--seconds", &seconds.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = spawn_run(&cfg, seconds);
     let mut shown = None;
     for _ in 0..if show { 60 } else { 0 } {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let out = Command::new(env!("CARGO_BIN_EXE_espgate"))
-            .args(["show", "crypto", "ipsec", "sa", "--json", "--socket"])
-            .arg(d.join("gw.sock"))
-            .output()
-            .unwrap();
-        if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
-            shown = Some(v);
+        shown = show_ipsec_sa(d);
+        if shown.is_some() {
             break;
         }
     }
