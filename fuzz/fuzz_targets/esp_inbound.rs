@@ -46,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 if op & 0x80 != 0 {
                     let (last, next) = (outbound.last_seq(), u64::from(inp.u32()));
-                    in_sequence &= next >= last && next - last < 1 << 31;
+                    // ESN inference (RFC 4303 A2.2) places a sequence number by the receiver's top: a jump from it of
+                    // 2^32 less the window or more reads as old. Jumps are judged from the top, not the last sent.
+                    let top = inbound.replay_window().top();
+                    in_sequence &= next >= last && next.saturating_sub(top) < 1 << 31;
                     outbound.set_last_seq(next);
                 }
                 let tamper = (op & 0x40 != 0).then(|| (inp.u16(), inp.u8() | 1));
