@@ -60,6 +60,13 @@ struct Pending {
     tries: u8,
 }
 
+impl Pending {
+    /// A next hop whose first request goes out now.
+    fn new(port: u16, now: u64) -> Self {
+        Self { port, packets: VecDeque::new(), last_request: now, tries: 1 }
+    }
+}
+
 pub struct Host {
     tables: Tables,
     /// Learned entries with the time they were last confirmed; static entries are in `tables` but not here.
@@ -139,7 +146,6 @@ impl Host {
         let mut out = Vec::new();
         let due = |p: &Pending| now.saturating_sub(p.last_request) >= RESOLVE_RETRY_SECS;
         // Unanswered after every try: the next hop is given up, with what was held for it.
-        let before = self.pending.len();
         let mut dropped = 0u64;
         self.pending.retain(|_, p| {
             let keep = !(due(p) && p.tries >= RESOLVE_TRIES);
@@ -149,7 +155,6 @@ impl Host {
             keep
         });
         self.stats.hold_dropped += dropped;
-        debug_assert!(self.pending.len() <= before);
         let retry: Vec<(IpAddr, u16)> =
             self.pending.iter().filter(|(_, p)| due(p)).map(|(a, p)| (*a, p.port)).collect();
         for (a, port) in retry {
@@ -251,12 +256,7 @@ impl Host {
     fn resolve(&mut self, port: u16, next_hop: IpAddr, packet: &[u8], now: u64) -> Vec<Frame> {
         if let Some(mac) = self.tables.neighbors.get(&next_hop).copied() {
             // Resolved since the worker looked: send it straight away.
-            let p = self.pending.entry(next_hop).or_insert(Pending {
-                port,
-                packets: VecDeque::new(),
-                last_request: now,
-                tries: 1,
-            });
+            let p = self.pending.entry(next_hop).or_insert_with(|| Pending::new(port, now));
             p.packets.push_back(packet.to_vec());
             return self.learn(next_hop, mac, now);
         }
@@ -265,12 +265,7 @@ impl Host {
             self.stats.hold_dropped += 1;
             return Vec::new();
         }
-        let p = self.pending.entry(next_hop).or_insert(Pending {
-            port,
-            packets: VecDeque::new(),
-            last_request: now,
-            tries: 1,
-        });
+        let p = self.pending.entry(next_hop).or_insert_with(|| Pending::new(port, now));
         if p.packets.len() == HOLD_PER_NEXT_HOP {
             p.packets.pop_front();
             self.stats.hold_dropped += 1;

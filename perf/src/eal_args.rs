@@ -46,6 +46,14 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// EAL's lcore arguments when two lcores may share a CPU: lcore ids 0..N run the workers on their CPUs, lcore N (the
+/// main one) on `main`.
+pub fn lcore_map(workers: &[usize], main: usize) -> Vec<String> {
+    let mut map: Vec<String> = workers.iter().enumerate().map(|(l, c)| format!("{l}@{c}")).collect();
+    map.push(format!("{}@{main}", workers.len()));
+    vec!["--lcores".to_string(), map.join(","), "--main-lcore".to_string(), workers.len().to_string()]
+}
+
 impl EalOpts {
     /// The worker CPUs and the EAL argument list.
     pub fn build(&self, job: &str) -> Result<(Vec<usize>, usize, Vec<String>)> {
@@ -62,11 +70,7 @@ impl EalOpts {
             if self.main_core.is_some() {
                 bail!("the main core {main} must not be one of the forwarding lcores {workers:?}");
             }
-            // Lcore ids 0..N run the workers on their CPUs, lcore N (the main one) on `main`: EAL's form for two
-            // lcores on one CPU.
-            let mut map: Vec<String> = workers.iter().enumerate().map(|(l, c)| format!("{l}@{c}")).collect();
-            map.push(format!("{}@{main}", workers.len()));
-            vec!["--lcores".to_string(), map.join(","), "--main-lcore".to_string(), workers.len().to_string()]
+            lcore_map(&workers, main)
         } else {
             let mut all = workers.clone();
             all.push(main);

@@ -168,13 +168,7 @@ struct WorkerRun {
 }
 
 pub fn run(o: &EspOpts) -> Result<EspResult> {
-    let suite = Suite {
-        enc: plan::parse_cipher(&o.cipher)?,
-        integ: plan::parse_integrity(&o.integrity)?,
-        natt: o.natt,
-        replay_window: o.replay_window,
-    };
-    suite.check()?;
+    let suite = Suite::of(o)?;
     let sizes = plan::parse_sizes(&o.size)?;
     if !o.eal.vdevs.is_empty() {
         bail!("esp builds its own ring ports; --vdev is not used");

@@ -131,20 +131,15 @@ fn loop_tables(sas: u32) -> Tables {
 /// EAL arguments: lcore ids 0..N run the workers on the given CPUs, lcore N (the main one) on `main_cpu`, which may
 /// be one of the workers' CPUs (it sleeps between refills).
 fn eal_args(o: &EspOpts, workers: &[usize], main_cpu: usize) -> Vec<String> {
-    let mut map: Vec<String> = workers.iter().enumerate().map(|(l, c)| format!("{l}@{c}")).collect();
-    map.push(format!("{}@{main_cpu}", workers.len()));
-    let mut a = vec![
-        "--lcores".to_string(),
-        map.join(","),
-        "--main-lcore".to_string(),
-        workers.len().to_string(),
+    let mut a = crate::eal_args::lcore_map(workers, main_cpu);
+    a.extend([
         format!("--file-prefix=espgate-perf-loop-{}", std::process::id()),
         "--no-telemetry".into(),
         "--log-level=*:warning".into(),
         "--no-pci".into(),
         "--vdev=net_ring_lin".into(),
         "--vdev=net_ring_lout".into(),
-    ];
+    ]);
     if o.eal.no_huge || !engine::dpdk::hugepages_available() {
         a.extend(["--no-huge", "-m", "1024"].map(String::from));
     }
@@ -173,13 +168,7 @@ fn current_tid() -> u64 {
 }
 
 pub fn run(o: &EspOpts) -> Result<LoopResult> {
-    let suite = Suite {
-        enc: plan::parse_cipher(&o.cipher)?,
-        integ: plan::parse_integrity(&o.integrity)?,
-        natt: o.natt,
-        replay_window: o.replay_window,
-    };
-    suite.check()?;
+    let suite = Suite::of(o)?;
     let sizes = plan::parse_sizes(&o.size)?;
     if o.bypass || o.rate.is_some() || o.mode != "tunnel" {
         bail!("--direction both (the closed loop) takes no --bypass or --rate and runs tunnel mode only");
@@ -224,7 +213,6 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
     let mut dps: Vec<Datapath> = (0..n).map(|_| Datapath::new(tables.clone(), o.sas as usize)).collect();
     // Every worker holds every SA, as the daemon's workers do: each injects frames of all of them on its own queue,
     // where they stay, so with one SA pair both workers decrypt and encrypt for the same SAs.
-    let owned: Vec<Vec<u32>> = vec![(0..o.sas).collect(); n];
     for i in 0..o.sas {
         let out = Arc::new(OutboundSa::new(suite.peer_outbound(i))?);
         let inb = Arc::new(InboundSa::new(loop_inbound(&suite, i))?);
@@ -274,17 +262,13 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
     let mut injected = vec![0u64; n];
     let mut fresh = Burst::new();
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.iter().map(|s| f(s)).sum::<u64>();
-    let owners = owned.iter().filter(|v| !v.is_empty()).count().max(1) as u64;
-    // Keeps each owning worker's share of `population` frames alive. Frames end (TTL) at their owner, so a worker's
-    // drops are its own frames' ends: per-worker populations stay apart (a global count would let a fast worker's
-    // frames end sooner and drift to the slow one).
+    // Keeps each worker's share of `population` frames alive. Frames end (TTL) on the worker they were injected on,
+    // so a worker's drops are its own frames' ends: per-worker populations stay apart (a global count would let a
+    // fast worker's frames end sooner and drift to the slow one).
     let mut refill = |injected: &mut [u64]| {
-        for (w, sas) in owned.iter().enumerate() {
-            if sas.is_empty() {
-                continue;
-            }
+        for w in 0..n {
             let alive = injected[w].saturating_sub(all_drops(&stats[w]));
-            let want = ((u64::from(population) / owners).saturating_sub(alive) as usize).min(32);
+            let want = ((u64::from(population) / n as u64).saturating_sub(alive) as usize).min(32);
             if want == 0 {
                 continue;
             }
@@ -297,7 +281,7 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
                 if !m.extend_from_slice(t) {
                     continue;
                 }
-                plan::retarget_host_frame(m.data_mut(), sas[rng.below(sas.len() as u32) as usize]);
+                plan::retarget_host_frame(m.data_mut(), rng.below(o.sas));
                 let _ = out.push(m);
             }
             injected[w] += feeds[w].tx_burst(&mut out) as u64;

@@ -89,6 +89,18 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// The suite the options name (`--cipher`, `--integrity`, `--natt`, `--replay-window`), checked.
+    pub fn of(o: &crate::esp::EspOpts) -> Result<Self> {
+        let s = Self {
+            enc: parse_cipher(&o.cipher)?,
+            integ: parse_integrity(&o.integrity)?,
+            natt: o.natt,
+            replay_window: o.replay_window,
+        };
+        s.check()?;
+        Ok(s)
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.enc.is_aead() && self.integ != IntegrityAlgorithm::None {
             bail!("{} carries its own ICV: use --integrity none", self.enc.name());

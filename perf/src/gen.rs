@@ -156,10 +156,7 @@ impl Generator<'_> {
                 report(&st);
             }
             // Returned frames: latency, then reuse while there is something to send.
-            inb.clear();
-            for rx in self.rx.iter_mut() {
-                rx.rx_burst_max(&mut inb, self.burst);
-            }
+            self.receive(&mut inb);
             let now = rdtsc();
             for m in inb.drain() {
                 st.received += 1;
@@ -250,14 +247,19 @@ impl Generator<'_> {
         pending.clear();
     }
 
+    /// Empties `inb`, then takes a burst from each worker's return queue into it.
+    fn receive(&mut self, inb: &mut Burst) {
+        inb.clear();
+        for rx in self.rx.iter_mut() {
+            rx.rx_burst_max(inb, self.burst);
+        }
+    }
+
     /// Receives (and times) what is still in flight until `until` or until nothing is out.
     fn drain(&mut self, st: &mut GenStats, inb: &mut Burst, until: u64, stop: &AtomicBool) {
         let t = rdtsc();
         while rdtsc() < until && !stop.load(Relaxed) && st.received + dropped_all(self.workers) < st.sent {
-            inb.clear();
-            for rx in self.rx.iter_mut() {
-                rx.rx_burst_max(inb, self.burst);
-            }
+            self.receive(inb);
             let now = rdtsc();
             for m in inb.drain() {
                 st.received += 1;

@@ -42,6 +42,8 @@ struct Prep {
     nh_at: usize,
     seq: u64,
     outer_ecn: u8,
+    /// Read after decryption, before the window moves.
+    trailer: Trailer,
 }
 
 /// The decrypted ESP trailer of one packet, between the window update and decapsulation.
@@ -170,11 +172,10 @@ impl InboundSa {
                 verdicts[usize::from(i)] = job.status;
             }
         }
-        let mut trailers = [Trailer::default(); MAX_BURST];
         for (i, b) in bufs.iter_mut().enumerate() {
             if verdicts[i].is_ok() {
                 match self.trailer(b, &prep[i]) {
-                    Ok(t) => trailers[i] = t,
+                    Ok(t) => prep[i].trailer = t,
                     Err(r) => verdicts[i] = Err(r),
                 }
             }
@@ -193,7 +194,7 @@ impl InboundSa {
         for (i, b) in bufs.iter_mut().enumerate() {
             if verdicts[i].is_ok() {
                 let len = b.data_len() as u64;
-                verdicts[i] = self.finish(b, &prep[i], &trailers[i]);
+                verdicts[i] = self.finish(b, &prep[i]);
                 if verdicts[i].is_ok() {
                     packets += 1;
                     bytes += len;
@@ -262,7 +263,7 @@ impl InboundSa {
         // Link-layer padding after the IP packet is not part of ESP.
         let excess = buf.data_len() - ip_len;
         buf.trim(excess)?;
-        Ok(Prep { ip_hdr_len, esp_off, nh_at, seq, outer_ecn })
+        Ok(Prep { ip_hdr_len, esp_off, nh_at, seq, outer_ecn, trailer: Trailer::default() })
     }
 
     /// After the ICV verified and the payload is decrypted: the trailer, checked before the window moves.
@@ -282,10 +283,10 @@ impl InboundSa {
     }
 
     /// After the window recorded the packet: decapsulation and the inner selector check.
-    fn finish<B: PacketBuf>(&self, buf: &mut B, p: &Prep, t: &Trailer) -> Result<(), DropReason> {
+    fn finish<B: PacketBuf>(&self, buf: &mut B, p: &Prep) -> Result<(), DropReason> {
         let (iv_len, icv_len) = (self.lengths.iv, self.lengths.icv);
         let pt_start = p.esp_off + esp::HEADER_LEN + iv_len;
-        let (next_header, inner_len, pad_total) = (t.next_header, t.inner_len, t.pad_total);
+        let Trailer { next_header, inner_len, pad_total } = p.trailer;
         if next_header == IpProtocol::IPV6_NO_NEXT {
             return Err(DropReason::Dummy);
         }

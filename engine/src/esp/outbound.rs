@@ -101,9 +101,6 @@ impl OutboundSa {
         outer + self.nat_len() + esp::HEADER_LEN + self.lengths.iv
     }
 
-    /// Length of the ESP packet this SA makes of an IP packet of `ip_len` bytes (for MTU checks before
-    /// protecting: a packet whose result exceeds the egress MTU gets ICMP Fragmentation Needed / Packet Too Big
-    /// or is fragmented first, by the caller).
     /// Reads the fields a frame's protection touches (parameters, lengths, sequence number, lifetime, the crypto
     /// handler), for [`crate::datapath::Datapath::warm`]: a value to keep the loads from being optimised away.
     pub(crate) fn touch(&self) -> u64 {
@@ -112,6 +109,9 @@ impl OutboundSa {
         mode ^ seq ^ self.lengths.iv as u64 ^ self.lifetime.expired() as u64 ^ self.crypto.pad_align() as u64
     }
 
+    /// Length of the ESP packet this SA makes of an IP packet of `ip_len` bytes (for MTU checks before
+    /// protecting: a packet whose result exceeds the egress MTU gets ICMP Fragmentation Needed / Packet Too Big
+    /// or is fragmented first, by the caller).
     pub fn encapsulated_len(&self, ip_len: usize, ip_header_len: usize) -> usize {
         let payload = match self.params.mode {
             Mode::Tunnel { .. } => ip_len,
