@@ -92,6 +92,38 @@ fn main() {
         .generate()
         .unwrap_or_else(|e| panic!("bindgen failed on the DPDK headers: {e}\n{INSTALL_HINT}"));
     bindings.write_to_file(out.join("bindings.rs")).expect("write bindings.rs");
+    ipsec_mb(&out);
+}
+
+/// intel-ipsec-mb (libIPSec_MB, which Debian's libdpdk-dev depends on): the crypto library of DPDK's aesni_mb PMD,
+/// called directly by espgate's CPU crypto backend. Its API is a manager struct of function pointers (the header's
+/// `IMB_*` macros call through them), so no shim is needed.
+fn ipsec_mb(out: &std::path::Path) {
+    println!("cargo:rerun-if-changed=/usr/include/intel-ipsec-mb.h");
+    println!("cargo:rustc-link-lib=dylib=IPSec_MB");
+    let bindings = bindgen::Builder::default()
+        .header_contents("imb.h", "#include <stdint.h>\n#include <intel-ipsec-mb.h>\n")
+        .allowlist_function("(alloc|free)_mb_mgr")
+        .allowlist_function("init_mb_mgr_auto")
+        .allowlist_function("imb_get_errno")
+        .allowlist_type("IMB_MGR")
+        .allowlist_type("IMB_JOB")
+        .allowlist_type("IMB_ARCH")
+        .allowlist_type("IMB_STATUS")
+        .allowlist_type("IMB_CIPHER_(MODE|DIRECTION)")
+        .allowlist_type("IMB_HASH_ALG")
+        .allowlist_type("IMB_CHAIN_ORDER")
+        .allowlist_type("gcm_(key|context)_data")
+        .allowlist_var("IMB_VERSION_STR")
+        .derive_default(true)
+        .prepend_enum_name(false)
+        .generate_comments(false)
+        .layout_tests(true)
+        .generate()
+        .unwrap_or_else(|e| {
+            panic!("bindgen failed on intel-ipsec-mb.h: {e}\ninstall it with: apt-get install -y libipsec-mb-dev")
+        });
+    bindings.write_to_file(out.join("ipsec_mb.rs")).expect("write ipsec_mb.rs");
 }
 
 /// The compiler flags pkg-config gives for DPDK, whole.

@@ -319,14 +319,14 @@ fn cryptodev_aesni_mb_backend() {
     }
     no_allocation(&ossl, Mode::Auto);
 
-    // A device that lacks the suite (the NULL PMD has no AES): the SA gets the software backend, and says why.
+    // A device that lacks the suite (the NULL PMD has no AES): the SA gets the CPU backend, and says why.
     let null = CryptoDevice::open(&eal, "crypto_null0", &[], 64).expect("open crypto_null0");
     let backend = engine::crypto::CryptoBackend::Cryptodev { device: null, mode: Mode::Auto };
     let tunnel = engine::sa::Mode::Tunnel { local: common::GW4_L.into(), remote: common::GW4_R.into() };
     let params = engine::sa::SaParams::new(engine::wire::Spi(0x4242), tunnel, E::AesGcm128, &key(20, 4), I::None, &[]);
     let built = backend.build(&params).unwrap();
     assert!(
-        built.backend.starts_with("cpu (fallback: crypto device crypto_null0 does not support"),
+        built.backend.starts_with("cpu intel-ipsec-mb (fallback: crypto device crypto_null0 does not support"),
         "{}",
         built.backend
     );

@@ -4,3 +4,8 @@
 #![allow(clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+/// intel-ipsec-mb (libIPSec_MB): the multi-buffer crypto library under DPDK's aesni_mb PMD, called directly.
+pub mod ipsec_mb {
+    include!(concat!(env!("OUT_DIR"), "/ipsec_mb.rs"));
+}

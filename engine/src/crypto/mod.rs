@@ -4,20 +4,27 @@
 //! seals or opens them in place. The software backend ([`SoftwareEsp`]) is built once per SA at install, with the
 //! algorithm and key schedules fixed then (AES round keys, HMAC inner/outer pad states, ring GCM keys), so the packet
 //! path does no key setup, no dispatch on algorithm names and no allocation. A DPDK cryptodev backend implements the
-//! same trait ([`CryptodevEsp`], with the `dpdk` feature); [`measure`] times a handler so the daemon can pick the faster.
+//! same trait ([`CryptodevEsp`], with the `dpdk` feature), and so does intel-ipsec-mb called directly ([`IpsecMbEsp`],
+//! with the `dpdk` feature: the CPU backend's choice where it has the suite); [`measure`] times a handler so the daemon can pick the faster.
 
 mod algorithms;
 mod cipher;
 #[cfg(feature = "dpdk")]
 mod cryptodev;
 mod integrity;
+#[cfg(feature = "dpdk")]
+mod ipsec_mb;
 pub mod measure;
 mod software;
 
 pub use algorithms::{EncryptionAlgorithm, IntegrityAlgorithm};
 pub use cipher::Cipher;
 #[cfg(feature = "dpdk")]
-pub use cryptodev::{BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode, EspDirection};
+pub use cryptodev::{
+    BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode, EspDirection, CPU_IPSEC_MB,
+};
+#[cfg(feature = "dpdk")]
+pub use ipsec_mb::{IpsecMbError, IpsecMbEsp};
 pub use integrity::Integrity;
 pub use software::SoftwareEsp;
 

@@ -6,10 +6,12 @@
 //!   handed out once each, so one queue is polled by exactly one lcore.
 //! - [`Mbuf`] (owned) and [`Burst`] (a fixed-capacity array of mbufs, no allocation per packet).
 //! - [`cryptodev`]: symmetric crypto devices (aesni_mb, QAT): sessions, CPU crypto and queue-pair bursts.
+//! - [`ipsec_mb`]: intel-ipsec-mb called directly (AES-GCM, multi-buffer AES-CBC/CTR + HMAC) for CPU crypto.
 //! - [`lcore`]: worker lcores running closures, and pinning of non-EAL threads.
 #![allow(unsafe_code)]
 
 pub mod cryptodev;
+pub mod ipsec_mb;
 mod eal;
 pub mod lcore;
 mod mbuf;
