@@ -288,8 +288,10 @@ impl PeerSender {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CryptoChoice {
-    /// The software backend.
+    /// The CPU backend: intel-ipsec-mb called directly where it has the suite, else software.
     Cpu,
+    /// The software backend only (RustCrypto, ring): the baseline the CPU backend replaced.
+    Software,
     /// A DPDK crypto device (`--crypto-devargs`, default crypto_aesni_mb0).
     Cryptodev,
 }
@@ -323,6 +325,7 @@ pub fn crypto_backend(
     use engine::crypto::{CryptoBackend, CryptodevMode};
     Ok(match choice {
         CryptoChoice::Cpu => CryptoBackend::Cpu,
+        CryptoChoice::Software => CryptoBackend::Software,
         CryptoChoice::Cryptodev => {
             let device = engine::dpdk::cryptodev::CryptoDevice::open(eal, devargs, lcores, 3 * sas + 16)
                 .with_context(|| format!("--crypto-devargs {devargs}"))?;

@@ -3,12 +3,14 @@
 //! owned by the daemon and shared (`Arc`) with the IKE manager, builds every ESP SA (manual SAs at start and reload,
 //! IKE SAs), so they all agree; each built SA comes with the label of the backend it actually got, for `show`.
 //!
-//! - `cpu`: no device is opened; every SA in software.
+//! - `cpu`: no device is opened; every SA on the worker's CPU: intel-ipsec-mb called directly for the suites it has
+//!   (AES-GCM, AES-CBC, AES-CTR, NULL with HMAC; labelled `cpu intel-ipsec-mb`), RustCrypto/ring for DES and 3DES
+//!   (labelled `cpu`).
 //! - `cryptodev`: the device (`crypto_devargs`: a vdev, given to EAL with `--vdev`, or a PCI address, `--allow`) must
 //!   open, or the daemon does not start.
 //! - `auto` (the default): the device (`crypto_devargs`, default `crypto_aesni_mb0`) is created after EAL init with
 //!   `rte_vdev_init` (a PCI address is allowed as for `cryptodev`), so a driver that is not installed costs one
-//!   warning, never the start: then every `auto` suite runs in software. With a device, each suite's first SA times
+//!   warning, never the start: then every `auto` suite runs on the CPU. With a device, each suite's first SA times
 //!   both backends ([`engine::crypto::measure`]) and the faster is used for that suite from then on.
 //!
 //! An entry that asks for `cryptodev` when `auto` could not open the device is a start-up error (and a refused
@@ -80,7 +82,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl CryptoFactory {
-    /// No device: every SA in software, whatever it asks for (`[engine] crypto = "cpu"`, and unit tests).
+    /// No device: every SA on the CPU backend, whatever it asks for (`[engine] crypto = "cpu"`, and unit tests).
     pub fn software() -> Self {
         Self::with(CryptoBackend::Cpu, Some("[engine] crypto = \"cpu\"".into()), Choice::Cpu)
     }
@@ -136,7 +138,7 @@ impl CryptoFactory {
                 Self::with(CryptoBackend::Cryptodev { device, mode: CryptodevMode::Auto }, None, configured)
             }
             Some(Err(why)) => {
-                tracing::warn!(target: "espgate", "crypto: auto: {why}; every suite on auto runs in software");
+                tracing::warn!(target: "espgate", "crypto: auto: {why}; every suite on auto runs on the CPU");
                 Self::with(CryptoBackend::Cpu, Some(format!("auto could not open it ({why})")), configured)
             }
         };
@@ -199,12 +201,14 @@ impl CryptoFactory {
         let suite = (params.encryption, params.integrity, params.esn);
         let mut s = lock(&self.state);
         let (crypto, backend): (Box<dyn engine::crypto::EspCrypto>, String) = match (choice, &self.device) {
-            (Choice::Cpu, _) => (Box::new(software(params)?), "cpu".to_string()),
-            // check() refused configs that get here; an SA is never worse off in software than not built.
-            (Choice::Cryptodev, CryptoBackend::Cpu) => {
-                (Box::new(software(params)?), "cpu (fallback: no crypto device)".to_string())
+            (Choice::Cpu, _) => cpu(params, direction, "")?,
+            // check() refused configs that get here; an SA is never worse off on the CPU than not built.
+            (Choice::Cryptodev, CryptoBackend::Cpu | CryptoBackend::Software) => {
+                cpu(params, direction, " (fallback: no crypto device)")?
             }
-            (Choice::Auto, CryptoBackend::Cpu) => (Box::new(software(params)?), "cpu (auto: no device)".to_string()),
+            (Choice::Auto, CryptoBackend::Cpu | CryptoBackend::Software) => {
+                cpu(params, direction, " (auto: no device)")?
+            }
             (Choice::Cryptodev, dev) => {
                 let b = dev.build_for(params, direction)?;
                 (b.crypto, b.backend)
@@ -224,7 +228,7 @@ impl CryptoFactory {
                     b.backend.push_str(" (auto)");
                     (b.crypto, b.backend)
                 } else {
-                    (Box::new(software(params)?), "cpu (auto)".to_string())
+                    cpu(params, direction, " (auto)")?
                 }
             }
         };
@@ -239,43 +243,50 @@ fn suite_name(p: &SaParams) -> String {
     format!("{} {}{}", p.encryption.name(), p.integrity.name(), if p.esn { " esn" } else { "" })
 }
 
-/// The software handler of an SA.
-fn software(params: &SaParams) -> Result<engine::crypto::SoftwareEsp, engine::crypto::CryptoError> {
-    engine::crypto::SoftwareEsp::new(params.encryption, &params.cipher_key, params.integrity, &params.auth_key)
+/// An SA's handler on the CPU backend (intel-ipsec-mb where it has the suite, else software), labelled with the
+/// implementation and `why` (e.g. ` (auto)`).
+fn cpu(
+    params: &SaParams,
+    direction: EspDirection,
+    why: &str,
+) -> Result<(Box<dyn engine::crypto::EspCrypto>, String), engine::crypto::CryptoError> {
+    let b = CryptoBackend::Cpu.build_for(params, direction)?;
+    Ok((b.crypto, format!("{}{why}", b.backend)))
 }
 
-/// Auto: measures the device's and software's handlers for this suite (built with the SA's own parameters, both
-/// directions) and says whether the device is faster, with the log line that explains the choice (and what the
+/// Auto: measures the device's and the CPU backend's handlers for this suite (built with the SA's own parameters,
+/// both directions) and says whether the device is faster, with the log line that explains the choice (and what the
 /// measurement cost: it runs on the control thread, once per suite).
 fn device_is_faster(backend: &CryptoBackend, params: &SaParams) -> (bool, String) {
     let suite = suite_name(params);
     let start = Instant::now();
     let dev = match backend.build_for(params, EspDirection::Both) {
         Ok(b) if b.backend.starts_with("cryptodev") => b,
-        // The device does not take the suite: software, nothing to measure.
-        _ => return (false, format!("crypto: auto: ESP {suite}: software (the device does not take it)")),
+        // The device does not take the suite: the CPU backend, nothing to measure.
+        _ => return (false, format!("crypto: auto: ESP {suite}: cpu (the device does not take it)")),
     };
-    let sw = match software(params) {
+    let sw = match CryptoBackend::Cpu.build_for(params, EspDirection::Both) {
         Ok(s) => s,
-        Err(e) => return (true, format!("crypto: auto: ESP {suite}: device (software refused it: {e})")),
+        Err(e) => return (true, format!("crypto: auto: ESP {suite}: device (the CPU backend refused it: {e})")),
     };
     use engine::crypto::measure::measure;
-    let (d, s) = (measure(&*dev.crypto), measure(&sw));
+    let (d, s) = (measure(&*dev.crypto), measure(&*sw.crypto));
     let took = start.elapsed().as_secs_f64() * 1e3;
     match (d, s) {
         (Ok(d), Ok(s)) => {
             let device = d.total() < s.total();
             let line = format!(
-                "crypto: auto: ESP {suite}: {} (seal+open of 64 and 1420 B: device {:.0} ns, software {:.0} ns; \
+                "crypto: auto: ESP {suite}: {} (seal+open of 64 and 1420 B: device {:.0} ns, {} {:.0} ns; \
                  measured in {took:.1} ms)",
-                if device { "device" } else { "software" },
+                if device { "device" } else { sw.backend.as_str() },
                 d.total(),
+                sw.backend,
                 s.total()
             );
             (device, line)
         }
-        (Err(e), _) => (false, format!("crypto: auto: ESP {suite}: software (the device failed its test: {e})")),
-        (_, Err(e)) => (true, format!("crypto: auto: ESP {suite}: device (software failed its test: {e})")),
+        (Err(e), _) => (false, format!("crypto: auto: ESP {suite}: cpu (the device failed its test: {e})")),
+        (_, Err(e)) => (true, format!("crypto: auto: ESP {suite}: device (the CPU backend failed its test: {e})")),
     }
 }
 
@@ -370,12 +381,12 @@ mod tests {
     }
 
     #[test]
-    fn without_a_device_every_choice_builds_in_software_and_says_why() {
+    fn without_a_device_every_choice_builds_on_the_cpu_and_says_why() {
         let f = CryptoFactory::software();
         for (choice, label) in [
-            (Choice::Cpu, "cpu"),
-            (Choice::Auto, "cpu (auto: no device)"),
-            (Choice::Cryptodev, "cpu (fallback: no crypto device)"),
+            (Choice::Cpu, "cpu intel-ipsec-mb"),
+            (Choice::Auto, "cpu intel-ipsec-mb (auto: no device)"),
+            (Choice::Cryptodev, "cpu intel-ipsec-mb (fallback: no crypto device)"),
         ] {
             let o = f.outbound(choice, gcm(0x1000)).unwrap();
             assert_eq!(o.backend, label);
@@ -383,6 +394,17 @@ mod tests {
             assert_eq!(i.backend, label);
             assert_eq!(i.sa.params().spi.0, 0x1001);
         }
+        // 3DES is not in intel-ipsec-mb's part of the CPU backend: RustCrypto, plain `cpu`.
+        let tdes = SaParams::new(
+            engine::wire::Spi(0x1003),
+            engine::sa::Mode::Transport,
+            EncryptionAlgorithm::TripleDesCbc,
+            &[3; 24],
+            IntegrityAlgorithm::HmacSha1_96,
+            &[4; 20],
+        );
+        assert_eq!(f.outbound(Choice::Cpu, tdes.clone()).unwrap().backend, "cpu");
+        assert_eq!(f.inbound(Choice::Auto, tdes).unwrap().backend, "cpu (auto: no device)");
         // Bad keys are the SA's error, whatever the backend.
         let mut bad = gcm(0x1002);
         bad.cipher_key = vec![0; 3].into();

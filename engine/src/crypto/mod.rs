@@ -23,9 +23,9 @@ pub use cipher::Cipher;
 pub use cryptodev::{
     BuiltCrypto, CryptoBackend, CryptodevEsp, CryptodevEspError, CryptodevMode, EspDirection, CPU_IPSEC_MB,
 };
+pub use integrity::Integrity;
 #[cfg(feature = "dpdk")]
 pub use ipsec_mb::{IpsecMbError, IpsecMbEsp};
-pub use integrity::Integrity;
 pub use software::SoftwareEsp;
 
 use crate::drop::DropReason;

@@ -11,8 +11,8 @@
 #![allow(unsafe_code)]
 
 pub mod cryptodev;
-pub mod ipsec_mb;
 mod eal;
+pub mod ipsec_mb;
 pub mod lcore;
 mod mbuf;
 mod mempool;
