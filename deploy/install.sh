@@ -150,8 +150,9 @@ fi
 
 # 1. Packages. Runtime: DPDK's libraries and PMDs, dpdk-devbind.py (package dpdk) and what it calls (lspci, modprobe).
 #    Build: DPDK headers, pkg-config, clang/libclang for bindgen, a C compiler for the shim.
-pkgs=(dpdk pciutils kmod iproute2)
-[ -z "$bin" ] && pkgs+=(libdpdk-dev pkg-config clang libclang-dev gcc libc6-dev)
+#    libipsec-mb1/-dev: intel-ipsec-mb, which the CPU crypto backend calls directly (DPDK's aesni_mb PMD needs it too).
+pkgs=(dpdk libipsec-mb1 pciutils kmod iproute2)
+[ -z "$bin" ] && pkgs+=(libdpdk-dev libipsec-mb-dev pkg-config clang libclang-dev gcc libc6-dev)
 if [ -n "$prefix" ]; then
   echo "== packages (skipped under --prefix): ${pkgs[*]}"
 else

@@ -19,7 +19,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-pkgs=(libdpdk-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 iputils-ping ca-certificates)
+# libipsec-mb-dev: intel-ipsec-mb, called directly by the CPU crypto backend (libdpdk-dev depends on it too).
+pkgs=(libdpdk-dev libipsec-mb-dev dpdk-dev dpdk pkg-config clang libclang-dev iproute2 iputils-ping ca-certificates)
 # g++: libfuzzer-sys builds libFuzzer for the fuzz smoke run.
 # tshark: the capture/key-export oracle; shellcheck: the deploy scripts' lint; jq: the lab scripts.
 [ "$want_tests" = 1 ] && pkgs+=(python3 python3-venv g++ tshark shellcheck jq)

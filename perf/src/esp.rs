@@ -59,7 +59,8 @@ pub struct EspOpts {
     /// Replace the datapath by plain forwarding: the generator's own ceiling.
     #[arg(long)]
     pub bypass: bool,
-    /// ESP crypto backend of the SAs: software, or a DPDK crypto device.
+    /// ESP crypto backend of the SAs: the CPU backend (intel-ipsec-mb where it has the suite), software only
+    /// (RustCrypto/ring), or a DPDK crypto device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub crypto: plan::CryptoChoice,
     /// The crypto device for `--crypto cryptodev` (a vdev; a PCI device also needs `-a <address>` for EAL).

@@ -49,12 +49,13 @@ named_enum! {
     /// and optionally per crypto map entry.
     #[derive(Default)]
     pub enum CryptoBackend as "crypto backend" {
-        /// Software crypto on the worker lcores (AES-NI/VAES, SHA-NI where present). In `[engine]`: no device.
+        /// Crypto on the worker lcores: intel-ipsec-mb called directly where it has the suite, RustCrypto for
+        /// DES/3DES. In `[engine]`: no device.
         Cpu => "cpu",
         /// A DPDK cryptodev (e.g. QAT or crypto_aesni_mb), named by `crypto_devargs`; it must be there.
         Cryptodev => "cryptodev",
-        /// Per suite, whichever of software and the cryptodev (`crypto_devargs`, default `crypto_aesni_mb0`) a
-        /// short self-benchmark at the suite's first SA finds faster on this machine; software for every suite
+        /// Per suite, whichever of the CPU backend and the cryptodev (`crypto_devargs`, default `crypto_aesni_mb0`) a
+        /// short self-benchmark at the suite's first SA finds faster on this machine; the CPU for every suite
         /// when the device cannot be opened (the default: it never stops the daemon).
         #[default]
         Auto => "auto",

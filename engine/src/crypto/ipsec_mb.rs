@@ -177,17 +177,29 @@ impl IpsecMbEsp {
 
     fn chain_seal<const N: usize>(&self, keys: &ChainKeys, jobs: &mut [EspJob<'_>]) {
         let mut idx = [0usize; N];
+        let mut seqs = [0u64; N];
         let mut n = 0;
         for (k, job) in jobs.iter_mut().enumerate() {
             let layout = self.layout(job.esp.len(), 0);
             job.status = layout.map(|_| ());
-            let Ok((ct, icv)) = layout else { continue };
-            self.write_iv(job, ct);
+            let Ok((_, icv)) = layout else { continue };
+            let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
+            seqs[n] = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
             if job.esn && self.has_auth {
                 job.esp[icv..icv + 4].copy_from_slice(&job.seq_hi.to_be_bytes());
             }
             idx[n] = k;
             n += 1;
+        }
+        // CBC IVs of the whole chunk in one pipelined AES call; CTR's IV is the sequence number.
+        let mut ivs = [[0u8; 16]; N];
+        match &self.ivgen {
+            Some(g) => g.ivs(&seqs[..n], &mut ivs[..n]),
+            None => ivs.iter_mut().zip(&seqs[..n]).for_each(|(iv, s)| iv[..8].copy_from_slice(&s.to_be_bytes())),
+        }
+        let ct = HEADER_LEN + self.iv_len;
+        for (i, &k) in idx[..n].iter().enumerate() {
+            jobs[k].esp[HEADER_LEN..ct].copy_from_slice(&ivs[i][..self.iv_len]);
         }
         let mut ops: [ChainOp<'_>; N] = core::array::from_fn(|_| ChainOp::new(&mut []));
         let mut m = 0;

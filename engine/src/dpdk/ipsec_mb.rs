@@ -25,6 +25,8 @@ pub enum ImbError {
     KeyLength(usize),
     #[error("intel-ipsec-mb: a {0}-byte HMAC key is longer than the hash's block")]
     AuthKeyLength(usize),
+    #[error("intel-ipsec-mb: the library refused the SA's parameters ({0:?} test job)")]
+    Refused(ChainStep),
 }
 
 /// The process's function table: a manager initialised for the best instruction set this CPU has.
@@ -330,7 +332,38 @@ impl ChainKeys {
             }
             wipe(&mut block.0);
         }
-        Ok(Self { cipher, key_len: key.len() as u64, enc, dec, hash, ipad, opad, tag_len: tag_len as u64 })
+        let keys = Self { cipher, key_len: key.len() as u64, enc, dec, hash, ipad, opad, tag_len: tag_len as u64 };
+        keys.self_test()?;
+        Ok(keys)
+    }
+
+    /// Runs each step once through the library's parameter checks: bursts then skip them (`submit_job_nocheck`,
+    /// 20-60 cycles a job less), since what they check is fixed per SA (keys, key and tag lengths) or checked by
+    /// `run` itself (regions inside the buffer, whole blocks for CBC).
+    fn self_test(&self) -> Result<(), ImbError> {
+        let used = |step: &ChainStep| match step {
+            ChainStep::Seal => true,
+            ChainStep::Hash => self.hash != ChainHash::None,
+            ChainStep::Decrypt => self.cipher != ChainCipher::Null,
+        };
+        for step in [ChainStep::Seal, ChainStep::Hash, ChainStep::Decrypt].into_iter().filter(used) {
+            let mut buf = [0u8; 96];
+            let mut ops = [ChainOp::new(&mut buf)];
+            ops[0].cipher_at = (32, 32);
+            ops[0].hash_at = (0, 64);
+            let mut ok = false;
+            JOBS.with(|jobs| {
+                if !jobs.0.is_null() {
+                    // SAFETY: this thread's manager; the op is flushed before `ops` is released.
+                    unsafe { self.run_on(jobs.0, step, &mut ops, true) };
+                    ok = ops[0].done;
+                }
+            });
+            if !ok {
+                return Err(ImbError::Refused(step));
+            }
+        }
+        Ok(())
     }
 
     /// Runs `step` on every op through this thread's job manager, interleaving them, and returns when all are
@@ -339,15 +372,17 @@ impl ChainKeys {
     pub fn run(&self, step: ChainStep, ops: &mut [ChainOp<'_>]) {
         JOBS.with(|jobs| {
             if !jobs.0.is_null() {
-                // SAFETY: this thread's manager; the burst is flushed before `ops` is released.
-                unsafe { self.run_on(jobs.0, step, ops) }
+                // SAFETY: this thread's manager; the burst is flushed before `ops` is released; the parameters
+                // the library would check were checked by `self_test` (per SA) and are checked in `run_on`.
+                unsafe { self.run_on(jobs.0, step, ops, false) }
             }
         });
     }
 
-    unsafe fn run_on(&self, m: *mut imb::IMB_MGR, step: ChainStep, ops: &mut [ChainOp<'_>]) {
+    unsafe fn run_on(&self, m: *mut imb::IMB_MGR, step: ChainStep, ops: &mut [ChainOp<'_>], checked: bool) {
+        let submit = if checked { (*m).submit_job } else { (*m).submit_job_nocheck };
         let (Some(next), Some(submit), Some(completed), Some(flush)) =
-            ((*m).get_next_job, (*m).submit_job, (*m).get_completed_job, (*m).flush_job)
+            ((*m).get_next_job, submit, (*m).get_completed_job, (*m).flush_job)
         else {
             return;
         };
@@ -370,7 +405,9 @@ impl ChainKeys {
             let len = op.buf.len();
             let fits = |(at, n): (usize, usize)| at.checked_add(n).is_some_and(|end| end <= len);
             let ciphered = cipher != imb::IMB_CIPHER_NULL;
-            if (ciphered && !fits(op.cipher_at)) || (hash != ChainHash::None && !fits(op.hash_at)) {
+            // What the library's checks would refuse: an empty or ragged (CBC) cipher region, regions outside.
+            let blocks = op.cipher_at.1 > 0 && (cipher != imb::IMB_CIPHER_CBC || op.cipher_at.1 % 16 == 0);
+            if (ciphered && !(fits(op.cipher_at) && blocks)) || (hash != ChainHash::None && !fits(op.hash_at)) {
                 continue;
             }
             let job = next(m);
