@@ -352,7 +352,7 @@ impl ChainKeys {
             ops[0].cipher_at = (32, 32);
             ops[0].hash_at = (0, 64);
             let mut ok = false;
-            JOBS.with(|jobs| {
+            let _ = JOBS.try_with(|jobs| {
                 if !jobs.0.is_null() {
                     // SAFETY: this thread's manager; the op is flushed before `ops` is released.
                     unsafe { self.run_on(jobs.0, step, &mut ops, true) };
@@ -370,7 +370,8 @@ impl ChainKeys {
     /// done (`done` set on each the library completed). Ops whose regions fall outside their buffer are not
     /// submitted.
     pub fn run(&self, step: ChainStep, ops: &mut [ChainOp<'_>]) {
-        JOBS.with(|jobs| {
+        // During the thread's teardown the manager is gone: nothing is done (the ops stay not done: counted drops).
+        let _ = JOBS.try_with(|jobs| {
             if !jobs.0.is_null() {
                 // SAFETY: this thread's manager; the burst is flushed before `ops` is released; the parameters
                 // the library would check were checked by `self_test` (per SA) and are checked in `run_on`.
