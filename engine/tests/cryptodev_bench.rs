@@ -1,11 +1,12 @@
-//! Crypto-only cost per packet of the ESP backends (software, cryptodev CPU crypto, cryptodev enqueue/dequeue on
-//! crypto_aesni_mb0), in bursts of 32, for AES-128-GCM and AES-128-CBC + HMAC-SHA1-96 at 64 and 1420 bytes. Cycles
+//! Crypto-only cost per packet of the ESP backends (software, intel-ipsec-mb called directly, cryptodev CPU crypto,
+//! cryptodev enqueue/dequeue on crypto_aesni_mb0), in bursts of 32, for AES-128-GCM and AES-128-CBC + HMAC-SHA1-96 at 64 and 1420 bytes. Cycles
 //! are the thread's own on-CPU time (schedstat) times the TSC rate, so other load on the machine does not count.
 //! A measurement, not a check: `cargo test -p engine --release --test cryptodev_bench -- --ignored --nocapture`.
 #![cfg(feature = "dpdk")]
 
 use engine::crypto::{
-    CryptodevEsp, CryptodevMode, EncryptionAlgorithm as E, EspCrypto, EspJob, IntegrityAlgorithm as I, SoftwareEsp,
+    CryptodevEsp, CryptodevMode, EncryptionAlgorithm as E, EspCrypto, EspJob, IntegrityAlgorithm as I, IpsecMbEsp,
+    SoftwareEsp,
 };
 use engine::dpdk::cryptodev::CryptoDevice;
 use engine::dpdk::{tsc_hz, Eal};
@@ -90,11 +91,16 @@ fn crypto_cost_per_packet_by_backend() {
         for &(enc, int, name) in &suites {
             let (ck, ak) = (vec![7u8; enc.key_len()], vec![9u8; int.key_len()]);
             let sw = SoftwareEsp::new(enc, &ck, int, &ak).unwrap();
+            let mb = IpsecMbEsp::new(enc, &ck, int, &ak).unwrap();
             let cpu = CryptodevEsp::new(&dev, CryptodevMode::CpuCrypto, enc, &ck, int, &ak, false).unwrap();
             let enq = CryptodevEsp::new(&dev, CryptodevMode::Enqueue, enc, &ck, int, &ak, false).unwrap();
             for frame in [64, 1420] {
-                let backends: [(&str, &dyn EspCrypto); 3] =
-                    [("software", &sw), ("cryptodev cpu-crypto", &cpu), ("cryptodev enqueue", &enq)];
+                let backends: [(&str, &dyn EspCrypto); 4] = [
+                    ("software", &sw),
+                    ("cpu intel-ipsec-mb", &mb),
+                    ("cryptodev cpu-crypto", &cpu),
+                    ("cryptodev enqueue", &enq),
+                ];
                 for (label, b) in backends {
                     let (s, o) = measure(b, b, frame, 0.3);
                     println!("| {name} | {frame} | {label} (round {}) | {s:.0} | {o:.0} |", round + 1);
