@@ -214,6 +214,7 @@ pub fn run(mut dp: Datapath, mut q: WorkerQueues, ch: Channels, stats: &WorkerSt
     let mut rx = Burst::new();
     let mut out: Vec<Burst> = (0..q.tx.len()).map(|_| Burst::new()).collect();
     let mut staging = Staging::new();
+    crate::dpdk::ipsec_mb::prepare_thread();
     while !stop.load(Relaxed) {
         // An empty ArrayQueue's pop costs a full fence; its is_empty is two plain loads. The loop polls these
         // queues on every pass and they are nearly always empty.

@@ -275,6 +275,11 @@ thread_local! {
 
 struct Jobs(*mut imb::IMB_MGR);
 
+/// Makes this thread's job manager now (a worker calls it before polling), so the first burst does not pay for it.
+pub fn prepare_thread() {
+    let _ = JOBS.try_with(|_| ());
+}
+
 impl Drop for Jobs {
     fn drop(&mut self) {
         if !self.0.is_null() {
