@@ -395,23 +395,10 @@ impl EspCrypto for CryptodevEsp {
         self.encryption.pad_align()
     }
     fn seal_burst(&self, jobs: &mut [EspJob<'_>]) {
-        // The per-chunk arrays are sized to the chunk: a burst's group for one SA is often a few packets.
-        for chunk in jobs.chunks_mut(MAX_OPS) {
-            if chunk.len() <= SMALL {
-                self.seal_chunk::<SMALL>(chunk);
-            } else {
-                self.seal_chunk::<MAX_OPS>(chunk);
-            }
-        }
+        super::by_chunks(jobs, (MAX_OPS, SMALL), |c| self.seal_chunk::<SMALL>(c), |c| self.seal_chunk::<MAX_OPS>(c));
     }
     fn open_burst(&self, jobs: &mut [EspJob<'_>]) {
-        for chunk in jobs.chunks_mut(MAX_OPS) {
-            if chunk.len() <= SMALL {
-                self.open_chunk::<SMALL>(chunk);
-            } else {
-                self.open_chunk::<MAX_OPS>(chunk);
-            }
-        }
+        super::by_chunks(jobs, (MAX_OPS, SMALL), |c| self.open_chunk::<SMALL>(c), |c| self.open_chunk::<MAX_OPS>(c));
     }
 }
 

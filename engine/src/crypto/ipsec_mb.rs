@@ -323,29 +323,23 @@ impl EspCrypto for IpsecMbEsp {
     fn seal_burst(&self, jobs: &mut [EspJob<'_>]) {
         match &self.keys {
             Keys::Gcm(key) => jobs.iter_mut().for_each(|j| j.status = self.gcm_seal(key, j)),
-            Keys::Chain(keys) => {
-                for chunk in jobs.chunks_mut(CHUNK) {
-                    if chunk.len() <= SMALL {
-                        self.chain_seal::<SMALL>(keys, chunk);
-                    } else {
-                        self.chain_seal::<CHUNK>(keys, chunk);
-                    }
-                }
-            }
+            Keys::Chain(k) => super::by_chunks(
+                jobs,
+                (CHUNK, SMALL),
+                |c| self.chain_seal::<SMALL>(k, c),
+                |c| self.chain_seal::<CHUNK>(k, c),
+            ),
         }
     }
     fn open_burst(&self, jobs: &mut [EspJob<'_>]) {
         match &self.keys {
             Keys::Gcm(key) => jobs.iter_mut().for_each(|j| j.status = self.gcm_open(key, j)),
-            Keys::Chain(keys) => {
-                for chunk in jobs.chunks_mut(CHUNK) {
-                    if chunk.len() <= SMALL {
-                        self.chain_open::<SMALL>(keys, chunk);
-                    } else {
-                        self.chain_open::<CHUNK>(keys, chunk);
-                    }
-                }
-            }
+            Keys::Chain(k) => super::by_chunks(
+                jobs,
+                (CHUNK, SMALL),
+                |c| self.chain_open::<SMALL>(k, c),
+                |c| self.chain_open::<CHUNK>(k, c),
+            ),
         }
     }
 }

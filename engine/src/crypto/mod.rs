@@ -84,6 +84,24 @@ pub(crate) fn esp_layout(
     Ok((ct, icv))
 }
 
+/// Runs `jobs` in chunks of at most `max`, each through `small` when it holds at most `small_len` jobs, else `big`:
+/// backends size their per-chunk arrays by const generics, and a burst's group for one SA is often a few packets.
+#[cfg(feature = "dpdk")]
+pub(crate) fn by_chunks(
+    jobs: &mut [EspJob<'_>],
+    (max, small_len): (usize, usize),
+    mut small: impl FnMut(&mut [EspJob<'_>]),
+    mut big: impl FnMut(&mut [EspJob<'_>]),
+) {
+    for chunk in jobs.chunks_mut(max) {
+        if chunk.len() <= small_len {
+            small(chunk);
+        } else {
+            big(chunk);
+        }
+    }
+}
+
 /// One ESP packet handed to the crypto layer.
 #[derive(Debug)]
 pub struct EspJob<'a> {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: packet builders and SA pairs.
 #![allow(dead_code)]
 
+pub mod bursts;
+
 use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use engine::sa::{Mode, NatT, SaParams};
 use engine::wire::{ipv4, ipv6, udp, IpProtocol, Spi};
