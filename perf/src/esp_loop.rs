@@ -22,7 +22,6 @@ use crate::gen::Rng;
 use anyhow::{bail, Context, Result};
 use engine::datapath::{Datapath, Drop as DropCause, Interface, Route, Tables};
 use engine::dpdk::{lcore, rdtsc, tsc_hz, Burst, Eal, Mempool, Port, PortConfig};
-use engine::esp::{InboundSa, OutboundSa};
 use engine::selector::{IpPrefix, TrafficSelector};
 use engine::wire::IpProtocol;
 use engine::worker::{self, Channels, WorkerQueues, WorkerStats};
@@ -80,6 +79,8 @@ pub struct LoopResult {
     pub handed_off: u64,
     pub tsc_hz: u64,
     pub eal_args: Vec<String>,
+    /// The SAs' crypto backend (`--crypto`), as `show` would name it.
+    pub crypto_backend: String,
 }
 
 /// The inbound SA of loop tunnel i: the gateway's usual inbound SA, but its inner selector is the cleartext the
@@ -209,13 +210,14 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
         &pool,
     )?;
 
+    let backend = plan::crypto_backend(&eal, o.crypto, &o.crypto_devargs, o.crypto_mode, &lcores, o.sas)?;
     let tables = Arc::new(loop_tables(o.sas));
     let mut dps: Vec<Datapath> = (0..n).map(|_| Datapath::new(tables.clone(), o.sas as usize)).collect();
     // Every worker holds every SA, as the daemon's workers do: each injects frames of all of them on its own queue,
     // where they stay, so with one SA pair both workers decrypt and encrypt for the same SAs.
     for i in 0..o.sas {
-        let out = Arc::new(OutboundSa::new(suite.peer_outbound(i))?);
-        let inb = Arc::new(InboundSa::new(loop_inbound(&suite, i))?);
+        let out = Arc::new(plan::outbound_sa(&backend, suite.peer_outbound(i))?);
+        let inb = Arc::new(plan::inbound_sa(&backend, loop_inbound(&suite, i))?);
         for dp in dps.iter_mut() {
             dp.install_outbound(i, out.clone());
             dp.install_inbound(inb.clone())?;
@@ -349,6 +351,7 @@ pub fn run(o: &EspOpts) -> Result<LoopResult> {
     let mean_frame = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
     let pps = tx as f64 / seconds;
     Ok(LoopResult {
+        crypto_backend: plan::crypto_label(&backend, &suite),
         job: "esp-loop",
         direction: "both",
         cipher: o.cipher.clone(),
@@ -418,6 +421,7 @@ mod tests {
     use super::*;
     use engine::buf::{PacketBuf, VecBuf};
     use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
+    use engine::esp::{InboundSa, OutboundSa};
     use engine::wire::ipv4;
 
     /// One lap without DPDK: the frame the gateway protects for tunnel i comes back to its own outside address,
