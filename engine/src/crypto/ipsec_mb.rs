@@ -201,21 +201,12 @@ impl IpsecMbEsp {
         for (i, &k) in idx[..n].iter().enumerate() {
             jobs[k].esp[HEADER_LEN..ct].copy_from_slice(&ivs[i][..self.iv_len]);
         }
-        let mut ops: [ChainOp<'_>; N] = core::array::from_fn(|_| ChainOp::new(&mut []));
-        let mut m = 0;
-        for (k, job) in jobs.iter_mut().enumerate() {
-            if idx[..n].get(m) != Some(&k) {
-                continue;
-            }
+        let mut ops = ops_of::<N>(jobs, &idx[..n], |job, op| {
             let icv = job.esp.len() - self.icv_len;
-            let ct = HEADER_LEN + self.iv_len;
-            let op = &mut ops[m];
             op.iv = self.iv_block(job.esp);
             op.cipher_at = (ct, icv - ct);
             op.hash_at = (0, if job.esn { icv + 4 } else { icv });
-            op.buf = &mut *job.esp;
-            m += 1;
-        }
+        });
         keys.run(ChainStep::Seal, &mut ops[..n]);
         for op in &mut ops[..n] {
             if op.done && self.has_auth {
@@ -251,17 +242,10 @@ impl IpsecMbEsp {
             n += 1;
         }
         if self.has_auth {
-            let mut ops: [ChainOp<'_>; N] = core::array::from_fn(|_| ChainOp::new(&mut []));
-            let mut m = 0;
-            for (k, job) in jobs.iter_mut().enumerate() {
-                if idx[..n].get(m) != Some(&k) {
-                    continue;
-                }
+            let mut ops = ops_of::<N>(jobs, &idx[..n], |job, op| {
                 let icv = job.esp.len() - self.icv_len;
-                ops[m].hash_at = (0, if job.esn { icv + 4 } else { icv });
-                ops[m].buf = &mut *job.esp;
-                m += 1;
-            }
+                op.hash_at = (0, if job.esn { icv + 4 } else { icv });
+            });
             keys.run(ChainStep::Hash, &mut ops[..n]);
             let mut verdict = [Err(DropReason::CryptoDevice); N];
             for (i, op) in ops[..n].iter_mut().enumerate() {
@@ -287,19 +271,12 @@ impl IpsecMbEsp {
         if self.encryption == EncryptionAlgorithm::Null || n == 0 {
             return;
         }
-        let mut ops: [ChainOp<'_>; N] = core::array::from_fn(|_| ChainOp::new(&mut []));
-        let mut m = 0;
-        for (k, job) in jobs.iter_mut().enumerate() {
-            if idx[..n].get(m) != Some(&k) {
-                continue;
-            }
+        let ct = HEADER_LEN + self.iv_len;
+        let mut ops = ops_of::<N>(jobs, &idx[..n], |job, op| {
             let icv = job.esp.len() - self.icv_len;
-            let ct = HEADER_LEN + self.iv_len;
-            ops[m].iv = self.iv_block(job.esp);
-            ops[m].cipher_at = (ct, icv - ct);
-            ops[m].buf = &mut *job.esp;
-            m += 1;
-        }
+            op.iv = self.iv_block(job.esp);
+            op.cipher_at = (ct, icv - ct);
+        });
         keys.run(ChainStep::Decrypt, &mut ops[..n]);
         let done: [bool; N] = core::array::from_fn(|i| i < n && ops[i].done);
         for i in 0..n {
@@ -308,6 +285,25 @@ impl IpsecMbEsp {
             }
         }
     }
+}
+
+/// The library ops of the jobs at `idx` (ascending), in that order, each on its job's bytes, filled by `fill`.
+fn ops_of<'a, const N: usize>(
+    jobs: &'a mut [EspJob<'_>],
+    idx: &[usize],
+    mut fill: impl FnMut(&EspJob<'_>, &mut ChainOp<'a>),
+) -> [ChainOp<'a>; N] {
+    let mut ops: [ChainOp<'a>; N] = core::array::from_fn(|_| ChainOp::new(&mut []));
+    let mut m = 0;
+    for (k, job) in jobs.iter_mut().enumerate() {
+        if idx.get(m) != Some(&k) {
+            continue;
+        }
+        fill(job, &mut ops[m]);
+        ops[m].buf = &mut *job.esp;
+        m += 1;
+    }
+    ops
 }
 
 impl EspCrypto for IpsecMbEsp {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bursts;
+pub mod vectors;
 
 use engine::crypto::{EncryptionAlgorithm, IntegrityAlgorithm};
 use engine::sa::{Mode, NatT, SaParams};
