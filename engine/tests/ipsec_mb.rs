@@ -1,29 +1,17 @@
 //! The intel-ipsec-mb CPU backend (`IpsecMbEsp`, the library called directly): known answers (draft-mcgrew-gcm-test-01
 //! with ESN, RFC 3602, RFC 3686), cross-checks against the software backend in both directions for every suite it
 //! takes with and without ESN, tampered ICVs (nothing decrypted), wrong ESN high halves, bad lengths, several threads
-//! on one SA at once, no allocation per burst, and which backend `CryptoBackend::Cpu` picks.
+//! on one SA at once, and which backend `CryptoBackend::Cpu` picks. No allocation per burst: `ipsec_mb_alloc.rs`.
 #![cfg(feature = "dpdk")]
 
 mod common;
 
 use common::bursts::{key, open, packets, plain_of, seal};
 use engine::crypto::{
-    CryptoBackend, EncryptionAlgorithm as E, EspCrypto, EspJob, IntegrityAlgorithm as I, IpsecMbError, IpsecMbEsp,
-    SoftwareEsp, CPU_IPSEC_MB,
+    CryptoBackend, EncryptionAlgorithm as E, EspCrypto, IntegrityAlgorithm as I, IpsecMbError, IpsecMbEsp, SoftwareEsp,
+    CPU_IPSEC_MB,
 };
 use engine::DropReason;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use std::alloc::System;
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// The allocation counter is process-wide: the tests take turns so that one test's allocations are not another's.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const SUITES: [(E, I); 15] = [
     (E::AesGcm128, I::None),
@@ -108,7 +96,6 @@ fn cross_check(enc: E, int: I, esn: bool) {
 
 #[test]
 fn every_suite_agrees_with_the_software_backend_both_ways() {
-    let _serial = serial();
     for (enc, int) in SUITES {
         for esn in [false, true] {
             cross_check(enc, int, esn);
@@ -118,7 +105,6 @@ fn every_suite_agrees_with_the_software_backend_both_ways() {
 
 #[test]
 fn known_answers() {
-    let _serial = serial();
     let mut seen = std::collections::HashMap::new();
     for v in common::vectors::open_vectors() {
         let mb = IpsecMbEsp::new(v.enc, &v.key, I::None, &[]).unwrap();
@@ -132,7 +118,6 @@ fn known_answers() {
 
 #[test]
 fn des_is_left_to_software_and_bad_keys_are_errors() {
-    let _serial = serial();
     for enc in [E::DesCbc, E::TripleDesCbc] {
         let r = IpsecMbEsp::new(enc, &key(enc.key_len(), 1), I::HmacSha1_96, &key(20, 2));
         assert!(matches!(r, Err(IpsecMbError::Unsupported(_))), "{enc:?}");
@@ -147,7 +132,6 @@ fn des_is_left_to_software_and_bad_keys_are_errors() {
 
 #[test]
 fn the_cpu_backend_takes_intel_ipsec_mb_where_it_has_the_suite() {
-    let _serial = serial();
     let tunnel = engine::sa::Mode::Tunnel { local: common::GW4_L.into(), remote: common::GW4_R.into() };
     for (enc, int, label) in [
         (E::AesGcm128, I::None, CPU_IPSEC_MB),
@@ -171,7 +155,6 @@ fn the_cpu_backend_takes_intel_ipsec_mb_where_it_has_the_suite() {
 /// manager, and every packet comes out right.
 #[test]
 fn threads_share_one_sa() {
-    let _serial = serial();
     for (enc, int) in [(E::AesCbc128, I::HmacSha1_96), (E::AesGcm128, I::None)] {
         let (ck, ak) = (key(enc.key_len(), 7), key(int.key_len(), 8));
         let mb = IpsecMbEsp::new(enc, &ck, int, &ak).unwrap();
@@ -194,25 +177,6 @@ fn threads_share_one_sa() {
                 });
             }
         });
-    }
-}
-
-/// Sealing and opening bursts (after a first burst, which makes the thread's job manager) allocate nothing.
-#[test]
-fn no_allocation_per_burst() {
-    let _serial = serial();
-    for (enc, int, esn) in [(E::AesGcm128, I::None, true), (E::AesCbc128, I::HmacSha1_96, true)] {
-        let mb = IpsecMbEsp::new(enc, &key(enc.key_len(), 1), int, &key(int.key_len(), 2)).unwrap();
-        let (mut pkts, _) = packets(&mb, 40, 1);
-        let mut jobs: Vec<EspJob> = pkts.iter_mut().map(|p| EspJob::new(p, 0, esn)).collect();
-        mb.seal_burst(&mut jobs[..3]);
-        mb.open_burst(&mut jobs[..3]);
-        let region = Region::new(GLOBAL);
-        mb.seal_burst(&mut jobs);
-        mb.open_burst(&mut jobs);
-        let stats = region.change();
-        assert!(jobs.iter().all(|j| j.status.is_ok()), "{enc:?}");
-        assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{enc:?} allocated");
     }
 }
 
@@ -246,16 +210,14 @@ mod differential {
         #[test]
         fn arbitrary_bytes(s in 0usize..SUITES.len(), pkts in prop::collection::vec(
             prop::collection::vec(any::<u8>(), 0..200), 1..12), seq_hi in any::<u32>(), esn in any::<bool>()) {
-            let _serial = serial();
-            let (mb, sw) = handlers(s);
+                    let (mb, sw) = handlers(s);
             both_open(&mb, &sw, &pkts, seq_hi, esn);
         }
 
         #[test]
         fn sealed_then_flipped(s in 0usize..SUITES.len(), n in 1usize..40, flip in any::<prop::sample::Index>(),
             bit in 0u8..8, which in any::<prop::sample::Index>(), esn in any::<bool>()) {
-            let _serial = serial();
-            let (mb, sw) = handlers(s);
+                    let (mb, sw) = handlers(s);
             let (mut pkts, _) = packets(&mb, n, 1);
             prop_assert!(seal(&mb, &mut pkts, 3, esn).iter().all(|r| r.is_ok()));
             both_open(&mb, &sw, &pkts, 3, esn);

@@ -93,7 +93,7 @@ fn check_key(alg: EncryptionAlgorithm, key: &[u8]) -> Result<(), CryptoError> {
     Ok(())
 }
 
-fn split_salt(key: &[u8]) -> (&[u8], [u8; 4]) {
+pub(crate) fn split_salt(key: &[u8]) -> (&[u8], [u8; 4]) {
     let (k, s) = key.split_at(key.len() - 4);
     (k, [s[0], s[1], s[2], s[3]])
 }

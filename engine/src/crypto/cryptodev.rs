@@ -271,8 +271,7 @@ impl CryptodevEsp {
             let layout = self.job_layout(job, 0);
             job.status = layout.map(|_| ());
             let Ok((ct, icv)) = layout else { continue };
-            let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
-            let seq = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
+            let seq = job.seq();
             match &self.ivgen {
                 Some(g) => g.iv(seq, &mut job.esp[HEADER_LEN..ct]),
                 None => job.esp[HEADER_LEN..ct].copy_from_slice(&seq.to_be_bytes()[..self.iv_len]),

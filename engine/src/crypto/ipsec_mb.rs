@@ -10,6 +10,7 @@
 //! the hashed region extended over it; the received ICV is saved first and put back. Inbound, the HMAC is checked
 //! (constant time) before anything is decrypted, and only packets that verify are decrypted.
 use super::cipher::IvGen;
+use super::software::gcm_aad;
 use super::{CryptoError, EncryptionAlgorithm, EspCrypto, EspJob, IntegrityAlgorithm};
 use crate::dpdk::ipsec_mb::{ChainCipher, ChainHash, ChainKeys, ChainOp, ChainStep, GcmKey, ImbError};
 use crate::drop::DropReason;
@@ -75,12 +76,7 @@ impl IpsecMbEsp {
         use EncryptionAlgorithm as E;
         super::check_suite(encryption, cipher_key, integrity, auth_key)?;
         let salted = matches!(encryption, E::AesCtr128 | E::AesCtr192 | E::AesCtr256) || encryption.is_aead();
-        let (key, salt) = if salted {
-            let (k, s) = cipher_key.split_at(cipher_key.len() - 4);
-            (k, [s[0], s[1], s[2], s[3]])
-        } else {
-            (cipher_key, [0; 4])
-        };
+        let (key, salt) = if salted { super::cipher::split_salt(cipher_key) } else { (cipher_key, [0; 4]) };
         let (keys, icv_len) = if encryption.is_aead() {
             (Keys::Gcm(GcmKey::new(key)?), GCM_ICV_LEN)
         } else {
@@ -111,16 +107,6 @@ impl IpsecMbEsp {
         super::esp_layout(len, self.iv_len, self.icv_len, self.encryption.pad_align(), min_payload)
     }
 
-    /// Writes the packet's IV (derived from its 64-bit sequence number, as software does).
-    fn write_iv(&self, job: &mut EspJob<'_>, ct: usize) {
-        let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
-        let seq = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
-        match &self.ivgen {
-            Some(g) => g.iv(seq, &mut job.esp[HEADER_LEN..ct]),
-            None => job.esp[HEADER_LEN..ct].copy_from_slice(&seq.to_be_bytes()[..self.iv_len]),
-        }
-    }
-
     /// The cipher's IV block from the packet's IV: the CBC IV, or the CTR counter block nonce | IV | 1.
     fn iv_block(&self, esp: &[u8]) -> [u8; 16] {
         let mut b = [0u8; 16];
@@ -135,39 +121,36 @@ impl IpsecMbEsp {
         b
     }
 
-    fn gcm_nonce_aad(&self, esp: &[u8], seq_hi: u32, esn: bool, aad: &mut [u8; 12]) -> ([u8; 12], usize) {
+    /// RFC 4106 nonce: salt | the packet's 8-byte IV.
+    fn gcm_nonce(&self, esp: &[u8]) -> [u8; 12] {
         let mut nonce = [0u8; 12];
         nonce[..4].copy_from_slice(&self.salt);
         nonce[4..].copy_from_slice(&esp[HEADER_LEN..HEADER_LEN + 8]);
-        aad[..4].copy_from_slice(&esp[..4]);
-        if esn {
-            aad[4..8].copy_from_slice(&seq_hi.to_be_bytes());
-            aad[8..12].copy_from_slice(&esp[4..8]);
-            (nonce, 12)
-        } else {
-            aad[4..8].copy_from_slice(&esp[4..8]);
-            (nonce, 8)
-        }
+        nonce
     }
 
     fn gcm_seal(&self, key: &GcmKey, job: &mut EspJob<'_>) -> Result<(), DropReason> {
         let (ct, icv) = self.layout(job.esp.len(), 0)?;
-        self.write_iv(job, ct);
-        let mut aad = [0u8; 12];
-        let (nonce, aad_len) = self.gcm_nonce_aad(job.esp, job.seq_hi, job.esn, &mut aad);
+        // GCM's IV is the 64-bit sequence number (unique per key), as in software.
+        let seq = job.seq();
+        job.esp[HEADER_LEN..ct].copy_from_slice(&seq.to_be_bytes());
+        let mut buf = [0u8; 12];
+        let aad = gcm_aad(&mut buf, &job.esp[..HEADER_LEN], job.seq_hi, job.esn);
+        let nonce = self.gcm_nonce(job.esp);
         let (data, tag) = job.esp[ct..].split_at_mut(icv - ct);
-        key.seal(&nonce, &aad[..aad_len], data, tag);
+        key.seal(&nonce, aad, data, tag);
         Ok(())
     }
 
     fn gcm_open(&self, key: &GcmKey, job: &mut EspJob<'_>) -> Result<(), DropReason> {
         // At least pad length and next header must be in the ciphertext.
         let (ct, icv) = self.layout(job.esp.len(), 2)?;
-        let mut aad = [0u8; 12];
-        let (nonce, aad_len) = self.gcm_nonce_aad(job.esp, job.seq_hi, job.esn, &mut aad);
+        let mut buf = [0u8; 12];
+        let aad = gcm_aad(&mut buf, &job.esp[..HEADER_LEN], job.seq_hi, job.esn);
+        let nonce = self.gcm_nonce(job.esp);
         let (data, received) = job.esp[ct..].split_at_mut(icv - ct);
         let mut tag = [0u8; GCM_ICV_LEN];
-        key.open(&nonce, &aad[..aad_len], data, &mut tag);
+        key.open(&nonce, aad, data, &mut tag);
         if bool::from(tag.ct_eq(received)) {
             Ok(())
         } else {
@@ -183,8 +166,7 @@ impl IpsecMbEsp {
             let layout = self.layout(job.esp.len(), 0);
             job.status = layout.map(|_| ());
             let Ok((_, icv)) = layout else { continue };
-            let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
-            seqs[n] = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
+            seqs[n] = job.seq();
             if job.esn && self.has_auth {
                 job.esp[icv..icv + 4].copy_from_slice(&job.seq_hi.to_be_bytes());
             }

@@ -120,6 +120,12 @@ impl<'a> EspJob<'a> {
     pub fn new(esp: &'a mut [u8], seq_hi: u32, esn: bool) -> Self {
         Self { esp, seq_hi, esn, status: Ok(()) }
     }
+
+    /// The packet's 64-bit sequence number: `seq_hi` with the low half from the ESP header (the IVs derive from it).
+    pub(crate) fn seq(&self) -> u64 {
+        let lo = u32::from_be_bytes([self.esp[4], self.esp[5], self.esp[6], self.esp[7]]);
+        (u64::from(self.seq_hi) << 32) | u64::from(lo)
+    }
 }
 
 /// A per-SA ESP crypto handler.

@@ -48,8 +48,7 @@ impl SoftwareEsp {
 
     fn seal_inner(&self, job: &mut EspJob<'_>, iv_override: Option<&[u8]>) -> Result<(), DropReason> {
         let (ct, icv) = self.layout(job.esp.len(), 0)?;
-        let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
-        let seq = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
+        let seq = job.seq();
         match iv_override {
             Some(iv) if iv.len() == self.iv_len => job.esp[HEADER_LEN..ct].copy_from_slice(iv),
             Some(_) => return Err(DropReason::BadLength),
@@ -82,8 +81,7 @@ impl SoftwareEsp {
         let mut layout = [(0usize, 0usize); LANES];
         for (k, job) in jobs.iter_mut().enumerate() {
             job.status = self.layout(job.esp.len(), 0).map(|(ct, icv)| {
-                let seq_lo = u32::from_be_bytes([job.esp[4], job.esp[5], job.esp[6], job.esp[7]]);
-                let seq = (u64::from(job.seq_hi) << 32) | u64::from(seq_lo);
+                let seq = job.seq();
                 self.cipher.derive_iv(seq, &mut ivs[k][..self.iv_len]);
                 job.esp[HEADER_LEN..ct].copy_from_slice(&ivs[k][..self.iv_len]);
                 layout[k] = (ct, icv);
@@ -142,7 +140,7 @@ impl SoftwareEsp {
 }
 
 /// RFC 4106 §5: AAD is SPI | seq (8 bytes), or SPI | seq high | seq low (12 bytes) with ESN.
-fn gcm_aad<'a>(buf: &'a mut [u8; 12], header: &[u8], seq_hi: u32, esn: bool) -> &'a [u8] {
+pub(crate) fn gcm_aad<'a>(buf: &'a mut [u8; 12], header: &[u8], seq_hi: u32, esn: bool) -> &'a [u8] {
     buf[..4].copy_from_slice(&header[..4]);
     if esn {
         buf[4..8].copy_from_slice(&seq_hi.to_be_bytes());
