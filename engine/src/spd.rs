@@ -84,6 +84,7 @@ impl Spd {
     }
 
     /// [`Spd::lookup`] by walking the entries: the definition the index must agree with.
+    #[inline]
     pub fn lookup_linear(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {
         self.inner.entries.iter().enumerate().find(|(_, e)| e.selector.matches(key))
     }

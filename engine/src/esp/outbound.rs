@@ -1,6 +1,6 @@
 //! Outbound ESP: encapsulate and encrypt.
 
-use super::tunnel::{write_outer, InnerFacts};
+use super::tunnel::{write_outer, InnerFacts, OuterV4};
 use super::{BurstOutcome, Verdict, MAX_BURST};
 use crate::buf::PacketBuf;
 use crate::crypto::{EspCrypto, EspJob, SoftwareEsp};
@@ -22,6 +22,8 @@ pub struct OutboundSa {
     seq: AtomicU64,
     counters: SaCounters,
     lifetime: LifetimeState,
+    /// The outer header of an IPv4 tunnel, prepared once.
+    outer_v4: Option<OuterV4>,
 }
 
 impl core::fmt::Debug for OutboundSa {
@@ -57,7 +59,15 @@ impl OutboundSa {
                 return Err(SaError::TunnelFamily(local, remote));
             }
         }
+        let outer_v4 = match params.mode {
+            Mode::Tunnel { local: IpAddr::V4(l), remote: IpAddr::V4(r) } => {
+                let proto = if params.nat_t.is_some() { IpProtocol::UDP } else { IpProtocol::ESP };
+                Some(OuterV4::new(l, r, proto, params.outer))
+            }
+            _ => None,
+        };
         Ok(Self {
+            outer_v4,
             params,
             lengths: super::Lengths::of(&*crypto),
             crypto,
@@ -265,16 +275,11 @@ impl OutboundSa {
                 // The outer IPv4 ID only has to differ between packets in flight (RFC 6864): the low bits of the
                 // sequence number do, without a second atomic per packet.
                 let ident = seq as u16;
-                write_outer(
-                    d,
-                    local,
-                    remote,
-                    proto,
-                    total - outer_len,
-                    &self.params.outer,
-                    InnerFacts { tos, df },
-                    ident,
-                );
+                let facts = InnerFacts { tos, df };
+                match &self.outer_v4 {
+                    Some(o) => o.write(d, total - outer_len, facts, ident),
+                    None => write_outer(d, local, remote, proto, total - outer_len, &self.params.outer, facts, ident),
+                }
                 if let Some(n) = self.params.nat_t {
                     udp::Repr {
                         src_port: n.local_port,

@@ -64,6 +64,57 @@ pub(crate) fn write_outer(
     }
 }
 
+/// An SA's outer IPv4 header with everything that does not vary per packet filled in, and the one's-complement
+/// sum of those fixed words: per packet only TOS, length, ID and DF are set and the checksum finished from the
+/// sum (the same bytes [`write_outer`] produces, for about half its cost on a 64-byte packet).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OuterV4 {
+    header: [u8; ipv4::HEADER_LEN],
+    fixed_sum: u32,
+    cfg: OuterHeader,
+}
+
+impl OuterV4 {
+    pub fn new(
+        local: core::net::Ipv4Addr,
+        remote: core::net::Ipv4Addr,
+        protocol: IpProtocol,
+        cfg: OuterHeader,
+    ) -> Self {
+        let mut header = [0u8; ipv4::HEADER_LEN];
+        header[0] = 0x45;
+        header[8] = cfg.ttl;
+        header[9] = protocol.0;
+        header[12..16].copy_from_slice(&local.octets());
+        header[16..20].copy_from_slice(&remote.octets());
+        let fixed_sum = header.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+        Self { header, fixed_sum, cfg }
+    }
+
+    /// Writes the header into `out[..20]` for a payload of `payload_len` bytes.
+    #[inline(always)]
+    pub fn write(&self, out: &mut [u8], payload_len: usize, inner: InnerFacts, ident: u16) {
+        let dscp = self.cfg.dscp.unwrap_or(inner.tos >> 2) & 0x3f;
+        let tos = (dscp << 2) | (inner.tos & 0x03);
+        let df = match self.cfg.df {
+            DfPolicy::Copy => inner.df,
+            DfPolicy::Set => true,
+            DfPolicy::Clear => false,
+        };
+        let total = (payload_len as u16).saturating_add(ipv4::HEADER_LEN as u16);
+        let frag: u16 = if df { 0x4000 } else { 0 };
+        // Built on the stack and stored once (see ipv4::Repr::emit on store forwarding).
+        let mut h = self.header;
+        h[1] = tos;
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        h[6..8].copy_from_slice(&frag.to_be_bytes());
+        let sum = self.fixed_sum + u32::from(tos) + u32::from(total) + u32::from(ident) + u32::from(frag);
+        h[10..12].copy_from_slice(&(!crate::wire::checksum::fold(u64::from(sum))).to_be_bytes());
+        out[..ipv4::HEADER_LEN].copy_from_slice(&h);
+    }
+}
+
 /// What to do with the inner ECN field at decapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EcnOutcome {
@@ -150,6 +201,29 @@ pub(crate) fn decap_transport<B: PacketBuf>(
 mod tests {
     use super::*;
     use crate::wire::ecn::*;
+    use core::net::Ipv4Addr;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The prepared header is byte for byte what the general writer makes, checksum included.
+        #[test]
+        fn outer_v4_template_matches_write_outer(
+            l in any::<u32>(), r in any::<u32>(), nat in any::<bool>(), ttl in any::<u8>(),
+            df in 0u8..3, dscp in proptest::option::of(0u8..64), tos in any::<u8>(), inner_df in any::<bool>(),
+            len in 0usize..65_516, ident in any::<u16>(),
+        ) {
+            let (l, r) = (Ipv4Addr::from(l), Ipv4Addr::from(r));
+            let proto = if nat { IpProtocol::UDP } else { IpProtocol::ESP };
+            let df = [DfPolicy::Copy, DfPolicy::Set, DfPolicy::Clear][usize::from(df)];
+            let cfg = OuterHeader { ttl, df, dscp };
+            let inner = InnerFacts { tos, df: inner_df };
+            let (mut a, mut b) = ([0u8; 20], [0u8; 20]);
+            OuterV4::new(l, r, proto, cfg).write(&mut a, len, inner, ident);
+            write_outer(&mut b, IpAddr::V4(l), IpAddr::V4(r), proto, len, &cfg, inner, ident);
+            prop_assert_eq!(a, b);
+            prop_assert!(ipv4::Packet::new_unchecked(&a[..]).verify_checksum());
+        }
+    }
 
     #[test]
     fn rfc6040_table() {
