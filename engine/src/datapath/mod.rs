@@ -619,6 +619,9 @@ impl Sas {
 
     /// Puts the Ethernet header on an IP packet for `port`. `hop` remembers the last destination's neighbor MAC, so
     /// a run of packets to one destination (a sealed group, all to its peer) costs one route and neighbor lookup.
+    // Always inlined: an `Action` is returned through memory, and reading it back right after it was stored field
+    // by field stalled on store forwarding, once per sealed packet.
+    #[inline(always)]
     fn emit_frame<B: PacketBuf>(
         &self,
         tables: &Tables,
