@@ -19,16 +19,24 @@ impl IpPrefix {
     /// True if `a` is inside the prefix (never across families).
     #[inline]
     pub fn contains(&self, a: IpAddr) -> bool {
-        match (self.addr, a) {
+        self.contains_ref(&a)
+    }
+
+    /// [`Self::contains`] on a borrowed address. Matching by reference reads the tag and then only the address's
+    /// own bytes: a by-value `IpAddr` is copied in 8-byte pieces, and on a key whose fields were just stored one
+    /// by one (the SPD's question for every packet) that copy stalled on store forwarding.
+    #[inline]
+    pub fn contains_ref(&self, a: &IpAddr) -> bool {
+        match (&self.addr, a) {
             (IpAddr::V4(p), IpAddr::V4(a)) => {
                 let len = u32::from(self.len.min(32));
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                (u32::from(p) ^ u32::from(a)) & mask == 0
+                (u32::from(*p) ^ u32::from(*a)) & mask == 0
             }
             (IpAddr::V6(p), IpAddr::V6(a)) => {
                 let len = u32::from(self.len.min(128));
                 let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-                (u128::from(p) ^ u128::from(a)) & mask == 0
+                (u128::from(*p) ^ u128::from(*a)) & mask == 0
             }
             _ => false,
         }
@@ -100,8 +108,8 @@ impl TrafficSelector {
 
     #[inline]
     pub fn matches(&self, k: &FlowKey) -> bool {
-        self.src.contains(k.src)
-            && self.dst.contains(k.dst)
+        self.src.contains_ref(&k.src)
+            && self.dst.contains_ref(&k.dst)
             && self.protocol.is_none_or(|p| p == k.protocol)
             && self.src_ports.contains(&k.src_port)
             && self.dst_ports.contains(&k.dst_port)
@@ -110,7 +118,7 @@ impl TrafficSelector {
     /// Matching with the ports OPAQUE (RFC 4301 §7: a non-initial fragment does not carry them): addresses and
     /// protocol only.
     pub fn matches_ignoring_ports(&self, k: &FlowKey) -> bool {
-        self.src.contains(k.src) && self.dst.contains(k.dst) && self.protocol.is_none_or(|p| p == k.protocol)
+        self.src.contains_ref(&k.src) && self.dst.contains_ref(&k.dst) && self.protocol.is_none_or(|p| p == k.protocol)
     }
 }
 
