@@ -770,13 +770,18 @@ impl IpInfo {
 /// Decrements the IPv4 TTL (with an incremental checksum update) or the IPv6 hop limit; false if it is exhausted.
 fn decrement_ttl_in_place(p: &mut [u8]) -> bool {
     match p.first().map(|b| b >> 4) {
-        Some(4) => match ipv4::Packet::new_checked(&mut *p) {
-            Ok(mut v) if v.ttl() > 1 => {
-                v.decrement_ttl();
-                true
+        // Both callers parsed the header with IpInfo::parse just before, so it is not checked again here.
+        Some(4) if p.len() >= ipv4::HEADER_LEN => {
+            if p[8] <= 1 {
+                return false;
             }
-            _ => false,
-        },
+            // RFC 1624 eqn. 3 on the TTL/protocol word.
+            let old = u16::from_be_bytes([p[8], p[9]]);
+            p[8] -= 1;
+            let c = crate::wire::checksum::update16(u16::from_be_bytes([p[10], p[11]]), old, old - 0x100);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            true
+        }
         Some(6) if p.len() > 7 && p[7] > 1 => {
             p[7] -= 1;
             true

@@ -518,3 +518,23 @@ fn large_spds_warm_bursts_without_changing_decisions() {
         assert_eq!(b.dp.process(1, &mut f), Action::Transmit { port: 0 }, "B decrypts frame {i}");
     }
 }
+
+proptest::proptest! {
+    /// The TTL decrement's incremental checksum leaves every header valid, and a TTL of 0 or 1 is refused untouched.
+    #[test]
+    fn ttl_decrement_keeps_the_header_checksum_valid(mut h in proptest::array::uniform20(proptest::num::u8::ANY)) {
+        h[0] = 0x45;
+        h[10..12].fill(0);
+        let c = checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let before = h;
+        let ok = decrement_ttl_in_place(&mut h);
+        proptest::prop_assert_eq!(ok, before[8] > 1);
+        if ok {
+            proptest::prop_assert_eq!(h[8], before[8] - 1);
+            proptest::prop_assert!(crate::wire::ipv4::Packet::new_unchecked(&h[..]).verify_checksum());
+        } else {
+            proptest::prop_assert_eq!(h, before);
+        }
+    }
+}
