@@ -83,6 +83,12 @@ impl Spd {
         }
     }
 
+    /// Reads the index slots a lookup of `key` probes first (bit 0: the first is occupied; 0 without an index): see
+    /// [`crate::datapath::Datapath::warm`].
+    pub fn touch(&self, key: &FlowKey) -> u64 {
+        self.inner.index.as_ref().map_or(0, |ix| ix.touch(key))
+    }
+
     /// [`Spd::lookup`] by walking the entries: the definition the index must agree with.
     #[inline]
     pub fn lookup_linear(&self, key: &FlowKey) -> Option<(usize, &SpdEntry)> {

@@ -298,6 +298,13 @@ impl EspCrypto for IpsecMbEsp {
     fn pad_align(&self) -> usize {
         self.encryption.pad_align()
     }
+    fn touch_keys(&self) -> u64 {
+        let keys = match &self.keys {
+            Keys::Gcm(k) => k.touch(),
+            Keys::Chain(k) => k.touch(),
+        };
+        keys ^ self.iv_len as u64 ^ u64::from(self.ivgen.is_some())
+    }
     fn seal_burst(&self, jobs: &mut [EspJob<'_>]) {
         match &self.keys {
             Keys::Gcm(key) => jobs.iter_mut().for_each(|j| j.status = self.gcm_seal(key, j)),

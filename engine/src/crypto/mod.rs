@@ -140,4 +140,9 @@ pub trait EspCrypto: Send + Sync {
     fn seal_burst(&self, jobs: &mut [EspJob<'_>]);
     /// Verifies the ICV (constant time) and, only if it verifies, decrypts in place; sets `status`.
     fn open_burst(&self, jobs: &mut [EspJob<'_>]);
+    /// Reads the handler and the start of its key material, so that with many SAs their cache misses can be taken
+    /// for a whole burst at once ([`crate::datapath::Datapath::warm`]). The value only keeps the reads.
+    fn touch_keys(&self) -> u64 {
+        self.pad_align() as u64
+    }
 }

@@ -106,6 +106,23 @@ pub struct GcmKey {
     dec: GcmFn,
 }
 
+impl GcmKey {
+    /// Reads one byte of each cache line a short packet's sealing or opening reads first: the round keys and the
+    /// lowest hash key powers (the library keeps H^1 at the end of the table). For
+    /// [`crate::datapath::Datapath::warm`]: those lines then arrive together for a burst of SAs.
+    pub fn touch(&self) -> u64 {
+        let k = &self.data.0;
+        // SAFETY: every variant of the union is a byte array (any bits are valid), and the whole of it was
+        // initialised (default-constructed, then filled by the library's precompute).
+        let h = unsafe { &k.ghash_keys.vaes_avx512.shifted_hkey };
+        let mut t = 0u64;
+        for off in (0..k.expanded_keys.len()).step_by(64) {
+            t ^= u64::from(k.expanded_keys[off]);
+        }
+        t ^ u64::from(h[h.len() - 1]) ^ u64::from(h[h.len() - 65])
+    }
+}
+
 impl std::fmt::Debug for GcmKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("GcmKey(..)")
@@ -218,6 +235,17 @@ pub struct ChainKeys {
     ipad: Box<Aligned<[u8; 64]>>,
     opad: Box<Aligned<[u8; 64]>>,
     tag_len: u64,
+}
+
+impl ChainKeys {
+    /// Reads one byte of each key block a packet's sealing or opening starts with (round keys, HMAC pads): see
+    /// [`GcmKey::touch`].
+    pub fn touch(&self) -> u64 {
+        let (e, d) = (&self.enc.0, &self.dec.0);
+        u64::from(e[0] ^ e[16] ^ e[32] ^ e[48] ^ d[0] ^ d[16] ^ d[32] ^ d[48])
+            ^ u64::from(self.ipad.0[0])
+            ^ u64::from(self.opad.0[0])
+    }
 }
 
 impl std::fmt::Debug for ChainKeys {

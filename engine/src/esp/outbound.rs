@@ -10,6 +10,14 @@ use crate::wire::{esp, ipv4, ipv6, udp, IpProtocol};
 use core::net::IpAddr;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// An address's last bytes, for [`OutboundSa::touch`].
+fn addr_bits(a: IpAddr) -> u64 {
+    match a {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a) as u64,
+    }
+}
+
 /// The result must fit the 16-bit IPv4 total length (and IPv6 payload length) field.
 const MAX_IP_LEN: usize = u16::MAX as usize;
 
@@ -111,12 +119,29 @@ impl OutboundSa {
         outer + self.nat_len() + esp::HEADER_LEN + self.lengths.iv
     }
 
-    /// Reads the fields a frame's protection touches (parameters, lengths, sequence number, lifetime, the crypto
-    /// handler), for [`crate::datapath::Datapath::warm`]: a value to keep the loads from being optimised away.
+    /// Reads the fields a frame's protection touches (parameters, lengths, sequence number, counters, lifetime,
+    /// outer header), for [`crate::datapath::Datapath::warm`]: a value to keep the loads from being optimised away.
+    /// The crypto handler is a separate step, [`Self::touch_crypto`], so a burst's SAs are all read before any of
+    /// the handlers they point to.
+    // Each field read here is one protect_burst reads; together they cover every cache line of the SA it touches
+    // (a field left out was a miss per packet at a million SAs: the lifetime limits, the SPI, the remote address).
     pub(crate) fn touch(&self) -> u64 {
-        let mode = matches!(self.params.mode, Mode::Tunnel { .. }) as u64;
+        let p = &self.params;
+        let mode = match p.mode {
+            Mode::Tunnel { local, remote } => addr_bits(local) ^ addr_bits(remote),
+            Mode::Transport => 1,
+        };
+        let limits = p.lifetime.soft_bytes ^ p.lifetime.hard_packets ^ p.lifetime.hard_bytes;
+        let fields = u64::from(p.spi.0) ^ u64::from(p.esn) ^ u64::from(p.nat_t.is_some()) ^ u64::from(p.outer.ttl);
         let seq = self.seq.load(Relaxed);
-        mode ^ seq ^ self.lengths.iv as u64 ^ self.lifetime.expired() as u64 ^ self.crypto.pad_align() as u64
+        let counters = self.counters.packets.load(Relaxed) ^ self.counters.bytes.load(Relaxed);
+        let outer = self.outer_v4.as_ref().map_or(0, |o| o.touch());
+        mode ^ limits ^ fields ^ seq ^ counters ^ outer ^ self.lengths.iv as u64 ^ self.lifetime.expired() as u64
+    }
+
+    /// Reads the crypto handler and the start of its keys ([`EspCrypto::touch_keys`]).
+    pub(crate) fn touch_crypto(&self) -> u64 {
+        self.crypto.touch_keys()
     }
 
     /// Length of the ESP packet this SA makes of an IP packet of `ip_len` bytes (for MTU checks before

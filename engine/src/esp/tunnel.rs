@@ -91,6 +91,11 @@ impl OuterV4 {
         Self { header, fixed_sum, cfg }
     }
 
+    /// A value read from the prepared header (for warming caches ahead of a burst).
+    pub fn touch(&self) -> u64 {
+        u64::from(self.fixed_sum)
+    }
+
     /// Writes the header into `out[..20]` for a payload of `payload_len` bytes.
     #[inline(always)]
     pub fn write(&self, out: &mut [u8], payload_len: usize, inner: InnerFacts, ident: u16) {

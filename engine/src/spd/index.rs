@@ -122,6 +122,17 @@ impl<K: Key, V> FlatMap<K, V> {
         (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
     }
 
+    /// Reads the slot a search for `k` starts at and the one after (for warming caches ahead of a burst): bit 0
+    /// and bit 1 say whether they are occupied.
+    #[inline]
+    fn touch(&self, k: &K) -> u64 {
+        let i = if self.shift >= 64 { 0 } else { Self::slot(k, self.shift) };
+        // The probe often goes on to the next slot (the table is up to half full), which may be on the next line.
+        let next = (i + 1) & (self.slots.len() - 1);
+        let occupied = |i: usize| self.slots.get(i).map_or(0, |s| u64::from(s.is_some()));
+        occupied(i) | occupied(next) << 1
+    }
+
     #[inline]
     fn get(&self, k: &K) -> Option<&V> {
         let mask = self.slots.len() - 1;
@@ -321,6 +332,23 @@ impl Index {
 
     /// With the ports OPAQUE: the position of the first entry whose addresses and protocol match `key`, if
     /// `protect_only` the first such protect entry.
+    /// Reads the slots the search for `key` probes first (the first shape's), so that a burst's probes can miss
+    /// the cache together before the searches proper ([`crate::datapath::Datapath::warm`]).
+    pub(super) fn touch(&self, key: &FlowKey) -> u64 {
+        let r = rest(key.protocol.0, key.src_port, key.dst_port);
+        match (&key.src, &key.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self
+                .v4
+                .shapes
+                .first()
+                .map_or(0, |sh| sh.map.touch(&sh.key(u32::from(*s).into(), u32::from(*d).into(), r))),
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                self.v6.shapes.first().map_or(0, |sh| sh.map.touch(&sh.key((*s).into(), (*d).into(), r)))
+            }
+            _ => 0,
+        }
+    }
+
     pub(super) fn first_match_opaque(&self, entries: &[SpdEntry], key: &FlowKey, protect_only: bool) -> Option<usize> {
         let r = rest(key.protocol.0, 0, 0);
         let which = usize::from(protect_only);
