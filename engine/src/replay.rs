@@ -92,6 +92,13 @@ impl ReplayWindow {
         Ok(seq)
     }
 
+    /// Reads the top and the bucket around it, the words the next packets' check and update read (for warming
+    /// caches ahead of a burst).
+    pub(crate) fn touch(&self) -> u64 {
+        let (i, _) = self.bit(self.top);
+        self.top ^ self.buckets.get(i).copied().unwrap_or(0)
+    }
+
     /// Marks `seq` received, sliding the window if it is new. Fails (and changes nothing) for a sequence number
     /// that became a replay or too old since [`check`](Self::check), e.g. a duplicate within one burst.
     pub fn update(&mut self, seq: u64) -> Result<(), DropReason> {

@@ -82,6 +82,12 @@ impl<T> Sad<T> {
         }
     }
 
+    /// Reads the index entry a lookup of `spi` starts at (for warming caches ahead of a burst).
+    #[inline]
+    pub fn touch(&self, spi: Spi) -> u64 {
+        u64::from(self.index[hash(spi.0, self.mask)].slot)
+    }
+
     /// The SA for `spi`.
     #[inline]
     pub fn get(&self, spi: Spi) -> Option<&T> {

@@ -286,7 +286,7 @@ impl Datapath {
 
     /// Whether [`Self::warm`] is worth calling before each burst (set from the tables' SPD sizes).
     pub fn wants_warming(&self) -> bool {
-        self.warm
+        self.warm || self.sas.inbound.len() > WARM_MIN_ENTRIES
     }
 
     /// Before a burst's first pass, with tens of thousands of SAs or more: reads, for every frame that will be
@@ -295,12 +295,23 @@ impl Datapath {
     /// miss at a million SAs, and each depends on the one before; taken one frame at a time they were most of a
     /// frame's cost. Here each level is one tight loop over the burst, so a level's misses are all in flight at
     /// once and the burst waits about once per level instead of once per level per frame.
+    ///
+    /// With as many inbound SAs, ESP addressed to the gateway is warmed the same way: the SAD's index entry, its
+    /// slab slot, the SA, its replay window and counters, its crypto handler and keys.
     pub fn warm<B: PacketBuf>(&self, in_port: u16, bufs: &[B]) {
         const N: usize = crate::esp::MAX_BURST;
         let tables = &*self.tables;
+        let inbound = self.sas.inbound.len() > WARM_MIN_ENTRIES;
         let mut keys: smallvec::SmallVec<[(FlowKey, &Spd); N]> = smallvec::SmallVec::new();
+        let mut spis: smallvec::SmallVec<[Spi; N]> = smallvec::SmallVec::new();
         for b in bufs.iter().take(N) {
             let Some(pkt) = b.data().get(ether::HEADER_LEN..) else { continue };
+            if inbound {
+                if let Some(spi) = esp_spi(pkt).filter(|_| destination(pkt).is_some_and(|d| tables.is_local(d))) {
+                    spis.push(spi);
+                    continue;
+                }
+            }
             let Some(dst) = destination(pkt) else { continue };
             let Some((route, _)) = tables.routes.lookup(dst) else { continue };
             if route.port == in_port {
@@ -334,6 +345,21 @@ impl Datapath {
         }
         for sa in &sas {
             touched ^= sa.touch_crypto();
+        }
+        for &spi in &spis {
+            touched ^= self.sas.inbound.touch(spi);
+        }
+        let mut ins: smallvec::SmallVec<[&InboundSa; N]> = smallvec::SmallVec::new();
+        for &spi in &spis {
+            if let Some(sa) = self.sas.inbound.get(spi) {
+                ins.push(sa);
+            }
+        }
+        for sa in &ins {
+            touched ^= sa.touch();
+        }
+        for sa in &ins {
+            touched ^= sa.touch_window() ^ sa.touch_crypto();
         }
         std::hint::black_box(touched);
     }
@@ -697,6 +723,18 @@ fn largest_inner(encapsulated: impl Fn(usize) -> usize, mtu: usize) -> usize {
         l += 1;
     }
     l
+}
+
+/// The SPI of an ESP packet (`pkt` from its IP header), plain or in UDP 4500 (not behind the non-ESP marker).
+fn esp_spi(pkt: &[u8]) -> Option<Spi> {
+    let ip = IpInfo::parse(pkt)?;
+    let at = match ip.protocol {
+        IpProtocol::ESP => ip.header_len,
+        IpProtocol::UDP if pkt.get(ip.header_len + 2..ip.header_len + 4) == Some(&[0x11, 0x94]) => ip.header_len + 8,
+        _ => return None,
+    };
+    let spi = u32::from_be_bytes(pkt.get(at..at + 4)?.try_into().ok()?);
+    (spi != 0).then_some(Spi(spi))
 }
 
 fn wants_warming(t: &Tables) -> bool {

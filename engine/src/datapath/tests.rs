@@ -519,6 +519,43 @@ fn large_spds_warm_bursts_without_changing_decisions() {
     }
 }
 
+/// With more inbound SAs than the caches hold, ESP bursts are warmed too (SAD, SA, replay window, keys): the gate
+/// follows the SAD's size, and warming decides nothing: frames open as before, and warmed replays are still replays.
+#[test]
+fn many_inbound_sas_warm_bursts_without_changing_decisions() {
+    let (mut a, mut b) = pair();
+    let real = b.dp.remove_inbound(Spi(0x1000)).unwrap();
+    let mut dp = Datapath::new(b.dp.tables().clone(), 2 * WARM_MIN_ENTRIES);
+    dp.install_inbound(InboundSa::new(real.params().clone()).unwrap()).unwrap();
+    assert!(!dp.wants_warming(), "one SA stays in cache");
+    for i in 0..WARM_MIN_ENTRIES as u32 {
+        let mut p = real.params().clone();
+        p.spi = Spi(0x10_0000 + i);
+        dp.install_inbound(InboundSa::new(p).unwrap()).unwrap();
+    }
+    assert!(dp.wants_warming());
+    let esp: Vec<VecBuf> = (0..8u8)
+        .map(|i| {
+            let mut f =
+                VecBuf::new(&udp_frame(A_IN, "192.0.2.10", "203.0.113.10", 1000 + u16::from(i), 2, 64, &[i; 20]));
+            assert_eq!(a.dp.process(0, &mut f), Action::Transmit { port: 1 });
+            ether::emit(f.data_mut(), B_OUT, A_OUT, EtherType::IPV4);
+            f
+        })
+        .collect();
+    assert!(esp.iter().all(|f| esp_spi(&f.data()[14..]) == Some(Spi(0x1000))), "warming finds the SPI");
+    let frames = esp.clone();
+    dp.warm(1, &frames);
+    for (i, mut f) in frames.into_iter().enumerate() {
+        assert_eq!(dp.process(1, &mut f), Action::Transmit { port: 0 }, "frame {i}");
+    }
+    let again = esp.clone();
+    dp.warm(1, &again);
+    for (i, mut f) in again.into_iter().enumerate() {
+        assert_eq!(dp.process(1, &mut f), Action::Drop(Drop::Ipsec(DropReason::Replay)), "replayed frame {i}");
+    }
+}
+
 proptest::proptest! {
     /// The TTL decrement's incremental checksum leaves every header valid, and a TTL of 0 or 1 is refused untouched.
     #[test]

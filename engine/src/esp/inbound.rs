@@ -103,6 +103,36 @@ impl InboundSa {
         self.window().clone()
     }
 
+    /// Reads the SA's own fields that opening reads (parameters, limits, lengths, lifetime, the window's lock), for
+    /// [`crate::datapath::Datapath::warm`]; what they point to is read by [`Self::touch_window`] and
+    /// [`Self::touch_crypto`], one level later, so a burst's SAs are all read before any of those.
+    pub(crate) fn touch(&self) -> u64 {
+        let p = &self.params;
+        let limits = p.lifetime.soft_bytes ^ p.lifetime.hard_packets ^ p.lifetime.hard_bytes;
+        let fields = u64::from(p.spi.0)
+            ^ u64::from(p.esn)
+            ^ u64::from(p.nat_t.is_some())
+            ^ u64::from(p.selector.is_some())
+            ^ p.extra_selectors.len() as u64
+            ^ u64::from(p.bundle_ah.is_some());
+        limits
+            ^ fields
+            ^ self.lengths.icv as u64
+            ^ u64::from(self.lifetime.expired())
+            ^ u64::from(self.replay.is_poisoned())
+    }
+
+    /// Reads the replay window's top bucket (taking its lock only if it is free) and the counters.
+    pub(crate) fn touch_window(&self) -> u64 {
+        let w = self.replay.try_lock().map_or(0, |w| w.touch());
+        w ^ self.counters.packets.load(Relaxed)
+    }
+
+    /// Reads the crypto handler and the start of its keys ([`EspCrypto::touch_keys`]).
+    pub(crate) fn touch_crypto(&self) -> u64 {
+        self.crypto.touch_keys()
+    }
+
     /// The window, held only for a pass over a burst's sequence numbers. A worker that panicked while holding it
     /// left a consistent bitmap (each update is one store), so poisoning is ignored.
     fn window(&self) -> MutexGuard<'_, ReplayWindow> {
