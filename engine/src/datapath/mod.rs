@@ -559,7 +559,7 @@ impl Sas {
         if buf.data_len() > mtu {
             return self.too_big(tables, buf, mtu, may_answer);
         }
-        self.emit_frame(tables, buf, port, &mut None)
+        self.emit_frame(tables, buf, port)
     }
 
     /// Applies the outbound SA(s) behind SPD handle `h` (ESP, AH, or ESP then AH); returns the port to the peer.
@@ -662,17 +662,11 @@ impl Sas {
         }
     }
 
-    /// [`Self::emit_frame_inline`] as a call, for the paths that emit one frame at a time (inlining it into
-    /// `route_out` too made the decrypt path about 20 cycles a packet slower).
+    /// [`Self::emit_frame_inline`] for one frame, as a call (inlining it into `route_out` too made the decrypt
+    /// path about 20 cycles a packet slower).
     #[inline(never)]
-    fn emit_frame<B: PacketBuf>(
-        &self,
-        tables: &Tables,
-        buf: &mut B,
-        port: u16,
-        hop: &mut Option<(IpAddr, ether::MacAddr)>,
-    ) -> Action {
-        self.emit_frame_inline(tables, buf, port, hop)
+    fn emit_frame<B: PacketBuf>(&self, tables: &Tables, buf: &mut B, port: u16) -> Action {
+        self.emit_frame_inline(tables, buf, port, &mut None)
     }
 
     /// Puts the Ethernet header on an IP packet for `port`. `hop` remembers the last destination's neighbor MAC, so
