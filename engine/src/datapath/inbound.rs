@@ -6,7 +6,7 @@ use crate::buf::PacketBuf;
 use crate::drop::DropReason;
 use crate::wire::{IpProtocol, Spi};
 
-fn spi_at(b: &[u8]) -> Option<Spi> {
+pub(super) fn spi_at(b: &[u8]) -> Option<Spi> {
     b.get(..4).map(|s| Spi(u32::from_be_bytes([s[0], s[1], s[2], s[3]])))
 }
 

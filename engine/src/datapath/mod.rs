@@ -722,13 +722,13 @@ fn largest_inner(encapsulated: impl Fn(usize) -> usize, mtu: usize) -> usize {
 /// The SPI of an ESP packet (`pkt` from its IP header), plain or in UDP 4500 (not behind the non-ESP marker).
 fn esp_spi(pkt: &[u8]) -> Option<Spi> {
     let ip = IpInfo::parse(pkt)?;
+    let hl = ip.header_len;
     let at = match ip.protocol {
-        IpProtocol::ESP => ip.header_len,
-        IpProtocol::UDP if pkt.get(ip.header_len + 2..ip.header_len + 4) == Some(&[0x11, 0x94]) => ip.header_len + 8,
+        IpProtocol::ESP => hl,
+        IpProtocol::UDP if pkt.get(hl + 2..hl + 4) == Some(&NAT_T_PORT.to_be_bytes()[..]) => hl + 8,
         _ => return None,
     };
-    let spi = u32::from_be_bytes(pkt.get(at..at + 4)?.try_into().ok()?);
-    (spi != 0).then_some(Spi(spi))
+    inbound::spi_at(pkt.get(at..)?).filter(|s| s.0 != 0)
 }
 
 fn wants_warming(t: &Tables) -> bool {
@@ -836,14 +836,11 @@ fn decrement_ttl_in_place(p: &mut [u8]) -> bool {
     match p.first().map(|b| b >> 4) {
         // Both callers parsed the header with IpInfo::parse just before, so it is not checked again here.
         Some(4) if p.len() >= ipv4::HEADER_LEN => {
-            if p[8] <= 1 {
+            let mut v = ipv4::Packet::new_unchecked(&mut *p);
+            if v.ttl() <= 1 {
                 return false;
             }
-            // RFC 1624 eqn. 3 on the TTL/protocol word.
-            let old = u16::from_be_bytes([p[8], p[9]]);
-            p[8] -= 1;
-            let c = crate::wire::checksum::update16(u16::from_be_bytes([p[10], p[11]]), old, old - 0x100);
-            p[10..12].copy_from_slice(&c.to_be_bytes());
+            v.decrement_ttl();
             true
         }
         Some(6) if p.len() > 7 && p[7] > 1 => {

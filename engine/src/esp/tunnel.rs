@@ -13,6 +13,23 @@ pub(crate) struct InnerFacts {
     pub df: bool,
 }
 
+/// The outer TOS / traffic class: DSCP copied or set per the SA, ECN copied (RFC 6040 §4.1 normal mode).
+#[inline(always)]
+fn outer_tos(cfg: &OuterHeader, inner: InnerFacts) -> u8 {
+    let dscp = cfg.dscp.unwrap_or(inner.tos >> 2) & 0x3f;
+    (dscp << 2) | (inner.tos & 0x03)
+}
+
+/// The outer IPv4 DF bit per the SA's policy.
+#[inline(always)]
+fn outer_df(cfg: &OuterHeader, inner: InnerFacts) -> bool {
+    match cfg.df {
+        DfPolicy::Copy => inner.df,
+        DfPolicy::Set => true,
+        DfPolicy::Clear => false,
+    }
+}
+
 /// Writes the outer IPv4 or IPv6 header into `out` (20 or 40 bytes) for a payload of `payload_len` bytes.
 /// ECN is copied (RFC 6040 §4.1 normal mode); DSCP copied or set per the SA; IPv4 checksum filled.
 #[allow(clippy::too_many_arguments)]
@@ -26,15 +43,10 @@ pub(crate) fn write_outer(
     inner: InnerFacts,
     ident: u16,
 ) {
-    let dscp = cfg.dscp.unwrap_or(inner.tos >> 2) & 0x3f;
-    let tos = (dscp << 2) | (inner.tos & 0x03);
+    let tos = outer_tos(cfg, inner);
     match (local, remote) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let df = match cfg.df {
-                DfPolicy::Copy => inner.df,
-                DfPolicy::Set => true,
-                DfPolicy::Clear => false,
-            };
+            let df = outer_df(cfg, inner);
             let r = ipv4::Repr {
                 src_addr: s,
                 dst_addr: d,
@@ -99,13 +111,7 @@ impl OuterV4 {
     /// Writes the header into `out[..20]` for a payload of `payload_len` bytes.
     #[inline(always)]
     pub fn write(&self, out: &mut [u8], payload_len: usize, inner: InnerFacts, ident: u16) {
-        let dscp = self.cfg.dscp.unwrap_or(inner.tos >> 2) & 0x3f;
-        let tos = (dscp << 2) | (inner.tos & 0x03);
-        let df = match self.cfg.df {
-            DfPolicy::Copy => inner.df,
-            DfPolicy::Set => true,
-            DfPolicy::Clear => false,
-        };
+        let (tos, df) = (outer_tos(&self.cfg, inner), outer_df(&self.cfg, inner));
         let total = (payload_len as u16).saturating_add(ipv4::HEADER_LEN as u16);
         let frag: u16 = if df { 0x4000 } else { 0 };
         // Built on the stack and stored once (see ipv4::Repr::emit on store forwarding).
