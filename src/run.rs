@@ -479,7 +479,7 @@ impl Daemon<'_> {
     /// Sends an IP packet the control thread made (IKE): route, neighbor (resolved first if unknown), frame.
     fn send_ip(&mut self, packet: &[u8]) {
         let Some(dst) = packet_destination(packet) else { return };
-        let Some((route, next_hop)) = self.tables.routes.lookup(dst) else { return };
+        let Some((route, next_hop)) = self.tables.routes.lookup(&dst) else { return };
         let port = route.port;
         let frames = match (self.tables.neighbor(next_hop), self.tables.interface(port)) {
             (Some(mac), Some(iface)) => {
@@ -850,7 +850,7 @@ fn map_view(
         show::Ident { addr, len, protocol, port: port.map_or(0, |r| r.low) }
     };
     let interface = cfg.interfaces.iter().find(|i| i.crypto_map.as_deref() == Some(name));
-    let path_mtu = tables.routes.lookup(peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
+    let path_mtu = tables.routes.lookup(&peer).and_then(|(r, _)| tables.interface(r.port)).map_or(1500, |i| i.mtu);
     // The outermost SA decides the mode, the addresses and the port; the MTU left for the inner packet counts both.
     let outer = match (&esp, &ah) {
         (Some((_, sa, _)), _) => Some(sa.params()),

@@ -313,7 +313,7 @@ impl Datapath {
                 }
             }
             let Some(dst) = destination(pkt) else { continue };
-            let Some((route, _)) = tables.routes.lookup(dst) else { continue };
+            let Some((route, _)) = tables.routes.lookup(&dst) else { continue };
             if route.port == in_port {
                 continue;
             }
@@ -541,7 +541,7 @@ impl Sas {
     /// `may_answer`: whether a too-big packet may be turned into an ICMP error (not when sending one already).
     fn route_out<B: PacketBuf>(&mut self, tables: &Tables, buf: &mut B, may_answer: bool) -> Action {
         let Some(ip) = IpInfo::parse(buf.data()) else { return Action::Drop(Drop::Malformed) };
-        let Some((route, _)) = tables.routes.lookup(ip.dst) else { return Action::Drop(Drop::NoRoute) };
+        let Some((route, _)) = tables.routes.lookup(&ip.dst) else { return Action::Drop(Drop::NoRoute) };
         let mut port = route.port;
         let policy = tables.interface(port).and_then(|i| i.policy);
         if let Some((index, spd)) = policy.and_then(|p| tables.policies.get(p).map(|s| (p, s))) {
@@ -592,7 +592,7 @@ impl Sas {
             crate::sa::Mode::Tunnel { remote, .. } => remote,
             crate::sa::Mode::Transport => ip.dst,
         };
-        let Some((r, _)) = tables.routes.lookup(peer) else { return Err(Action::Drop(Drop::NoRoute)) };
+        let Some((r, _)) = tables.routes.lookup(&peer) else { return Err(Action::Drop(Drop::NoRoute)) };
         // The protected packet must fit the path to the peer.
         let mtu = tables.interface(r.port).map_or(0, |i| usize::from(i.mtu));
         let v6 = !ip.dst.is_ipv4();
@@ -643,7 +643,7 @@ impl Sas {
         }
         // From our address on the port the error leaves by, of the sender's family.
         let Some(to) = icmp::error_destination(d) else { return Action::Drop(Drop::Mtu) };
-        let Some((back, _)) = tables.routes.lookup(to) else { return Action::Drop(Drop::Mtu) };
+        let Some((back, _)) = tables.routes.lookup(&to) else { return Action::Drop(Drop::Mtu) };
         let from = tables
             .interface(back.port)
             .and_then(|i| i.addresses.iter().find(|a| a.addr.is_ipv4() == to.is_ipv4()))
@@ -689,7 +689,7 @@ impl Sas {
         let mac = match *hop {
             Some((to, mac)) if to == dst => mac,
             _ => {
-                let Some((_, next_hop)) = tables.routes.lookup(dst) else { return Action::Drop(Drop::NoRoute) };
+                let Some((_, next_hop)) = tables.routes.lookup(&dst) else { return Action::Drop(Drop::NoRoute) };
                 let Some(mac) = tables.neighbor(next_hop) else {
                     return Action::Punt(PuntKind::Resolve { port, next_hop });
                 };
