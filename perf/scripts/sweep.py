@@ -8,6 +8,10 @@ Cases (full run):
   closed loop (--direction both, no generator): the three suites x the four sizes x SAs 1 and 1000 x 1 and 2 workers
   baselines: dpdk-test-crypto-perf on crypto_aesni_mb per (suite, direction, size) (crypto_perf.py), the generator
     ceiling per (direction, size) (esp --bypass), dpdk-testpmd io forwarding on two net_null ports (the I/O limit)
+  goal rounds (--goal-rounds R, default 5; 0 skips): the cases issue #7's and #9's goals name, each espgate case
+    and its crypto-perf baseline run alternately R times, the minimum cycles/packet of each kept (the host has fast
+    and slow minutes that single runs land in at random); 1 SA against the most SAs (100,000, or 1,000,000 with
+    --sas-1m) the same way; then `espgate-perf mem` over the largest run's SA state: the memory floor
   --loss-check: for AES-128-GCM 1420 B and 64 B encrypt, 1 SA: the measured maximum, then --rate at 90% (--loss-at) of it
     for 60 s (2 s with --quick); loss and p50/p99/p99.9 latency.
 
@@ -81,6 +85,62 @@ def loop_run(a, c):
     extra = ["--lcores", c["lcores"]]
     return esp_vs_baseline.run_esp(a.perf, c["cipher"], c["integrity"], "both", c["size"], c["sas"], a.seconds,
                                    False, a.priority, extra)
+
+
+def goal_runs(a, attempt):
+    """Alternating rounds of the goal cases (see the module doc); per case every round's cycles/packet."""
+    gcm, cbc = SUITES[0], SUITES[1]
+    if a.quick:
+        cases, many, dirs = [(gcm, "encrypt", 64)], 1000, ["encrypt"]
+    else:
+        cases = [(gcm, "encrypt", 1420), (gcm, "decrypt", 1420), (gcm, "encrypt", 64), (gcm, "decrypt", 64),
+                 (cbc, "encrypt", 1420), (cbc, "decrypt", 1420)]
+        many, dirs = (1000000 if a.sas_1m else 100000), ["encrypt", "decrypt"]
+    res = {"rounds": a.goal_rounds, "cases": [], "sas": [], "mem": None}
+    for (c, i), d, z in cases:
+        res["cases"].append({"cipher": c, "integrity": i, "direction": d, "size": z, "esp": [], "aesni_mb": [],
+                             "tsc_hz": 0})
+    for d in dirs:
+        for n in (1, many):
+            res["sas"].append({"cipher": gcm[0], "integrity": gcm[1], "direction": d, "size": 64, "sas": n,
+                               "esp": [], "sa_state_bytes": 0, "tsc_hz": 0})
+    for k in range(a.goal_rounds):
+        log(f"goal round {k + 1}/{a.goal_rounds}")
+        for g in res["cases"]:
+            what = f"{g['cipher']} {g['direction']} {g['size']}"
+            b = attempt(f"goal aesni_mb {what}", lambda: esp_vs_baseline.run_base(
+                g["cipher"], g["integrity"], g["direction"], g["size"], a.total_ops, a.priority, f"goal{k}"))
+            c = dict(cipher=g["cipher"], integrity=g["integrity"], direction=g["direction"], size=g["size"], sas=1)
+            r = attempt(f"goal esp {what}", lambda: esp(a, c))
+            if b:
+                g["aesni_mb"].append(b["cycles_per_packet"])
+            if r:
+                g["esp"].append(r["cycles_per_packet"])
+                g["tsc_hz"] = r["tsc_hz"]
+        for g in res["sas"]:
+            c = {k2: g[k2] for k2 in ("cipher", "integrity", "direction", "size", "sas")}
+            # A million inbound SAs need a bigger arena for each to get frames (about 33 s a run).
+            extra = ["--arena-bytes", str(512 << 20)] if g["sas"] >= 1000000 and g["direction"] == "decrypt" else []
+            r = attempt(f"goal esp {c}", lambda: esp(a, c, extra=extra))
+            if r:
+                g["esp"].append(r["cycles_per_packet"])
+                g["sa_state_bytes"] = max(g["sa_state_bytes"], r.get("sa_state_bytes", 0))
+                g["tsc_hz"] = r["tsc_hz"]
+    state = max((g["sa_state_bytes"] for g in res["sas"]), default=0)
+    if state > 0:
+        res["mem"] = attempt("goal mem", lambda: mem_floor(a, state))
+    return res
+
+
+def mem_floor(a, nbytes):
+    cmd = [a.perf, "mem", "--bytes", str(nbytes), "--batch", "32", "--json"]
+    r = subprocess.run((esp_vs_baseline.PRIORITY if a.priority else []) + cmd, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"espgate-perf mem failed: {r.stderr[-2000:]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["command"] = " ".join(cmd)
+    return out
 
 
 def machine():
@@ -174,6 +234,9 @@ def run(a):
                 out["loss"].append({"max_mpps": mx["mpps"], "max_mpps_per_cpu_second": mx["mpps_per_cpu_second"],
                                     "fraction_of_max": a.loss_at, **r})
 
+    if a.goal_rounds > 0:
+        out["goal_runs"] = goal_runs(a, attempt)
+
     out["meta"]["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     out["meta"]["load_end"] = load()
     return out
@@ -207,6 +270,8 @@ def main():
     ap.add_argument("--loss-check", action="store_true", help="90%% of the maximum rate, loss and latency")
     ap.add_argument("--loss-seconds", type=int, default=60)
     ap.add_argument("--loss-at", type=float, default=0.9, help="--loss-check rate as a fraction of the maximum")
+    ap.add_argument("--goal-rounds", type=int, default=None,
+                    help="alternating rounds of the goal cases (default 5, --quick 1; 0: none)")
     ap.add_argument("--priority", action="store_true", help="measured processes at nice -10 (esp_vs_baseline)")
     ap.add_argument("--out", default=None, help="result directory (default perf/results/<UTC date>)")
     ap.add_argument("--results-md", default=None,
@@ -215,6 +280,7 @@ def main():
     ap.add_argument("--report-only", metavar="JSON", help="redo plots and the block from a saved sweep.json")
     a = ap.parse_args()
     a.seconds = a.seconds or (2 if a.quick else 3)
+    a.goal_rounds = (1 if a.quick else 5) if a.goal_rounds is None else a.goal_rounds
     a.total_ops = a.total_ops or (1_000_000 if a.quick else 5_000_000)
     results_dir = os.path.join(ROOT, "perf", "results")
     out_dir = os.path.abspath(a.out or os.path.join(results_dir, datetime.datetime.utcnow().strftime("%Y-%m-%d")))

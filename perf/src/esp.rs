@@ -146,6 +146,9 @@ pub struct EspResult {
     pub sa_reinstalls: u64,
     pub stall_seconds: f64,
     pub setup_seconds: BTreeMap<&'static str, f64>,
+    /// Resident memory the tables, SPD and SAs added (heap, not DPDK's hugepages): what `espgate-perf mem` should
+    /// span to find the memory floor of this many SAs.
+    pub sa_state_bytes: u64,
     pub ring_size: u32,
     pub tsc_hz: u64,
     pub eal_args: Vec<String>,
@@ -160,6 +163,15 @@ pub struct EspResult {
     /// --rate: frames offered that did not come back (missed, dropped by the worker, or still out after the drain).
     pub lost: u64,
     pub loss_fraction: f64,
+}
+
+/// This process's resident memory (Linux /proc/self/statm), 0 when unreadable.
+fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .unwrap_or(0);
+    pages * 4096
 }
 
 /// The worker lcore's own view of its run.
@@ -213,6 +225,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         ports.push(Port::configure(&eal, id, &cfg, &pool)?);
     }
 
+    let rss_before = rss_bytes();
     let t = Instant::now();
     let tables = Arc::new(plan::tables(o.sas));
     setup.insert("tables", t.elapsed().as_secs_f64());
@@ -242,6 +255,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         }
     }
     setup.insert("sas", t.elapsed().as_secs_f64());
+    let sa_state_bytes = rss_bytes().saturating_sub(rss_before);
     let t = Instant::now();
     let source = match o.direction {
         Direction::Encrypt | Direction::Both => Source::Clear {
@@ -427,6 +441,7 @@ pub fn run(o: &EspOpts) -> Result<EspResult> {
         sa_reinstalls: g.reinstalled,
         stall_seconds: stall,
         setup_seconds: setup,
+        sa_state_bytes,
         ring_size: o.ring_size,
         tsc_hz: hz,
         eal_args: args,

@@ -5,6 +5,7 @@ mod esp_loop;
 mod esp_plan;
 mod fwd;
 mod gen;
+mod mem;
 mod report;
 
 use anyhow::Result;
@@ -23,6 +24,8 @@ enum Job {
     Fwd(fwd::FwdOpts),
     /// Run the engine's worker loop (datapath, SPD, SAs) on ring ports fed by a generator: ESP encrypt or decrypt.
     Esp(esp::EspOpts),
+    /// Random cache-line loads over a buffer the size of the SA state: the memory floor under many SAs.
+    Mem(mem::MemOpts),
 }
 
 fn main() -> Result<()> {
@@ -45,6 +48,14 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 esp_loop::print_final(&r);
+            }
+        }
+        Job::Mem(o) => {
+            let r = mem::run(&o)?;
+            if o.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                mem::print_final(&r);
             }
         }
         Job::Esp(o) => {
