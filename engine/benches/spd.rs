@@ -106,7 +106,7 @@ fn routes(c: &mut Criterion) {
         g.bench_function(format!("{}", n + 2), |b| {
             b.iter(|| {
                 k = (k + 1) & 4095;
-                black_box(r.lookup(black_box(dsts[k])).map(|(x, _)| x.port))
+                black_box(r.lookup(black_box(&dsts[k])).map(|(x, _)| x.port))
             })
         });
     }
