@@ -110,7 +110,7 @@ pub struct SaParams {
     pub auth_key: Zeroizing<Vec<u8>>,
     pub mode: Mode,
     pub esn: bool,
-    /// Inbound only: 64..=4096 packets.
+    /// Inbound only: 64..=65536 packets ([`crate::replay::MAX_WINDOW`]).
     pub replay_window: u32,
     pub nat_t: Option<NatT>,
     pub outer: OuterHeader,
@@ -204,7 +204,7 @@ pub fn ports_known(packet: &[u8]) -> bool {
 pub enum SaError {
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
-    #[error("replay window {0} is outside 64..=4096")]
+    #[error("replay window {0} is outside 64..=65536")]
     ReplayWindow(u32),
     #[error("tunnel endpoints {0} and {1} are of different address families")]
     TunnelFamily(IpAddr, IpAddr),

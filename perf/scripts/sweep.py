@@ -5,13 +5,16 @@ with same-run baselines, JSON, PNG plots and the generated block of perf/RESULTS
 Cases (full run):
   generator mode (one worker lcore, generator on the main lcore): AES-128-GCM, AES-128-CBC+HMAC-SHA1, AES-256-GCM
     x sizes 64, 512, 1420, imix x SAs 1, 1000, 100000 (--sas-1m adds 1,000,000: ~10 GB, minutes) x encrypt, decrypt
-  closed loop (--direction both, no generator): the three suites x the four sizes x SAs 1 and 1000 x 1 and 2 workers
+  closed loop (--direction both, no generator): the three suites x the four sizes x SAs 1 and 1000 x 1 and 2 workers,
+    with a 65536-packet replay window (LOOP_WINDOW: two workers interleave one SA's frames by up to a worker's pause)
   baselines: dpdk-test-crypto-perf on crypto_aesni_mb per (suite, direction, size) (crypto_perf.py), the generator
     ceiling per (direction, size) (esp --bypass), dpdk-testpmd io forwarding on two net_null ports (the I/O limit)
   goal rounds (--goal-rounds R, default 5; 0 skips): the cases issue #7's and #9's goals name, each espgate case
     and its crypto-perf baseline run alternately R times, the minimum cycles/packet of each kept (the host has fast
     and slow minutes that single runs land in at random); 1 SA against the most SAs (100,000, or 1,000,000 with
-    --sas-1m) the same way; then `espgate-perf mem` over the largest run's SA state: the memory floor
+    --sas-1m) the same way; one SA pair in the closed loop on 1 and on 2 workers (AES-128-GCM 1420 B and 64 B) the
+    same way, the best capacity of each kept and the two-worker rounds' drops summed; then `espgate-perf mem` over
+    the largest run's SA state: the memory floor
   --loss-check: for AES-128-GCM 1420 B and 64 B encrypt, 1 SA: the measured maximum, then --rate at 90% (--loss-at) of it
     for 60 s (2 s with --quick); loss and p50/p99/p99.9 latency.
 
@@ -81,8 +84,14 @@ def esp(a, c, bypass=False, extra=()):
                                    a.seconds, bypass, a.priority, list(extra))
 
 
+# The closed loop's anti-replay window. Its frames reach the decrypting worker out of order by up to a pause of the
+# other worker (on this 2-CPU host one worker shares its CPU with the main lcore): 4096 packets is under 1 ms at
+# 5 Mpps, and pauses of several ms happen here; 65536 (8 KB of bitmap per SA) is what the engine allows.
+LOOP_WINDOW = 65536
+
+
 def loop_run(a, c):
-    extra = ["--lcores", c["lcores"]]
+    extra = ["--lcores", c["lcores"], "--replay-window", str(LOOP_WINDOW)]
     return esp_vs_baseline.run_esp(a.perf, c["cipher"], c["integrity"], "both", c["size"], c["sas"], a.seconds,
                                    False, a.priority, extra)
 
@@ -96,7 +105,7 @@ def goal_runs(a, attempt):
         cases = [(gcm, "encrypt", 1420), (gcm, "decrypt", 1420), (gcm, "encrypt", 64), (gcm, "decrypt", 64),
                  (cbc, "encrypt", 1420), (cbc, "decrypt", 1420)]
         many, dirs = (1000000 if a.sas_1m else 100000), ["encrypt", "decrypt"]
-    res = {"rounds": a.goal_rounds, "cases": [], "sas": [], "mem": None}
+    res = {"rounds": a.goal_rounds, "cases": [], "sas": [], "loop": [], "mem": None}
     for (c, i), d, z in cases:
         res["cases"].append({"cipher": c, "integrity": i, "direction": d, "size": z, "esp": [], "aesni_mb": [],
                              "tsc_hz": 0})
@@ -104,6 +113,10 @@ def goal_runs(a, attempt):
         for n in (1, many):
             res["sas"].append({"cipher": gcm[0], "integrity": gcm[1], "direction": d, "size": 64, "sas": n,
                                "esp": [], "sa_state_bytes": 0, "tsc_hz": 0})
+    for z in ([64] if a.quick else [1420, 64]):
+        for lc in ("1", "0,1"):
+            res["loop"].append({"cipher": gcm[0], "integrity": gcm[1], "size": z, "sas": 1, "lcores": lc,
+                                "capacity": [], "dropped": 0, "drops": {}, "replay_window": LOOP_WINDOW})
     for k in range(a.goal_rounds):
         log(f"goal round {k + 1}/{a.goal_rounds}")
         for g in res["cases"]:
@@ -126,6 +139,14 @@ def goal_runs(a, attempt):
                 g["esp"].append(r["cycles_per_packet"])
                 g["sa_state_bytes"] = max(g["sa_state_bytes"], r.get("sa_state_bytes", 0))
                 g["tsc_hz"] = r["tsc_hz"]
+        for g in res["loop"]:
+            c = {k2: g[k2] for k2 in ("cipher", "integrity", "size", "sas", "lcores")}
+            r = attempt(f"goal loop {c}", lambda: loop_run(a, c))
+            if r:
+                g["capacity"].append(sum(r["mpps_per_worker_cpu_second"]))
+                g["dropped"] += r["dropped"]
+                for cause, n in (r.get("drops") or {}).items():
+                    g["drops"][cause] = g["drops"].get(cause, 0) + n
     state = max((g["sa_state_bytes"] for g in res["sas"]), default=0)
     if state > 0:
         res["mem"] = attempt("goal mem", lambda: mem_floor(a, state))

@@ -69,8 +69,12 @@ def main():
         assert g["rounds"] == 1 and len(g["cases"][0]["esp"]) == 1 and len(g["cases"][0]["aesni_mb"]) == 1, g
         assert all(len(x["esp"]) == 1 and x["sa_state_bytes"] > 0 for x in g["sas"]), g["sas"]
         assert g["mem"] and g["mem"]["dependent_line_cycles"] > 0, g["mem"]
+        assert [x["lcores"] for x in g["loop"]] == ["1", "0,1"], g["loop"]
+        assert all(len(x["capacity"]) == 1 and x["capacity"][0] > 0 for x in g["loop"]), g["loop"]
+        assert all("--replay-window 65536" in r["command"] for r in data["loop"]), "loop runs without the window"
         md = open(os.path.join(out, "RESULTS.md")).read()
         assert "alternating rounds" in md and "Mpps per lcore (#7)" in md, "no goal rows from the rounds"
+        assert "2 lcores over 1 (closed loop capacity, #7)" in md, "no two-worker row from the rounds"
         assert md.count(sweep_report.BEGIN) == 1 and md.count(sweep_report.END) == 1
         assert strip_block(md).rstrip("\n") == strip_block(open(RESULTS).read()).rstrip("\n")
         venv = os.path.join(os.path.dirname(os.path.dirname(HERE)), "target", "venv", "bin", "python3")

@@ -86,7 +86,7 @@ pub struct EspOpts {
     /// Frames per generator burst.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub burst: u16,
-    /// Anti-replay window of the inbound SAs, in packets (64 to 4096, as `set replay-window` in a crypto map).
+    /// Anti-replay window of the inbound SAs, in packets (64 to 65536, as `set replay-window` in a crypto map).
     #[arg(long, default_value_t = engine::replay::DEFAULT_WINDOW,
           value_parser = clap::value_parser!(u32).range(i64::from(engine::replay::MIN_WINDOW)..=i64::from(engine::replay::MAX_WINDOW)))]
     pub replay_window: u32,

@@ -89,7 +89,7 @@ fn engine(c: &Config, r: &mut Report) {
             format!("core {} is the control_core; workers poll without pause and need their own cores", e.control_core),
         );
     }
-    r.range("engine.replay_window", e.replay_window, 64, 4096);
+    r.range("engine.replay_window", e.replay_window, engine::replay::MIN_WINDOW, engine::replay::MAX_WINDOW);
     if let Some(l) = &e.icmp_rate_limit {
         r.range("engine.icmp_rate_limit.per_second", l.per_second, 0, 1_000_000);
         r.range("engine.icmp_rate_limit.burst", l.burst, 0, 1_000_000);
