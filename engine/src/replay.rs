@@ -11,7 +11,8 @@ use crate::drop::DropReason;
 
 pub const MIN_WINDOW: u32 = 64;
 /// Large windows are for one SA spread over several workers: their frames reach the peer interleaved out of order
-/// by up to a worker's pause (a 2 ms pause at 5 Mpps is 10,000 packets). Memory: size / 8 bytes per inbound SA.
+/// by up to a worker's pause (a 2 ms pause at 5 Mpps is 10,000 packets). Memory: the buckets of `new`, 16 KB at
+/// 65536 (the spare bucket rounds a power-of-two size up to twice its bits).
 pub const MAX_WINDOW: u32 = 65536;
 pub const DEFAULT_WINDOW: u32 = 1024;
 

@@ -204,7 +204,7 @@ pub fn ports_known(packet: &[u8]) -> bool {
 pub enum SaError {
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
-    #[error("replay window {0} is outside 64..=65536")]
+    #[error("replay window {0} is outside {min}..={max}", min = crate::replay::MIN_WINDOW, max = crate::replay::MAX_WINDOW)]
     ReplayWindow(u32),
     #[error("tunnel endpoints {0} and {1} are of different address families")]
     TunnelFamily(IpAddr, IpAddr),
